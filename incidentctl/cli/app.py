@@ -1,0 +1,95 @@
+"""The Typer application, the global options, and the one error handler (SPEC.md exit codes)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import IncidentctlError
+from . import incidents, postmortem, publish, remind, site, stats
+from . import repo as repo_commands
+
+
+def _scrub(text: str) -> str:
+    from ..config import secret_values
+
+    for value in secret_values():
+        text = text.replace(value, "***")
+    return text
+
+
+class IncidentctlGroup(TyperGroup):
+    """Maps the exception tree to exit codes; never a traceback for the user's mistakes."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IncidentctlError as exc:
+            if os.environ.get("INCIDENTCTL_DEBUG"):
+                traceback.print_exc()
+            message = _scrub(str(exc))
+            lines = message.splitlines() or [type(exc).__name__]
+            for line in lines:
+                typer.echo(f"incidentctl: {line}" if line is lines[0] else f"  {line}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            from typer._click.exceptions import ClickException
+
+            if isinstance(exc, ClickException):
+                raise
+            if os.environ.get("INCIDENTCTL_DEBUG"):
+                traceback.print_exc()
+            else:
+                typer.echo(
+                    f"incidentctl: internal error: {_scrub(f'{type(exc).__name__}: {exc}')}\n"
+                    "  this is a bug; rerun with INCIDENTCTL_DEBUG=1 for the traceback and report it",
+                    err=True,
+                )
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=IncidentctlGroup,
+    name="incidentctl",
+    help="Git-native incident communication: records in git, updates to Slack, X and a status page.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _global(
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", help="Incident repo (default: $INCIDENTCTL_REPO, else the nearest folder with incidentctl.yaml).", show_default=False),
+    ] = None,
+) -> None:
+    """Git-native incident communication: records in git, updates to Slack, X and a status page."""
+
+
+for module in (incidents, repo_commands, publish, site, remind, postmortem, stats):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    try:
+        app(args=argv, prog_name="incidentctl", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Helpers shared by the command modules: the repo from the context, output, messages, completion."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+from ..errors import IncidentctlError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..lifecycle import Change
+    from ..store import Repo
+
+
+def repo_option(ctx: typer.Context) -> str | None:
+    root = ctx.find_root()
+    value = root.params.get("repo") if root.params else None
+    return str(value) if value else None
+
+
+def open_repo(ctx: typer.Context) -> Repo:
+    from ..store import Repo
+
+    return Repo.open(repo_option(ctx))
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    # rich honours NO_COLOR and turns colour off when not writing to a terminal.
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def note(message: str) -> None:
+    """A human-facing remark on stderr (stdout stays for data such as the new id)."""
+    typer.echo(message, err=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    raise IncidentctlError(message) if code == 1 else UsageError(message)
+
+
+def read_message(value: str | None, *, what: str, initial: str = "", required: bool = True) -> str | None:
+    """``--message TEXT``; ``--message -`` reads stdin; none on a terminal opens ``$EDITOR``."""
+    if value == "-":
+        text = sys.stdin.read()
+        if not text.strip() and required:
+            raise UsageError("--message -: standard input was empty")
+        return text.strip()
+    if value is not None:
+        return value
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return edit_message(what, initial)
+    if not required:
+        return None
+    raise UsageError(f"--message is required when not on a terminal (or --message - to read it from stdin)")
+
+
+def edit_message(what: str, initial: str = "") -> str:
+    """Open ``$VISUAL``/``$EDITOR`` like ``git commit``; ``#`` lines are dropped; empty aborts."""
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=".md", prefix="incidentctl-message-", delete=False) as handle:
+        handle.write(
+            f"{initial}\n\n# Write {what} above. Lines starting with '#' are ignored;\n"
+            "# an empty message aborts. This text is public unless the entry is --internal.\n"
+        )
+        path = Path(handle.name)
+    try:
+        result = subprocess.run([*shlex.split(editor), str(path)], check=False)  # noqa: S603 - the user's editor
+        if result.returncode != 0:
+            raise UsageError(f"the editor ({editor}) exited with status {result.returncode}; nothing changed")
+        text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
+    finally:
+        path.unlink(missing_ok=True)
+    if not text.strip():
+        raise UsageError("empty message: nothing changed")
+    return text.strip()
+
+
+def report_change(change: Change, *, quiet_id: bool = False) -> None:
+    """Print the outcome of a write; a failed push becomes exit 4 after the report."""
+    for remark in change.notes:
+        note(f"note: {remark}")
+    if change.push_error is not None:
+        raise change.push_error
+
+
+# -- completion -----------------------------------------------------------------------------------
+
+
+def _completion_repo(ctx: typer.Context) -> Repo | None:
+    try:
+        return open_repo(ctx)
+    except Exception:  # noqa: BLE001 - completion must never fail loudly
+        return None
+
+
+def complete_incident_id(ctx: typer.Context, incomplete: str) -> list[str]:
+    from ..config import find_repo
+    from ..store import INCIDENTS_DIR
+
+    try:
+        root = find_repo(repo_option(ctx))
+    except Exception:  # noqa: BLE001
+        return []
+    folder = root / INCIDENTS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(name[:-5] for name in os.listdir(folder) if name.endswith(".yaml") and name.startswith(incomplete))
+
+
+def complete_severity(ctx: typer.Context, incomplete: str) -> list[str]:
+    repo = _completion_repo(ctx)
+    names = list(repo.config.severities) if repo else ["sev1", "sev2", "sev3"]
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def complete_status(incomplete: str) -> list[str]:
+    from ..model import STATUSES
+
+    return [status for status in STATUSES if status.startswith(incomplete)]
+
+
+def complete_component(ctx: typer.Context, incomplete: str) -> list[str]:
+    from ..model import IMPACTS
+
+    repo = _completion_repo(ctx)
+    ids = repo.config.component_ids if repo else []
+    component, sep, impact = incomplete.partition("=")
+    if sep:
+        return [f"{component}={name}" for name in IMPACTS if name.startswith(impact)]
+    return [f"{cid}=" for cid in ids if cid.startswith(component)]
+
+
+def complete_channel(ctx: typer.Context, incomplete: str) -> list[str]:
+    repo = _completion_repo(ctx)
+    names = repo.config.configured_channels() if repo else ["slack", "x", "statuspage"]
+    return [name for name in names if name.startswith(incomplete)]

@@ -1,0 +1,249 @@
+"""``incidentctl.yaml``: the model, its defaults, finding the repo, and secrets from the environment."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .durations import parse_duration
+from .errors import ConfigError, IncidentctlError, RepoNotFoundError
+from .model import ID_PATTERN
+from .yamlio import fast_load, validation_problems
+
+CONFIG_FILE = "incidentctl.yaml"
+REPO_ENV = "INCIDENTCTL_REPO"
+
+X_SECRETS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+SLACK_SECRET = "SLACK_BOT_TOKEN"
+SECRET_NAMES = (SLACK_SECRET, *X_SECRETS)
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(_Settings):
+    id: str
+    name: str
+    group: str | None = None
+    description: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not ID_PATTERN.match(value):
+            raise ValueError(f"invalid component id {value!r}: use lowercase letters, digits and '-'")
+        return value
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int):
+        return timedelta(minutes=value)
+    try:
+        return parse_duration(str(value))
+    except IncidentctlError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class Severity(_Settings):
+    name: str
+    update_every: timedelta = timedelta(hours=1)
+    postmortem_required: bool = False
+    postmortem_due: str = "5bd"
+    """How long after resolution the postmortem is due: ``3d`` (calendar days) or ``5bd`` (business days)."""
+
+    @field_validator("update_every", mode="before")
+    @classmethod
+    def _parse_every(cls, value: Any) -> timedelta:
+        return _duration(value)
+
+    @field_validator("postmortem_due")
+    @classmethod
+    def _parse_due(cls, value: str) -> str:
+        text = str(value).strip()
+        if text.endswith("bd") and text[:-2].isdigit():
+            return text
+        _duration(text)
+        return text
+
+
+def default_severities() -> dict[str, Severity]:
+    return {
+        "sev1": Severity(name="Critical", update_every=timedelta(minutes=30), postmortem_required=True, postmortem_due="3d"),
+        "sev2": Severity(name="Major", update_every=timedelta(hours=1), postmortem_required=True, postmortem_due="5bd"),
+        "sev3": Severity(name="Minor", update_every=timedelta(hours=4), postmortem_required=False),
+    }
+
+
+class SlackSettings(_Settings):
+    channel: str = "#incidents"
+    mention: str | None = None
+    """Who reminders mention when the incident has no commander, e.g. ``<!subteam^S123>``."""
+
+
+class XSettings(_Settings):
+    pass
+
+
+class StatuspageSettings(_Settings):
+    output: str = "site"
+    url: str | None = None
+    title: str | None = None
+    history_page_size: int = Field(default=50, ge=1)
+
+
+class Channels(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    slack: SlackSettings | None = None
+    x: XSettings | None = None
+    statuspage: StatuspageSettings | None = None
+
+    @field_validator("slack", "x", "statuspage", mode="before")
+    @classmethod
+    def _empty_is_enabled(cls, value: Any) -> Any:
+        # `x:` with nothing after it means "enabled with defaults", like `x: {}`.
+        return {} if value is None else value
+
+
+class GitSettings(_Settings):
+    commit: bool = True
+    push: bool = False
+    remote: str = "origin"
+
+
+class Config(_Settings):
+    organization: str = Field(min_length=1)
+    timezone: str = "UTC"
+    components: list[Component] = Field(default_factory=list)
+    severities: dict[str, Severity] = Field(default_factory=default_severities)
+    channels: Channels = Field(default_factory=Channels)
+    git: GitSettings = Field(default_factory=GitSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+        return value
+
+    @field_validator("severities")
+    @classmethod
+    def _valid_severity_ids(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        if not value:
+            raise ValueError("define at least one severity")
+        for key in value:
+            if not ID_PATTERN.match(key):
+                raise ValueError(f"invalid severity id {key!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_components(self) -> Config:
+        seen: set[str] = set()
+        for index, component in enumerate(self.components):
+            if component.id in seen:
+                raise ValueError(f"components.{index}.id: duplicate component id {component.id!r}")
+            seen.add(component.id)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def component_ids(self) -> list[str]:
+        return [component.id for component in self.components]
+
+    def component_name(self, component_id: str) -> str:
+        for component in self.components:
+            if component.id == component_id:
+                return component.name
+        return component_id
+
+    def configured_channels(self) -> list[str]:
+        """Channels present in the config, built-in ones first."""
+        names = [name for name in ("slack", "x", "statuspage") if getattr(self.channels, name) is not None]
+        names.extend(sorted((self.channels.model_extra or {}).keys()))
+        return names
+
+    def channel_settings(self, name: str) -> Any:
+        if name in ("slack", "x", "statuspage"):
+            return getattr(self.channels, name)
+        return (self.channels.model_extra or {}).get(name)
+
+
+def load_config(root: Path) -> Config:
+    """Load and validate ``incidentctl.yaml`` in ``root``; errors name the file, line and field."""
+    path = root / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RepoNotFoundError(f"{path}: not found; run `incidentctl init` to create an incident repo") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | str = CONFIG_FILE) -> Config:
+    data = fast_load(text, path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping with at least `organization:`")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = validation_problems(exc, path, text)
+        raise ConfigError("\n".join(problems)) from None
+
+
+def find_repo(explicit: Path | str | None = None, cwd: Path | None = None) -> Path:
+    """``--repo``, else ``$INCIDENTCTL_REPO``, else the nearest folder upwards holding the config."""
+    chosen = explicit or os.environ.get(REPO_ENV)
+    if chosen:
+        root = Path(chosen).expanduser().resolve()
+        if not (root / CONFIG_FILE).is_file():
+            raise RepoNotFoundError(
+                f"{root} is not an incident repo (no {CONFIG_FILE}); run `incidentctl init {chosen}` to create one"
+            )
+        return root
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise RepoNotFoundError(
+        f"no incident repo here (no {CONFIG_FILE} in {here} or above); "
+        "run `incidentctl init PATH` to create one, or pass --repo"
+    )
+
+
+def secrets_present(names: tuple[str, ...], env: dict[str, str] | None = None) -> bool:
+    source = os.environ if env is None else env
+    return all(source.get(name) for name in names)
+
+
+def secret_values(env: dict[str, str] | None = None) -> list[str]:
+    """Every secret value set in the environment, for scrubbing output."""
+    source = os.environ if env is None else env
+    return [value for name in SECRET_NAMES if (value := source.get(name)) and len(value) >= 4]
+
+
+def channel_enabled(config: Config, name: str, env: dict[str, str] | None = None) -> bool:
+    """A channel is enabled when it is configured and, for Slack and X, its secrets are set."""
+    if config.channel_settings(name) is None and name not in (config.channels.model_extra or {}):
+        return False
+    if name == "slack":
+        return secrets_present((SLACK_SECRET,), env)
+    if name == "x":
+        return secrets_present(X_SECRETS, env)
+    return True
+
+
+def enabled_channels(config: Config, env: dict[str, str] | None = None) -> list[str]:
+    return [name for name in config.configured_channels() if channel_enabled(config, name, env)]

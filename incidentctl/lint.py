@@ -1,0 +1,64 @@
+"""``incidentctl lint``: every problem in every file, as ``path:line: message``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import CONFIG_FILE, Config, parse_config
+from .errors import IncidentctlError
+from .model import ID_PATTERN, Incident
+from .store import INCIDENTS_DIR, record_problems
+
+#: Extra checks run after the records: ``(root, config, incidents) -> problems``. Templates,
+#: postmortems and plugins add theirs here.
+Check = Callable[[Path, Config, list[Incident]], list[str]]
+EXTRA_CHECKS: list[Check] = []
+
+
+def lint_repo(root: Path) -> list[str]:
+    """Validate the config, every record and every extra check; return every problem found."""
+    problems: list[str] = []
+    config: Config | None = None
+    config_path = root / CONFIG_FILE
+    try:
+        config = parse_config(config_path.read_text(encoding="utf-8"), CONFIG_FILE)
+    except FileNotFoundError:
+        problems.append(f"{CONFIG_FILE}:1: missing; run `incidentctl init`")
+    except UnicodeDecodeError:
+        problems.append(f"{CONFIG_FILE}:1: not UTF-8 text")
+    except IncidentctlError as exc:
+        problems.extend(str(exc).splitlines())
+
+    incidents: list[Incident] = []
+    folder = root / INCIDENTS_DIR
+    names = sorted(os.listdir(folder)) if folder.is_dir() else []
+    for name in names:
+        rel = f"{INCIDENTS_DIR}/{name}"
+        if name.startswith(".") or (folder / name).is_dir():
+            continue
+        if not name.endswith(".yaml"):
+            if name.endswith(".yml"):
+                problems.append(f"{rel}:1: records must end in .yaml (rename it to {name[:-4]}.yaml)")
+            continue
+        stem = name[:-5]
+        if not ID_PATTERN.match(stem):
+            problems.append(f"{rel}:1: file name must be the incident id ([a-z0-9-] only)")
+            continue
+        try:
+            text = (folder / name).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            problems.append(f"{rel}:1: not UTF-8 text")
+            continue
+        incident, found = record_problems(text, rel, config, stem)
+        problems.extend(found)
+        if incident is not None:
+            incidents.append(incident)
+    if config is not None:
+        for check in EXTRA_CHECKS:
+            try:
+                problems.extend(check(root, config, incidents))
+            except IncidentctlError as exc:
+                problems.extend(str(exc).splitlines())
+    return problems

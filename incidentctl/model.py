@@ -1,0 +1,288 @@
+"""The incident record: ``Incident`` → ``Entry`` → ``Delivery``, validated with pydantic.
+
+A record is the single source of truth. Everything the tool shows (current status, affected
+components, when it started and ended) is derived from the timeline, so nothing can drift.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .durations import isoformat_z
+
+SCHEMA_VERSION = 1
+
+Status = Literal["investigating", "identified", "monitoring", "resolved"]
+Impact = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
+Visibility = Literal["public", "internal"]
+DeliveryState = Literal["pending", "delivered", "failed"]
+ActionStatus = Literal["open", "in_progress", "done", "wontfix"]
+
+STATUSES: tuple[str, ...] = get_args(Status)
+IMPACTS: tuple[str, ...] = get_args(Impact)
+#: Impacts from least to most severe; ``under_maintenance`` counts as degraded for rollups.
+IMPACT_RANK: dict[str, int] = {
+    "operational": 0,
+    "under_maintenance": 1,
+    "degraded_performance": 2,
+    "partial_outage": 3,
+    "major_outage": 4,
+}
+
+ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp has no time zone (write it in UTC, e.g. 2024-12-12T00:00:00Z)")
+    return value.astimezone(UTC)
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+def check_id(value: str) -> str:
+    """Validate an incident id: ``[a-z0-9-]``, never a path, never empty."""
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ValueError(f"invalid incident id {value!r}: use lowercase letters, digits and '-' only")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, populate_by_name=True)
+
+
+class Delivery(_Model):
+    """What happened to one entry on one channel."""
+
+    state: DeliveryState = "pending"
+    ref: str | None = None
+    """Remote id of the message that represents this entry (Slack ``ts``, the X post id of the last part)."""
+    refs: list[str] = Field(default_factory=list)
+    """Every remote id when one entry became several posts (an X thread)."""
+    attempts: int = Field(default=0, ge=0)
+    error: str | None = None
+    at: AwareDatetime | None = None
+    """When the last attempt finished (or started, while ``pending``)."""
+
+    @field_validator("ref", mode="before")
+    @classmethod
+    def _ref_as_text(cls, value: Any) -> Any:
+        # Slack ts values look like floats; a hand-edited file may drop the quotes.
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+class Entry(_Model):
+    """One item of the timeline."""
+
+    at: AwareDatetime
+    status: Status
+    message: str = ""
+    visibility: Visibility = "public"
+    components: dict[str, Impact] = Field(default_factory=dict)
+    next_update_by: AwareDatetime | None = None
+    author: str | None = None
+    deliveries: dict[str, Delivery] = Field(default_factory=dict)
+
+    @property
+    def public(self) -> bool:
+        return self.visibility == "public"
+
+
+class ActionItem(_Model):
+    title: str
+    owner: str | None = None
+    due: date | None = None
+    url: str | None = None
+    status: ActionStatus = "open"
+
+
+class Lessons(_Model):
+    went_well: list[str] = Field(default_factory=list)
+    went_wrong: list[str] = Field(default_factory=list)
+    lucky: list[str] = Field(default_factory=list)
+
+
+class Postmortem(_Model):
+    """The postmortem's own fields, written by hand or started with ``postmortem ID --init``."""
+
+    public: bool = False
+    public_summary: str | None = None
+    summary: str | None = None
+    impact: str | None = None
+    root_causes: list[str] = Field(default_factory=list)
+    trigger: str | None = None
+    detection: str | None = None
+    resolution: str | None = None
+    lessons: Lessons = Field(default_factory=Lessons)
+    action_items: list[ActionItem] = Field(default_factory=list)
+    authors: list[str] = Field(default_factory=list)
+    published_at: AwareDatetime | None = None
+
+
+class Snooze(_Model):
+    until: AwareDatetime
+    by: str | None = None
+    at: AwareDatetime | None = None
+
+
+class Reminders(_Model):
+    """Noise control for ``remind --notify``."""
+
+    snoozed_until: AwareDatetime | None = None
+    notified: dict[str, AwareDatetime] = Field(default_factory=dict)
+    """Reminder key (e.g. ``update_due``) → when it was last posted."""
+
+
+class Incident(_Model):
+    """One incident: identity, severity and a time-ordered timeline."""
+
+    schema_version: int = Field(default=SCHEMA_VERSION, alias="schema")
+    id: Annotated[str, AfterValidator(check_id)]
+    title: str = Field(min_length=1, max_length=500)
+    severity: str
+    commander: str | None = None
+    sample: bool = False
+    """Marks a replayed public outage shipped as an example."""
+    sources: list[str] = Field(default_factory=list)
+    timeline: list[Entry] = Field(min_length=1)
+    postmortem: Postmortem | None = None
+    reminders: Reminders | None = None
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_schema(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema {value} (this incidentctl reads schema {SCHEMA_VERSION})")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Incident:
+        for index in range(1, len(self.timeline)):
+            if self.timeline[index].at < self.timeline[index - 1].at:
+                raise ValueError(
+                    f"timeline.{index}.at: entries must be in time order "
+                    f"({isoformat_z(self.timeline[index].at)} is before the entry above it)"
+                )
+        return self
+
+    # -- derived state -------------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        return self.timeline[-1].status
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved"
+
+    @property
+    def started_at(self) -> datetime:
+        return self.timeline[0].at
+
+    @property
+    def resolved_at(self) -> datetime | None:
+        """When the incident was last resolved, if it is resolved now."""
+        if self.is_open:
+            return None
+        for entry in reversed(self.timeline):
+            if entry.status != "resolved":
+                break
+            resolved = entry.at
+        return resolved
+
+    @property
+    def components(self) -> dict[str, str]:
+        """Current impact per affected component (every component ever named in the timeline)."""
+        current: dict[str, str] = {}
+        for entry in self.timeline:
+            current.update(entry.components)
+        return current
+
+    @property
+    def worst_impact(self) -> str:
+        """The worst impact any component had during the incident."""
+        worst = "operational"
+        for entry in self.timeline:
+            for impact in entry.components.values():
+                if IMPACT_RANK[impact] > IMPACT_RANK[worst]:
+                    worst = impact
+        return worst
+
+    @property
+    def public_entries(self) -> list[Entry]:
+        return [entry for entry in self.timeline if entry.public]
+
+    def public_view(self) -> Incident:
+        """The incident as the world may see it: internal entries removed, no delivery details.
+
+        Every renderer meant for the public (status page, feeds, X, Slack) works on this view,
+        so an internal entry cannot leak by accident.
+        """
+        entries = [entry.model_copy(update={"deliveries": {}}) for entry in self.timeline if entry.public]
+        if not entries:
+            # Keep the model valid: an incident with no public entry yet shows as investigating.
+            entries = [Entry(at=self.started_at, status="investigating", message="")]
+        postmortem = self.postmortem if self.postmortem and self.postmortem.public else None
+        return self.model_copy(update={"timeline": entries, "postmortem": postmortem, "reminders": None})
+
+    def summary_dict(self) -> dict[str, Any]:
+        """The ``list --json`` shape."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status,
+            "started_at": isoformat_z(self.started_at),
+            "resolved_at": isoformat_z(self.resolved_at) if self.resolved_at else None,
+            "components": self.components,
+            "commander": self.commander,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``show --json`` shape: the summary plus the timeline with deliveries."""
+        data = self.summary_dict()
+        data["timeline"] = [
+            {
+                "at": isoformat_z(entry.at),
+                "status": entry.status,
+                "message": entry.message,
+                "visibility": entry.visibility,
+                "components": dict(entry.components),
+                "next_update_by": isoformat_z(entry.next_update_by) if entry.next_update_by else None,
+                "author": entry.author,
+                "deliveries": {
+                    channel: {
+                        "state": delivery.state,
+                        "ref": delivery.ref,
+                        "refs": list(delivery.refs),
+                        "attempts": delivery.attempts,
+                        "error": delivery.error,
+                        "at": isoformat_z(delivery.at) if delivery.at else None,
+                    }
+                    for channel, delivery in entry.deliveries.items()
+                },
+            }
+            for entry in self.timeline
+        ]
+        if self.postmortem is not None:
+            data["postmortem"] = self.postmortem.model_dump(mode="json")
+        return data
+
+    def to_record(self) -> dict[str, Any]:
+        """The plain data written to YAML: compact (defaults left out), ``schema`` first."""
+        data = self.model_dump(mode="python", by_alias=True, exclude_defaults=True)
+        data = {"schema": SCHEMA_VERSION, **data}
+        for raw, entry in zip(data["timeline"], self.timeline, strict=True):
+            raw["status"] = entry.status
+            raw.setdefault("message", entry.message)
+            if entry.components:
+                raw["components"] = dict(entry.components)
+            for channel, delivery in entry.deliveries.items():
+                # Always spell the state out: `{}` would be unreadable for a reviewer.
+                raw["deliveries"][channel] = {"state": delivery.state, **raw["deliveries"].get(channel, {})}
+        return data

@@ -1,0 +1,212 @@
+"""``incidentctl init``: a ready incident repo with a commented config and a first commit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import CONFIG_FILE, parse_config
+from .errors import ConfigError, UsageError
+from .model import ID_PATTERN
+from .yamlio import atomic_write
+
+GITIGNORE = """\
+# incidentctl: the built status page and caches are generated, never committed.
+/site/
+/.incidentctl-cache/
+__pycache__/
+"""
+
+TEMPLATES_README = """\
+# Templates
+
+incidentctl renders every message from Jinja templates. The packaged defaults are used unless a
+file of the same name is here: copy one from the packaged `templates/` folder
+(`python -c "import incidentctl.render as r; print(r.packaged_templates())"` prints where) and edit it.
+
+| file | what it renders |
+| --- | --- |
+| `x.txt.j2` | a post on X (plain text; long text becomes a numbered thread) |
+| `slack.json.j2` | a Slack message (Block Kit JSON) |
+| `site/*.html.j2` | the status page |
+| `postmortem.md.j2` | the postmortem (Markdown) |
+
+Templates run in Jinja's sandbox with `StrictUndefined`: a misspelt variable is an error, never an
+empty string. Filters: `duration` (`4h 38m`), `localtime` (the configured time zone), `offsettime`,
+`iso`, `mrkdwn` (Slack escaping), `status_label`, `impact_label`. `incidentctl lint` renders every
+template against the records and reports problems as `path:line: message`.
+"""
+
+SITE_WORKFLOW = """\
+# Written by `incidentctl init`: lint on every pull request, build and deploy the status page on
+# every push to main. Enable Pages with "GitHub Actions" as the source in the repo settings.
+name: status-page
+on:
+  push: {branches: [main]}
+  pull_request:
+  workflow_dispatch:
+permissions: {contents: read, pages: write, id-token: write}
+concurrency: {group: status-page, cancel-in-progress: false}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with: {python-version: "3.11"}
+      - run: pip install incidentctl
+      - run: incidentctl lint
+      - run: incidentctl site build --output site
+      - if: github.event_name != 'pull_request'
+        uses: actions/upload-pages-artifact@v3
+        with: {path: site}
+  deploy:
+    if: github.event_name != 'pull_request'
+    needs: build
+    runs-on: ubuntu-latest
+    environment: {name: github-pages}
+    steps:
+      - uses: actions/deploy-pages@v4
+"""
+
+REMIND_WORKFLOW = """\
+# Written by `incidentctl init`: every 10 minutes, post a reminder to the incident's Slack thread
+# when a promised update is due. Set SLACK_BOT_TOKEN in the repo's Actions secrets.
+name: incident-reminders
+on:
+  schedule: [{cron: "*/10 * * * *"}]
+  workflow_dispatch:
+permissions: {contents: write}
+concurrency: {group: incident-reminders, cancel-in-progress: false}
+jobs:
+  remind:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with: {python-version: "3.11"}
+      - run: pip install incidentctl
+      - run: |
+          git config user.name incidentctl
+          git config user.email incidentctl@users.noreply.github.com
+          incidentctl remind --notify
+        env:
+          SLACK_BOT_TOKEN: ${{ secrets.SLACK_BOT_TOKEN }}
+"""
+
+GITATTRIBUTES = "incidents/*.yaml merge=incidentctl\n"
+
+
+def _yaml_text(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def config_text(organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC") -> str:
+    """The commented ``incidentctl.yaml``: every option shown with its default."""
+    if components:
+        component_lines = "\n".join(
+            f"  - {{id: {cid}, name: {_yaml_text(name)}}}" for cid, name in components
+        )
+    else:
+        component_lines = "  - {id: api, name: API}"
+    return f"""\
+# incidentctl configuration. Every key except `organization` is optional; the values shown
+# are the defaults. Secrets never go here: they come from the environment (see the README).
+organization: {_yaml_text(organization)}
+
+# IANA time zone used to display times (storage is always UTC), e.g. America/New_York.
+timezone: {timezone}
+
+# What your users see on the status page. `group` (optional) groups components on the page;
+# `description` (optional) explains the component.
+components:
+{component_lines}
+
+# Severity id -> name, how often a public update is due while the incident is open, whether a
+# postmortem is required, and when it is due after resolution (3d = days, 5bd = business days).
+severities:
+  sev1: {{name: Critical, update_every: 30m, postmortem_required: true, postmortem_due: 3d}}
+  sev2: {{name: Major, update_every: 60m, postmortem_required: true, postmortem_due: 5bd}}
+  sev3: {{name: Minor, update_every: 4h, postmortem_required: false}}
+
+# Publishing targets. A channel is enabled when it is listed here and, for Slack and X, its
+# secrets are set in the environment (SLACK_BOT_TOKEN; X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN,
+# X_ACCESS_TOKEN_SECRET). Remove a channel's line to disable it.
+channels:
+  slack: {{channel: "#incidents"}}     # mention: "<!subteam^S0123>" pings a group in reminders
+  x: {{}}
+  statuspage: {{output: site, title: {_yaml_text(organization + " Status")}}}  # url: https://status.example.com
+
+# Commit every change (one commit per change); push after each commit when push is true.
+git: {{commit: true, push: false, remote: origin}}
+"""
+
+
+def parse_components(values: Sequence[str]) -> list[tuple[str, str]]:
+    """``["api:API", "web:Website", "db"]`` → ``[("api", "API"), ("web", "Website"), ("db", "db")]``."""
+    parsed = []
+    for value in values:
+        cid, _, name = value.partition(":")
+        cid = cid.strip()
+        if not ID_PATTERN.match(cid):
+            raise UsageError(f"--component {value!r}: the id must be lowercase letters, digits and '-' (e.g. api:API)")
+        parsed.append((cid, name.strip() or cid))
+    return parsed
+
+
+def init_repo(path: Path, organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC", *, commit: bool = True) -> list[Path]:
+    """Create (or extend) ``path`` as an incident repo. Refuses if it already is one."""
+    from . import gitops
+
+    path = path.expanduser()
+    if (path / CONFIG_FILE).exists():
+        raise ConfigError(f"{path / CONFIG_FILE} already exists: {path} is already an incident repo")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} exists and is not a folder")
+    text = config_text(organization, components, timezone)
+    parse_config(text, CONFIG_FILE)  # the template must always produce a valid config
+    path.mkdir(parents=True, exist_ok=True)
+    root = path.resolve()
+    files = {
+        CONFIG_FILE: text,
+        "incidents/.gitkeep": "",
+        "templates/README.md": TEMPLATES_README,
+        ".github/workflows/status-page.yml": SITE_WORKFLOW,
+        ".github/workflows/incident-reminders.yml": REMIND_WORKFLOW,
+    }
+    written = []
+    for rel, content in files.items():
+        target = root / rel
+        if not target.exists():
+            atomic_write(target, content)
+            written.append(target)
+    written.append(_append_line_file(root / ".gitignore", GITIGNORE))
+    written.append(_append_line_file(root / ".gitattributes", GITATTRIBUTES))
+    if commit:
+        gitops.init_repo(root)
+        register_merge_driver(root)
+        gitops.commit(root, written, "incidentctl: initialise incident repo")
+    return written
+
+
+def register_merge_driver(root: Path) -> None:
+    """Register ``incidentctl merge-driver`` in the repo's git config (absolute interpreter path)."""
+    import subprocess
+
+    driver = f"{sys.executable} -m incidentctl merge-driver %O %A %B %P"
+    for key, value in (("merge.incidentctl.name", "incidentctl record merge"), ("merge.incidentctl.driver", driver)):
+        subprocess.run(["git", "config", key, value], cwd=root, check=False, capture_output=True)  # noqa: S603,S607
+
+
+def _append_line_file(path: Path, content: str) -> Path:
+    """Create ``path`` with ``content`` or add the lines it lacks (an existing .gitignore is kept)."""
+    if path.exists():
+        existing = path.read_text(encoding="utf-8")
+        missing = [line for line in content.splitlines() if line and line not in existing.splitlines()]
+        if missing:
+            atomic_write(path, existing.rstrip("\n") + "\n" + "\n".join(missing) + "\n")
+    else:
+        atomic_write(path, content)
+    return path
