@@ -17,6 +17,11 @@ Check = Callable[[Path, Config, list[Incident]], list[str]]
 EXTRA_CHECKS: list[Check] = []
 
 
+def is_warning(problem: str) -> bool:
+    """Checks report warnings as ``path:line: warning: message``; they never fail ``lint``."""
+    return ": warning: " in problem
+
+
 def lint_repo(root: Path) -> list[str]:
     """Validate the config, every record and every extra check; return every problem found."""
     problems: list[str] = []

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import IncidentctlError
-from . import incidents, postmortem, publish, remind, site, stats
+from . import incidents, merge, postmortem, publish, remind, site, stats
 from . import repo as repo_commands
 
 
@@ -77,7 +77,7 @@ def _global(
     """Git-native incident communication: records in git, updates to Slack, X and a status page."""
 
 
-for module in (incidents, repo_commands, publish, site, remind, postmortem, stats):
+for module in (incidents, repo_commands, publish, site, remind, postmortem, stats, merge):
     module.register(app)
 
 

@@ -34,18 +34,20 @@ def lint(
 ) -> None:
     """Validate the config, every record and every template (what CI runs on pull requests)."""
     from ..config import find_repo
-    from ..lint import lint_repo
+    from ..lint import is_warning, lint_repo
 
     root = find_repo(repo_option(ctx))
-    problems = lint_repo(root)
+    found = lint_repo(root)
+    errors = [problem for problem in found if not is_warning(problem)]
+    warnings = [problem for problem in found if is_warning(problem)]
     if as_json:
-        print_json({"ok": not problems, "problems": problems})
+        print_json({"ok": not errors, "problems": errors, "warnings": warnings})
     else:
-        for problem in problems:
+        for problem in found:
             typer.echo(problem)
-        if not problems:
+        if not found:
             note("lint: no problems")
-    if problems:
+    if errors:
         raise typer.Exit(1)
 
 
