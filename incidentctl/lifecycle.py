@@ -30,10 +30,14 @@ class Change:
     notes: list[str] = field(default_factory=list)
 
 
+_SLUG_STOPWORDS = frozenset({"a", "an", "and", "the", "of", "or", "in", "on", "for", "to", "with", "is", "are"})
+
+
 def slugify(title: str, limit: int = 48) -> str:
-    """``ChatGPT, Sora & API unavailable`` → ``chatgpt-sora-api-unavailable``."""
+    """``ChatGPT, Sora and API unavailable`` → ``chatgpt-sora-api-unavailable``."""
     text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii").lower()
     words = [word for word in re.split(r"[^a-z0-9]+", text) if word]
+    words = [word for word in words if word not in _SLUG_STOPWORDS] or words
     slug = ""
     for word in words:
         candidate = f"{slug}-{word}" if slug else word

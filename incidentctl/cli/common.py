@@ -41,8 +41,12 @@ def print_json(data: Any) -> None:
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    # rich honours NO_COLOR and turns colour off when not writing to a terminal.
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    # rich honours NO_COLOR and turns colour off when not writing to a terminal. Piped output is
+    # never wrapped or truncated: scripts and grep get whole lines.
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=240)
 
 
 def note(message: str) -> None:

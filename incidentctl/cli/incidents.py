@@ -209,7 +209,7 @@ def _print_table(incidents: list[Incident], config: Config) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "SEV", "STATUS", "STARTED", "DURATION", "TITLE"):
         if column == "TITLE":
-            table.add_column(column, ratio=1, min_width=24, overflow="fold")
+            table.add_column(column, min_width=24, overflow="fold")
         else:
             table.add_column(column, no_wrap=True)
     now = utcnow()

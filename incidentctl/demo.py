@@ -1,0 +1,146 @@
+"""``incidentctl demo``: replay a real outage into a fresh incident repo and render every channel.
+
+Needs no credentials and no network: channels are rendered as a dry run, the site is built to disk.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from .durations import isoformat_z
+from .errors import UsageError
+from .lifecycle import add_update, open_incident, record_change, resolve_incident
+from .model import Incident
+from .render import packaged_samples
+from .scaffold import init_repo
+from .store import Repo, record_problems
+
+DEMO_MARKER = ".incidentctl-demo"
+FIRST_SAMPLE = "2024-12-12-chatgpt-sora-api-unavailable"
+DEMO_COMPONENTS = (("api", "API"), ("chatgpt", "ChatGPT"), ("sora", "Sora"))
+DEMO_GROUPS = {"api": "Developers", "chatgpt": "Products", "sora": "Products"}
+
+
+def load_sample(incident_id: str) -> Incident:
+    path = packaged_samples() / f"{incident_id}.yaml"
+    incident, problems = record_problems(path.read_text(encoding="utf-8"), path, None, incident_id)
+    if incident is None:  # pragma: no cover - the samples are linted by the tests
+        raise UsageError("\n".join(problems))
+    return incident
+
+
+def sample_ids() -> list[str]:
+    return sorted(path.stem for path in packaged_samples().glob("*.yaml"))
+
+
+def prepare(path: Path) -> None:
+    """Refuse to touch a folder that is not empty, unless an earlier demo made it."""
+    if path.exists():
+        if (path / DEMO_MARKER).exists():
+            shutil.rmtree(path)
+        elif path.is_dir() and not any(path.iterdir()):
+            pass
+        else:
+            raise UsageError(f"{path} exists and was not made by `incidentctl demo`; pass another PATH or remove it")
+
+
+def _demo_config(text: str) -> str:
+    for cid, group in DEMO_GROUPS.items():
+        text = text.replace(f"{{id: {cid}, name:", f"{{id: {cid}, group: {group}, name:")
+    return text.replace("}  # url: https://status.example.com", ', url: "https://status.example.com"}', 1)
+
+
+def replay(repo: Repo, sample: Incident) -> Incident:
+    """Replay ``sample`` through new/update/resolve with its own (backfilled) times."""
+    first, *rest = sample.timeline
+    change = open_incident(
+        repo,
+        sample.title,
+        severity=sample.severity,
+        components=dict(first.components),
+        status=first.status,
+        message=first.message,
+        next_update=isoformat_z(first.next_update_by) if first.next_update_by else None,
+        at=first.at,
+        commander=sample.commander,
+    )
+    incident_id = change.incident.id
+    for entry in rest:
+        if entry.status == "resolved":
+            resolve_incident(repo, incident_id, message=entry.message, at=entry.at)
+            continue
+        add_update(
+            repo,
+            incident_id,
+            message=entry.message,
+            status=entry.status,
+            components=dict(entry.components),
+            internal=entry.visibility == "internal",
+            next_update=isoformat_z(entry.next_update_by) if entry.next_update_by else None,
+            at=entry.at,
+        )
+    incident = repo.load(incident_id)
+    if sample.postmortem is not None:
+        with repo.lock():
+            incident = incident.model_copy(update={"postmortem": sample.postmortem, "sources": sample.sources})
+            record_change(repo, incident, "postmortem written")
+    return incident
+
+
+def run_demo(path: Path, out: Callable[[str], object] = print) -> Repo:
+    prepare(path)
+    init_repo(path, "OpenAI (sample replay)", DEMO_COMPONENTS, "America/New_York")
+    config_path = path / "incidentctl.yaml"
+    config_path.write_text(_demo_config(config_path.read_text(encoding="utf-8")), encoding="utf-8")
+    (path / DEMO_MARKER).write_text("made by `incidentctl demo`; safe to delete\n", encoding="utf-8")
+    repo = Repo.open(path)
+    from .gitops import commit
+
+    commit(repo.root, [config_path], "demo: components grouped, status page URL")
+
+    sample = load_sample(FIRST_SAMPLE)
+    out(f"Replaying the sample {sample.title!r} ({sample.started_at:%Y-%m-%d}) into {path.resolve()}\n")
+    incident = replay(repo, sample)
+    out(f"$ incidentctl show {incident.id}")
+    from .cli.incidents import _print_incident
+
+    _print_incident(incident, repo.config)
+    _render_channels(repo, incident, out)
+    _postmortem(repo, incident, out)
+    _site(repo, out)
+    out("")
+    out(f"Try it yourself:  cd {path} && incidentctl list && incidentctl remind --now 2024-12-12T01:00:00Z")
+    return repo
+
+
+def _render_channels(repo: Repo, incident: Incident, out: Callable[[str], object]) -> None:
+    try:
+        from .publishing import preview
+    except ImportError:
+        return
+    out("\n== What each channel would receive (dry run: nothing is sent) ==")
+    for item in preview(repo, incident):
+        out(f"\n--- {item.channel} @ {isoformat_z(item.at)} ---")
+        out(item.text)
+
+
+def _postmortem(repo: Repo, incident: Incident, out: Callable[[str], object]) -> None:
+    try:
+        from .postmortem import render_postmortem
+    except ImportError:
+        return
+    target = repo.root / "postmortems" / f"{incident.id}.md"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(render_postmortem(repo, incident), encoding="utf-8")
+    out(f"\n== Postmortem rendered to {target} ==")
+
+
+def _site(repo: Repo, out: Callable[[str], object]) -> None:
+    try:
+        from .site import build_site
+    except ImportError:
+        return
+    output = build_site(repo)
+    out(f"\n== Status page built: open {output / 'index.html'} (or run `incidentctl site serve` in {repo.root}) ==")
