@@ -1,0 +1,356 @@
+"""Slack: the first entry is a channel message, later entries reply in its thread, the root is edited.
+
+Every message carries our marker in Slack message ``metadata`` (event type ``incidentctl_entry``,
+payload: incident id and entry time), so after a crash we can find a message that was posted but
+never recorded and adopt its ``ts`` instead of posting again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..config import SLACK_SECRET
+from ..durations import isoformat_z
+from ..errors import ConfigError, TemplateError
+from .base import (
+    METADATA_EVENT,
+    REQUEST_TIMEOUT_SECONDS,
+    Message,
+    RenderContext,
+    RetryBudget,
+    SendError,
+    Sent,
+    retry_after_seconds,
+)
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from ..config import Config
+    from ..model import Entry, Incident
+
+SLACK_API_URL_ENV = "INCIDENTCTL_SLACK_API_URL"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+TEMPLATE = "slack.json.j2"
+CHANNEL = "slack"
+
+
+# -- shared helpers (also used by reminders) ------------------------------------------------------
+
+
+def slack_client(config: Config | None = None, *, budget: RetryBudget | None = None, retries: bool = True) -> WebClient:
+    """A ``WebClient`` with the bot token from ``SLACK_BOT_TOKEN``, a timeout and bounded retries.
+
+    ``INCIDENTCTL_SLACK_API_URL`` points it elsewhere (tests, proxies). Retries (connection errors,
+    timeouts, 5xx, 429 with ``Retry-After``) share ``budget``: about 15 s in all by default.
+    """
+    from slack_sdk import WebClient
+
+    token = os.environ.get(SLACK_SECRET)
+    if not token:
+        raise ConfigError(f"slack: {SLACK_SECRET} is not set: export the bot token (xoxb-...) to publish to Slack")
+    base_url = os.environ.get(SLACK_API_URL_ENV) or DEFAULT_SLACK_API_URL
+    if not base_url.endswith("/"):
+        base_url += "/"
+    handlers = _retry_handlers(budget or RetryBudget()) if retries else []
+    return WebClient(token=token, base_url=base_url, timeout=REQUEST_TIMEOUT_SECONDS, retry_handlers=handlers)  # type: ignore[arg-type]
+
+
+def _retry_handlers(budget: RetryBudget) -> list[Any]:
+    """slack-sdk's own handlers retry once; ours retry up to the budget, honouring ``Retry-After``."""
+    from http.client import HTTPException
+    from urllib.error import URLError
+
+    from slack_sdk.http_retry.handler import RetryHandler
+
+    class BudgetedRetryHandler(RetryHandler):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(max_retry_count=budget.max_attempts - 1)
+            self.wait = 0.0
+
+        def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+            if response is not None:
+                retryable = response.status_code == 429 or response.status_code >= 500
+                hint = retry_after_seconds(response.headers) if response.status_code == 429 else 0.0
+            else:
+                retryable = isinstance(error, URLError | OSError | HTTPException)
+                hint = 0.0
+            if not retryable:
+                return False
+            self.wait = budget.delay(state.current_attempt + 1, hint)
+            return budget.may_retry(state.current_attempt + 1, self.wait)
+
+        def prepare_for_next_attempt(
+            self, *, state: Any, request: Any, response: Any = None, error: Any = None
+        ) -> None:
+            state.next_attempt_requested = True
+            budget.sleep(self.wait)
+            state.increment_current_attempt()
+
+    return [BudgetedRetryHandler()]
+
+
+def root_delivery_refs(incident: Incident) -> tuple[str | None, str | None]:
+    """(channel id, ts) of the incident's root Slack message, when delivered."""
+    for entry in incident.timeline:
+        if not entry.public:
+            continue
+        delivery = entry.deliveries.get(CHANNEL)
+        if delivery is not None and delivery.state == "delivered" and delivery.ref:
+            channel_id = None
+            for ref in delivery.refs:
+                channel_id, sep, _ = ref.partition("/")
+                if not sep:
+                    channel_id = None
+            return channel_id, delivery.ref
+        return None, None
+    return None, None
+
+
+def thread_ts(incident: Incident) -> str | None:
+    """The root message ``ts``: the Slack ref of the incident's first public entry, once delivered."""
+    return root_delivery_refs(incident)[1]
+
+
+def thread_channel(incident: Incident) -> str | None:
+    """The Slack channel id the incident's thread lives in, when known."""
+    return root_delivery_refs(incident)[0]
+
+
+def post_thread_message(client: WebClient, channel: str, thread_ts: str, text: str) -> str:
+    """Post plain ``text`` as a reply in a thread; return the new message's ``ts``.
+
+    Errors become one :class:`SendError` line naming the fix.
+    """
+    response = _call(client, "chat_postMessage", channel, channel=channel, thread_ts=thread_ts, text=text)
+    return str(response["ts"])
+
+
+# -- errors -------------------------------------------------------------------------------------------
+
+_FIXES = {
+    "channel_not_found": "invite the bot to {channel} or fix channels.slack.channel in incidentctl.yaml",
+    "not_in_channel": "invite the bot to {channel} (/invite @your-bot in Slack)",
+    "is_archived": "{channel} is archived: unarchive it or set channels.slack.channel in incidentctl.yaml",
+    "invalid_auth": f"{SLACK_SECRET} is not a valid token: set the app's bot token (xoxb-...)",
+    "not_authed": f"{SLACK_SECRET} was not sent: set the app's bot token (xoxb-...)",
+    "token_revoked": f"{SLACK_SECRET} was revoked: reinstall the Slack app and set the new bot token",
+    "token_expired": f"{SLACK_SECRET} has expired: set a current bot token",
+    "account_inactive": f"{SLACK_SECRET} belongs to a deactivated app or user: reinstall the Slack app",
+    "missing_scope": "the Slack app lacks a scope: add chat:write and channels:history (groups:history for private "
+    "channels), then reinstall it",
+    "invalid_blocks": "Slack rejected the Block Kit blocks: check templates/slack.json.j2 (`incidentctl lint`)",
+    "msg_too_long": "the message is too long for Slack: shorten the update or the template",
+    "thread_not_found": "the incident's Slack thread is gone: fix or remove the slack ref of its first entry",
+    "message_not_found": "the incident's root Slack message is gone",
+    "cant_update_message": "the root message was posted by another app or user and cannot be edited",
+}
+_FATAL = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "token_revoked",
+          "token_expired", "account_inactive", "missing_scope"}  # fmt: skip
+
+
+def _explain(code: str, channel: str) -> str:
+    fix = _FIXES.get(code)
+    return f"slack: {code}: {fix.format(channel=channel)}" if fix else f"slack: {code}"
+
+
+def _call(client: WebClient, method: str, shown_channel: str, **kwargs: Any) -> Any:
+    """One Web API call; every failure becomes a one-line :class:`SendError`."""
+    from http.client import HTTPException
+    from urllib.error import URLError
+
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    try:
+        return getattr(client, method)(**kwargs)
+    except SlackApiError as exc:
+        response = exc.response
+        status = getattr(response, "status_code", 200)
+        code = response.get("error") if hasattr(response, "get") and isinstance(response.data, dict) else None
+        if status == 429 or code == "ratelimited":
+            headers = getattr(response, "headers", {}) or {}
+            raise SendError(f"slack: rate limited (429)", retry_after=retry_after_seconds(headers)) from None  # noqa: F541
+        if status >= 500:
+            raise SendError(f"slack: server error {status}", retry_after=0.0) from None
+        if code:
+            raise SendError(_explain(str(code), shown_channel), fatal=code in _FATAL) from None
+        raise SendError(f"slack: unexpected response (HTTP {status})") from None
+    except (TimeoutError, ConnectionError, URLError, HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise SendError(
+            f"slack: cannot reach the Slack API: {type(reason).__name__}", retry_after=0.0, maybe_sent=True
+        ) from None
+    except (OSError, SlackClientError) as exc:
+        raise SendError(f"slack: request failed: {type(exc).__name__}", retry_after=0.0, maybe_sent=True) from None
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def template_context(context: RenderContext, kind: str) -> dict[str, Any]:
+    """What ``slack.json.j2`` (and the other templates) see."""
+    from ..render import message_context
+
+    return {**message_context(context.incident, context.entry, context.config), "kind": kind}
+
+
+def render_blocks(context: RenderContext, kind: str) -> Message:
+    from ..render import render
+
+    text = render(context.env, TEMPLATE, **template_context(context, kind))
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"{TEMPLATE}:{exc.lineno}: the template did not render valid JSON: {exc.msg}") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("text"), str) or not payload["text"].strip():
+        raise TemplateError(f'{TEMPLATE}:1: must render a JSON object with a non-empty "text" fallback')
+    if "blocks" in payload and not isinstance(payload["blocks"], list):
+        raise TemplateError(f'{TEMPLATE}:1: "blocks" must be a list of Block Kit blocks')
+    return Message(channel=CHANNEL, text=payload["text"], payload=payload)
+
+
+class SlackPublisher:
+    """Block Kit messages in one thread per incident."""
+
+    name = CHANNEL
+
+    def render(self, context: RenderContext) -> Message:
+        return render_blocks(context, "root" if context.is_first or context.purpose == "summary" else "reply")
+
+    def connect(self, config: Config, budget: RetryBudget) -> SlackSender:
+        settings = config.channels.slack
+        channel = settings.channel if settings is not None else "#incidents"
+        return SlackSender(slack_client(config, retries=False), channel)
+
+
+def _metadata(incident: Incident, entry: Entry) -> dict[str, Any]:
+    return {"event_type": METADATA_EVENT, "event_payload": {"incident": incident.id, "entry_at": isoformat_z(entry.at)}}
+
+
+def _is_ours(message: dict[str, Any], incident: Incident, entry: Entry) -> bool:
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    return bool(
+        metadata.get("event_type") == METADATA_EVENT
+        and payload.get("incident") == incident.id
+        and payload.get("entry_at") == isoformat_z(entry.at)
+    )
+
+
+def _looks_like_id(channel: str) -> bool:
+    return len(channel) >= 9 and channel[0] in "CGD" and channel.isalnum() and channel.isupper()
+
+
+class SlackSender:
+    """One run's connection to Slack."""
+
+    def __init__(self, client: WebClient, channel: str) -> None:
+        self.client = client
+        self.channel = channel
+        self._channel_id: str | None = channel if _looks_like_id(channel) else None
+
+    def _root(self, incident: Incident) -> tuple[str, str] | None:
+        channel_id, ts = root_delivery_refs(incident)
+        if ts is None:
+            return None
+        return channel_id or self._resolve_channel_id(), ts
+
+    def _resolve_channel_id(self) -> str:
+        """The channel's id (Slack wants ids for history and edits); found by name when configured by name."""
+        if self._channel_id is not None:
+            return self._channel_id
+        name = self.channel.lstrip("#")
+        cursor = None
+        for _ in range(50):
+            response = _call(
+                self.client, "conversations_list", self.channel, types="public_channel,private_channel",
+                exclude_archived=True, limit=1000, cursor=cursor,
+            )  # fmt: skip
+            for channel in response.get("channels", []):
+                if channel.get("name") == name:
+                    self._channel_id = str(channel["id"])
+                    return self._channel_id
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        raise SendError(_explain("channel_not_found", self.channel), fatal=True)
+
+    def send(self, incident: Incident, index: int, message: Message) -> Sent:
+        entry = incident.timeline[index]
+        payload = message.payload
+        first = _is_first(incident, index)
+        root = None if first else self._root(incident)
+        if not first and root is None:
+            raise SendError("slack: the incident's first message has not been delivered yet", retry_after=None)
+        extra: dict[str, Any] = {}
+        if root is not None:
+            extra["thread_ts"] = root[1]
+            if entry.status == "resolved":
+                extra["reply_broadcast"] = True
+        response = _call(
+            self.client,
+            "chat_postMessage",
+            self.channel,
+            channel=root[0] if root is not None else self.channel,
+            text=payload["text"],
+            blocks=payload.get("blocks"),
+            metadata=_metadata(incident, entry),
+            unfurl_links=False,
+            unfurl_media=False,
+            **extra,
+        )
+        channel_id = str(response.get("channel") or (root[0] if root else self.channel))
+        if root is None and _looks_like_id(channel_id):
+            self._channel_id = channel_id
+        ts = str(response["ts"])
+        return Sent(ref=ts, refs=(f"{channel_id}/{ts}",))
+
+    def find_sent(self, incident: Incident, index: int, message: Message) -> Sent | None:
+        entry = incident.timeline[index]
+        if _is_first(incident, index):
+            channel_id = self._resolve_channel_id()
+            delivery = entry.deliveries.get(CHANNEL)
+            since = (delivery.at if delivery is not None and delivery.at else entry.at) - timedelta(minutes=5)
+            response = _call(
+                self.client, "conversations_history", self.channel, channel=channel_id,
+                oldest=f"{since.timestamp():.6f}", include_all_metadata=True, limit=200,
+            )  # fmt: skip
+        else:
+            root = self._root(incident)
+            if root is None:
+                return None
+            channel_id = root[0]
+            response = _call(
+                self.client, "conversations_replies", self.channel, channel=channel_id, ts=root[1],
+                include_all_metadata=True, limit=1000,
+            )  # fmt: skip
+        for found in response.get("messages", []):
+            if _is_ours(found, incident, entry):
+                ts = str(found["ts"])
+                return Sent(ref=ts, refs=(f"{channel_id}/{ts}",))
+        return None
+
+    def finish(self, incident: Incident, latest: Message | None) -> None:
+        """Edit the root message to show the current status and the latest update."""
+        root = self._root(incident)
+        if root is None or latest is None:
+            return
+        first = next(entry for entry in incident.timeline if entry.public)
+        _call(
+            self.client,
+            "chat_update",
+            self.channel,
+            channel=root[0],
+            ts=root[1],
+            text=latest.payload["text"],
+            blocks=latest.payload.get("blocks"),
+            metadata=_metadata(incident, first),
+        )
+
+
+def _is_first(incident: Incident, index: int) -> bool:
+    """Is ``timeline[index]`` the incident's first public entry (the thread's root)?"""
+    return not any(entry.public for entry in incident.timeline[:index])

@@ -1,0 +1,1 @@
+"""Fake Slack and X HTTP servers on 127.0.0.1 for tests: real clients, real HTTP, injected failures."""
