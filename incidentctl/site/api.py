@@ -1,0 +1,174 @@
+"""The Statuspage-compatible JSON API (``api/v2/``): Statuspage's field names and values.
+
+Written with :func:`json.dumps`, never a template, so no title can break the JSON. Ids are ours
+(component ids, incident ids) because they are stable across builds; Statuspage's are random.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..durations import isoformat_z
+from ..model import Entry
+from .model import ComponentView, GroupView, IncidentView, SiteView
+
+INCIDENTS_LIMIT = 50
+
+
+def _time(value: Any) -> str | None:
+    return isoformat_z(value) if value is not None else None
+
+
+def page_id(view: SiteView) -> str:
+    slug = "".join(char if char.isalnum() else "-" for char in view.config.organization.lower())
+    return "-".join(part for part in slug.split("-") if part) or "status"
+
+
+def _url(view: SiteView, path: str) -> str:
+    settings = view.config.channels.statuspage
+    base = settings.url if settings and settings.url else None
+    return f"{base.rstrip('/')}/{path}" if base else path
+
+
+def page(view: SiteView) -> dict[str, Any]:
+    return {
+        "id": page_id(view),
+        "name": view.title,
+        "url": _url(view, ""),
+        "time_zone": view.config.timezone,
+        "updated_at": isoformat_z(view.updated_at),
+    }
+
+
+def status(view: SiteView) -> dict[str, str]:
+    return {"indicator": view.indicator, "description": view.description}
+
+
+def _first_seen(view: SiteView) -> str:
+    oldest = view.incidents[-1].incident.started_at if view.incidents else view.now
+    return isoformat_z(oldest)
+
+
+def component(view: SiteView, item: ComponentView, group_ids: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "status": item.status,
+        "created_at": _first_seen(view),
+        "updated_at": _time(item.updated_at) or _first_seen(view),
+        "position": item.position,
+        "description": item.description,
+        "showcase": True,
+        "start_date": None,
+        "group_id": group_ids.get(item.group) if item.group else None,
+        "page_id": page_id(view),
+        "group": False,
+        "only_show_if_degraded": False,
+    }
+
+
+def group(view: SiteView, item: GroupView) -> dict[str, Any]:
+    stamps = [child.updated_at for child in item.components if child.updated_at is not None]
+    return {
+        "id": item.id,
+        "name": item.name,
+        "status": item.status,
+        "created_at": _first_seen(view),
+        "updated_at": _time(max(stamps)) if stamps else _first_seen(view),
+        "position": item.position,
+        "description": None,
+        "showcase": False,
+        "start_date": None,
+        "group_id": None,
+        "page_id": page_id(view),
+        "group": True,
+        "only_show_if_degraded": False,
+        "components": [child.id for child in item.components],
+    }
+
+
+def components(view: SiteView) -> list[dict[str, Any]]:
+    group_ids = {item.name: item.id for item in view.groups}
+    listed = [component(view, item, group_ids) for item in view.components]
+    listed.extend(group(view, item) for item in view.groups)
+    return listed
+
+
+def _update(view: SiteView, incident_id: str, index: int, entry: Entry, before: dict[str, str]) -> dict[str, Any]:
+    affected = [
+        {
+            "code": cid,
+            "name": view.config.component_name(cid),
+            "old_status": before.get(cid, "operational"),
+            "new_status": impact,
+        }
+        for cid, impact in entry.components.items()
+    ]
+    return {
+        "id": f"{incident_id}-{index}",
+        "status": entry.status,
+        "body": entry.message,
+        "incident_id": incident_id,
+        "created_at": isoformat_z(entry.at),
+        "updated_at": isoformat_z(entry.at),
+        "display_at": isoformat_z(entry.at),
+        "affected_components": affected or None,
+        "deliver_notifications": True,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
+
+
+def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    public = item.incident
+    updates = []
+    current: dict[str, str] = {}
+    for index, entry in enumerate(public.timeline, start=1):
+        updates.append(_update(view, public.id, index, entry, current))
+        current.update(entry.components)
+    updates.reverse()  # Statuspage lists the newest update first
+    monitoring = next((entry.at for entry in reversed(public.timeline) if entry.status == "monitoring"), None)
+    return {
+        "id": public.id,
+        "name": public.title,
+        "status": public.status,
+        "created_at": isoformat_z(public.started_at),
+        "updated_at": isoformat_z(public.timeline[-1].at),
+        "monitoring_at": _time(monitoring),
+        "resolved_at": _time(public.resolved_at),
+        "impact": item.impact,
+        "shortlink": _url(view, item.path),
+        "started_at": isoformat_z(public.started_at),
+        "page_id": page_id(view),
+        "incident_updates": updates,
+        "components": [by_id[cid] for cid, _ in item.component_names if cid in by_id],
+    }
+
+
+def documents(view: SiteView) -> dict[str, bytes]:
+    """Every file under ``api/v2/``, relative path → bytes."""
+    listed = components(view)
+    by_id = {item["id"]: item for item in listed if not item["group"]}
+    head = page(view)
+    unresolved = [incident(view, item, by_id) for item in view.active]
+    latest = [incident(view, item, by_id) for item in view.incidents[:INCIDENTS_LIMIT]]
+    docs = {
+        "api/v2/summary.json": {
+            "page": head,
+            "components": listed,
+            "incidents": unresolved,
+            "scheduled_maintenances": [],
+            "status": status(view),
+        },
+        "api/v2/status.json": {"page": head, "status": status(view)},
+        "api/v2/components.json": {"page": head, "components": listed},
+        "api/v2/incidents.json": {"page": head, "incidents": latest},
+        "api/v2/incidents/unresolved.json": {"page": head, "incidents": unresolved},
+        "api/v2/scheduled-maintenances.json": {"page": head, "scheduled_maintenances": []},
+    }
+    return {path: dump(data) for path, data in docs.items()}
+
+
+def dump(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

@@ -1,0 +1,71 @@
+"""``feed.atom``: one Atom entry per public update, written by ElementTree (a real serializer)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+import xml.etree.ElementTree as ET
+
+from ..durations import isoformat_z
+from ..render import IMPACT_LABELS, STATUS_LABELS
+from .model import SiteView
+
+ATOM = "http://www.w3.org/2005/Atom"
+#: The feed carries the newest updates only; the history page links everything.
+FEED_LIMIT = 200
+# XML 1.0 forbids most control characters; incident text is untrusted and may hold them.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    return _XML_INVALID.sub("", value)
+
+
+def _entry_id(feed_key: str, incident_id: str, index: int) -> str:
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'incidentctl:{feed_key}:{incident_id}:{index}')}"
+
+
+def build_feed(view: SiteView) -> bytes:
+    """The Atom document: deterministic (no build time; ``updated`` is the newest update's time)."""
+    ET.register_namespace("", ATOM)
+    settings = view.config.channels.statuspage
+    base = settings.url.rstrip("/") + "/" if settings and settings.url else None
+    feed_key = base or view.config.organization
+
+    updates = []
+    for item in view.incidents:
+        for index, entry in enumerate(item.incident.timeline, start=1):
+            updates.append((entry.at, item.id, index, item, entry))
+    updates.sort(key=lambda update: (update[0], update[1], update[2]), reverse=True)
+    updates = updates[:FEED_LIMIT]
+
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    if base:
+        feed.set("{http://www.w3.org/XML/1998/namespace}base", base)
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = (
+        base + "feed.atom" if base else f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'incidentctl:' + feed_key)}"
+    )
+    ET.SubElement(feed, f"{{{ATOM}}}title").text = _text(view.title)
+    ET.SubElement(feed, f"{{{ATOM}}}updated").text = isoformat_z(view.updated_at)
+    author = ET.SubElement(feed, f"{{{ATOM}}}author")
+    ET.SubElement(author, f"{{{ATOM}}}name").text = _text(view.config.organization)
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": "feed.atom", "type": "application/atom+xml"})
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": "index.html", "type": "text/html"})
+    for at, incident_id, index, item, entry in updates:
+        node = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(node, f"{{{ATOM}}}id").text = _entry_id(feed_key, incident_id, index)
+        ET.SubElement(node, f"{{{ATOM}}}title").text = _text(
+            f"{STATUS_LABELS.get(entry.status, entry.status)}: {item.incident.title}"
+        )
+        ET.SubElement(node, f"{{{ATOM}}}updated").text = isoformat_z(at)
+        ET.SubElement(node, f"{{{ATOM}}}published").text = isoformat_z(at)
+        ET.SubElement(node, f"{{{ATOM}}}link", {"rel": "alternate", "href": item.path, "type": "text/html"})
+        lines = [entry.message] if entry.message else []
+        for cid, impact in entry.components.items():
+            lines.append(f"{view.config.component_name(cid)}: {IMPACT_LABELS.get(impact, impact)}")
+        if entry.next_update_by is not None:
+            lines.append(f"Next update by {isoformat_z(entry.next_update_by)}")
+        ET.SubElement(node, f"{{{ATOM}}}content", {"type": "text"}).text = _text("\n".join(lines))
+    ET.indent(feed)
+    document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
