@@ -76,7 +76,9 @@ class Severity(_Settings):
 
 def default_severities() -> dict[str, Severity]:
     return {
-        "sev1": Severity(name="Critical", update_every=timedelta(minutes=30), postmortem_required=True, postmortem_due="3d"),
+        "sev1": Severity(
+            name="Critical", update_every=timedelta(minutes=30), postmortem_required=True, postmortem_due="3d"
+        ),
         "sev2": Severity(name="Major", update_every=timedelta(hours=1), postmortem_required=True, postmortem_due="5bd"),
         "sev3": Severity(name="Minor", update_every=timedelta(hours=4), postmortem_required=False),
     }

@@ -64,9 +64,7 @@ def parse_timestamp(text: str) -> datetime:
     except ValueError:
         raise UsageError(f"invalid timestamp {text!r}: use ISO 8601, e.g. 2024-12-12T00:00:00Z") from None
     if value.tzinfo is None:
-        raise UsageError(
-            f"timestamp {text!r} has no time zone: add Z or an offset, e.g. 2024-12-11T19:00:00-05:00"
-        )
+        raise UsageError(f"timestamp {text!r} has no time zone: add Z or an offset, e.g. 2024-12-11T19:00:00-05:00")
     return value.astimezone(UTC)
 
 

@@ -126,9 +126,9 @@ def open_incident(
             incident_id = new_id(repo, title, when)
         entry = Entry(
             at=when,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             message=message.strip(),
-            components=dict(components or {}),  # type: ignore[arg-type]
+            components=dict(components or {}),
             next_update_by=parse_deadline(next_update, when) if next_update else None,
             deliveries=_pending(repo, "public"),
         )
@@ -161,10 +161,10 @@ def add_update(
         visibility = "internal" if internal else "public"
         entry = Entry(
             at=when,
-            status=new_status,  # type: ignore[arg-type]
+            status=new_status,
             message=message.strip(),
             visibility=visibility,
-            components=dict(components or {}),  # type: ignore[arg-type]
+            components=dict(components or {}),
             next_update_by=parse_deadline(next_update, when) if next_update else None,
             deliveries=_pending(repo, visibility),
         )

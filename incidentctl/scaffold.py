@@ -106,9 +106,7 @@ def _yaml_text(value: str) -> str:
 def config_text(organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC") -> str:
     """The commented ``incidentctl.yaml``: every option shown with its default."""
     if components:
-        component_lines = "\n".join(
-            f"  - {{id: {cid}, name: {_yaml_text(name)}}}" for cid, name in components
-        )
+        component_lines = "\n".join(f"  - {{id: {cid}, name: {_yaml_text(name)}}}" for cid, name in components)
     else:
         component_lines = "  - {id: api, name: API}"
     return f"""\
@@ -156,7 +154,9 @@ def parse_components(values: Sequence[str]) -> list[tuple[str, str]]:
     return parsed
 
 
-def init_repo(path: Path, organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC", *, commit: bool = True) -> list[Path]:
+def init_repo(
+    path: Path, organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC", *, commit: bool = True
+) -> list[Path]:
     """Create (or extend) ``path`` as an incident repo. Refuses if it already is one."""
     from . import gitops
 
@@ -197,7 +197,7 @@ def register_merge_driver(root: Path) -> None:
 
     driver = f"{sys.executable} -m incidentctl merge-driver %O %A %B %P"
     for key, value in (("merge.incidentctl.name", "incidentctl record merge"), ("merge.incidentctl.driver", driver)):
-        subprocess.run(["git", "config", key, value], cwd=root, check=False, capture_output=True)  # noqa: S603,S607
+        subprocess.run(["git", "config", key, value], cwd=root, check=False, capture_output=True)
 
 
 def _append_line_file(path: Path, content: str) -> Path:

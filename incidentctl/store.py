@@ -35,7 +35,9 @@ INCIDENTS_DIR = "incidents"
 FLOW_KEYS = frozenset({"components", "slack", "x", "statuspage", "refs", "notified"})
 
 
-def record_problems(text: str, path: Path | str, config: Config | None, expected_id: str | None = None) -> tuple[Incident | None, list[str]]:
+def record_problems(
+    text: str, path: Path | str, config: Config | None, expected_id: str | None = None
+) -> tuple[Incident | None, list[str]]:
     """Parse and validate one record; return the incident (if valid) and every problem found."""
     try:
         data = fast_load(text, path)
@@ -49,7 +51,9 @@ def record_problems(text: str, path: Path | str, config: Config | None, expected
         return None, validation_problems(exc, path, text)
     problems: list[str] = []
     if expected_id is not None and incident.id != expected_id:
-        problems.append(f"{path}:{line_of(text, ['id'])}: id: {incident.id!r} does not match the file name {expected_id!r}")
+        problems.append(
+            f"{path}:{line_of(text, ['id'])}: id: {incident.id!r} does not match the file name {expected_id!r}"
+        )
     if config is not None:
         problems.extend(_config_problems(incident, text, path, config))
     return (incident if not problems else None), problems
@@ -59,13 +63,15 @@ def _config_problems(incident: Incident, text: str, path: Path | str, config: Co
     problems = []
     if incident.severity not in config.severities:
         known = ", ".join(config.severities)
-        problems.append(f"{path}:{line_of(text, ['severity'])}: severity: unknown severity {incident.severity!r} (known: {known})")
+        problems.append(
+            f"{path}:{line_of(text, ['severity'])}: severity: unknown severity {incident.severity!r} (known: {known})"
+        )
     known_components = set(config.component_ids)
     if known_components:
         for index, entry in enumerate(incident.timeline):
             for component in entry.components:
                 if component not in known_components:
-                    loc = ["timeline", index, "components", component]
+                    loc: list[str | int] = ["timeline", index, "components", component]
                     problems.append(
                         f"{path}:{line_of(text, loc)}: timeline.{index}.components: unknown component {component!r} "
                         f"(known: {', '.join(sorted(known_components))})"
@@ -151,7 +157,9 @@ class Repo:
     def load(self, incident_id: str) -> Incident:
         """Load and validate one record (``incident_id`` must be a full id; see :meth:`resolve_id`)."""
         text = self.read_text(incident_id)
-        incident, problems = record_problems(text, self.relpath(self.record_path(incident_id)), self.config, incident_id)
+        incident, problems = record_problems(
+            text, self.relpath(self.record_path(incident_id)), self.config, incident_id
+        )
         if incident is None:
             raise RecordError("\n".join(problems))
         return incident

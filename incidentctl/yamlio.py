@@ -50,7 +50,7 @@ def fast_load(text: str, path: Path | str) -> Any:
 
 
 def _refuse_aliases(text: str, path: Path | str) -> None:
-    root = yaml.compose(text, Loader=_Loader)  # noqa: S506 - composing only builds nodes
+    root = yaml.compose(text, Loader=_Loader)
     seen: set[int] = set()
     stack = [root] if root is not None else []
     while stack:
@@ -68,7 +68,7 @@ def _refuse_aliases(text: str, path: Path | str) -> None:
 def line_of(text: str, loc: Sequence[str | int]) -> int:
     """The 1-based line of the value at ``loc`` (e.g. ``("timeline", 2, "status")``), best effort."""
     try:
-        node = yaml.compose(text, Loader=_Loader)  # noqa: S506
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return 1
     line = node.start_mark.line + 1 if node is not None else 1
@@ -93,11 +93,16 @@ def format_loc(loc: Iterable[str | int]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def validation_problems(exc: ValidationError, path: Path | str, text: str, prefix: Sequence[str | int] = ()) -> list[str]:
+def validation_problems(
+    exc: ValidationError, path: Path | str, text: str, prefix: Sequence[str | int] = ()
+) -> list[str]:
     """Turn a pydantic error into ``path:line: field: message`` lines, one per problem."""
     problems = []
     for error in exc.errors(include_url=False):
-        loc = [*prefix, *(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-")))]
+        loc = [
+            *prefix,
+            *(part for part in error["loc"] if not (isinstance(part, str) and part.startswith("function-"))),
+        ]
         message = error["msg"]
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
@@ -177,7 +182,9 @@ def merge_into(target: Any, data: Any, flow_keys: frozenset[str] = frozenset()) 
             del target[key]
         for position, (key, value) in enumerate(data.items()):
             if key in target:
-                target[key] = merge_into(target[key], value, flow_keys) if not _same(target[key], value) else target[key]
+                target[key] = (
+                    merge_into(target[key], value, flow_keys) if not _same(target[key], value) else target[key]
+                )
             else:
                 node = _fresh(value, flow_keys, key)
                 if position < len(target):

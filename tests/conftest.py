@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,13 @@ SAMPLES = PROJECT_ROOT / "incidents"
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No secrets, no user git config, no repo from the environment, no colour."""
-    for name in (*SECRET_NAMES, "INCIDENTCTL_REPO", "INCIDENTCTL_SLACK_API_URL", "INCIDENTCTL_X_API_URL", "INCIDENTCTL_DEBUG"):
+    for name in (
+        *SECRET_NAMES,
+        "INCIDENTCTL_REPO",
+        "INCIDENTCTL_SLACK_API_URL",
+        "INCIDENTCTL_X_API_URL",
+        "INCIDENTCTL_DEBUG",
+    ):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -41,7 +47,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 def make_repo(
     path: Path,
-    components: Sequence[tuple[str, str]] = (("api", "API"), ("web", "Website"), ("chatgpt", "ChatGPT"), ("sora", "Sora")),
+    components: Sequence[tuple[str, str]] = (
+        ("api", "API"),
+        ("web", "Website"),
+        ("chatgpt", "ChatGPT"),
+        ("sora", "Sora"),
+    ),
     organization: str = "Example Corp",
     timezone: str = "America/New_York",
     config_edit: Callable[[str], str] | None = None,
@@ -80,7 +91,9 @@ class CliResult:
 def cli() -> Callable[..., CliResult]:
     """Run the CLI in-process: ``cli("list", "--json", repo=path)``."""
 
-    def run(*args: str, repo: Path | None = None, input: str | None = None, env: dict[str, str] | None = None) -> CliResult:
+    def run(
+        *args: str, repo: Path | None = None, input: str | None = None, env: dict[str, str] | None = None
+    ) -> CliResult:
         runner = CliRunner()
         argv = (["--repo", str(repo)] if repo is not None else []) + list(args)
         result = runner.invoke(app, argv, input=input, env=env, catch_exceptions=True)
@@ -90,7 +103,13 @@ def cli() -> Callable[..., CliResult]:
     return run
 
 
-def run_subprocess(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_subprocess(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m incidentctl`` for real (signals, stdin, exit codes as a shell sees them)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

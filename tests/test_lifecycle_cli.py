@@ -12,7 +12,18 @@ from incidentctl.store import Repo
 
 
 def _new(cli, repo: Repo, *extra: str, title: str = "API unavailable") -> str:  # type: ignore[no-untyped-def]
-    result = cli("new", title, "--severity", "sev1", "-c", "api=major_outage", "-m", "We are investigating.", *extra, repo=repo.root)
+    result = cli(
+        "new",
+        title,
+        "--severity",
+        "sev1",
+        "-c",
+        "api=major_outage",
+        "-m",
+        "We are investigating.",
+        *extra,
+        repo=repo.root,
+    )
     assert result.exit_code == 0, result.output
     return str(result.stdout.strip())
 
@@ -34,7 +45,17 @@ def test_ids_are_unique_and_dated_by_at(cli, repo: Repo) -> None:  # type: ignor
 
 def test_update_status_and_commit_message(cli, repo: Repo) -> None:  # type: ignore[no-untyped-def]
     incident_id = _new(cli, repo, "--at", "2024-12-12T00:00:00Z")
-    result = cli("update", incident_id, "-s", "identified", "-m", "Found the cause.", "--at", "2024-12-12T00:40:00Z", repo=repo.root)
+    result = cli(
+        "update",
+        incident_id,
+        "-s",
+        "identified",
+        "-m",
+        "Found the cause.",
+        "--at",
+        "2024-12-12T00:40:00Z",
+        repo=repo.root,
+    )
     assert result.exit_code == 0, result.output
     assert git(repo.root, "log", "-1", "--format=%s").strip() == f"{incident_id}: identified"
     incident = repo.load(incident_id)
@@ -86,7 +107,17 @@ def test_update_on_resolved_reopens_only_with_status(cli, repo: Repo) -> None:  
     cli("resolve", incident_id, "-m", "Fixed.", "--at", "2024-12-12T01:00:00Z", repo=repo.root)
     cli("update", incident_id, "-m", "Follow-up note.", "--at", "2024-12-12T02:00:00Z", repo=repo.root)
     assert repo.load(incident_id).status == "resolved"
-    cli("update", incident_id, "-s", "investigating", "-m", "It is back.", "--at", "2024-12-12T03:00:00Z", repo=repo.root)
+    cli(
+        "update",
+        incident_id,
+        "-s",
+        "investigating",
+        "-m",
+        "It is back.",
+        "--at",
+        "2024-12-12T03:00:00Z",
+        repo=repo.root,
+    )
     incident = repo.load(incident_id)
     assert incident.status == "investigating"
     assert incident.resolved_at is None
@@ -109,7 +140,9 @@ def test_show_json_shape(cli, repo: Repo) -> None:  # type: ignore[no-untyped-de
 def test_list_json_newest_first_and_filters(cli, repo: Repo) -> None:  # type: ignore[no-untyped-def]
     old = _new(cli, repo, "--at", "2024-01-01T00:00:00Z", title="Old")
     cli("resolve", old, "-m", "done", "--at", "2024-01-01T01:00:00Z", repo=repo.root)
-    new = cli("new", "New", "--severity", "sev3", "-m", "x", "--at", "2024-06-01T00:00:00Z", repo=repo.root).stdout.strip()
+    new = cli(
+        "new", "New", "--severity", "sev3", "-m", "x", "--at", "2024-06-01T00:00:00Z", repo=repo.root
+    ).stdout.strip()
     listed = json.loads(cli("list", "--json", repo=repo.root).stdout)
     assert [i["id"] for i in listed] == [new, old]
     assert "timeline" not in listed[0]
@@ -172,7 +205,9 @@ def test_backfill_inserts_in_time_order(cli, repo: Repo) -> None:  # type: ignor
 def test_hand_edit_is_validated_kept_and_committed(cli, repo: Repo) -> None:  # type: ignore[no-untyped-def]
     incident_id = _new(cli, repo, "--at", "2024-12-12T00:00:00Z")
     path = repo.root / "incidents" / f"{incident_id}.yaml"
-    text = path.read_text().replace("title: API unavailable", "# reviewed by the IC\ntitle: API unavailable for EU users")
+    text = path.read_text().replace(
+        "title: API unavailable", "# reviewed by the IC\ntitle: API unavailable for EU users"
+    )
     path.write_text(text)
     (repo.root / "unrelated.txt").write_text("do not commit me\n")
     assert cli("update", incident_id, "-m", "Still investigating.", repo=repo.root).exit_code == 0

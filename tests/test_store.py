@@ -61,7 +61,9 @@ def test_yaml_syntax_error_has_line() -> None:
 def test_python_tags_and_aliases_refused() -> None:
     marker = Path("/tmp/incidentctl-pwned")
     marker.unlink(missing_ok=True)
-    _, problems = record_problems("x: !!python/object/apply:os.system ['touch /tmp/incidentctl-pwned']\n", "f.yaml", None)
+    _, problems = record_problems(
+        "x: !!python/object/apply:os.system ['touch /tmp/incidentctl-pwned']\n", "f.yaml", None
+    )
     assert problems and not marker.exists()
     bomb = 'a: &a ["x","x"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n'
     _, problems = record_problems(bomb, "f.yaml", None)
@@ -111,7 +113,9 @@ def test_scan_raises_on_invalid_unless_skipped(repo: Repo) -> None:
 
 def test_lint_reports_every_problem_in_every_file(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     repo = make_repo(tmp_path / "r")
-    (repo.incidents_dir / "2024-01-01-a.yaml").write_text(VALID.replace("2024-01-01-x", "2024-01-01-a").replace("sev1", "sev9"))
+    (repo.incidents_dir / "2024-01-01-a.yaml").write_text(
+        VALID.replace("2024-01-01-x", "2024-01-01-a").replace("sev1", "sev9")
+    )
     (repo.incidents_dir / "2024-01-01-b.yaml").write_text("{{{")
     (repo.incidents_dir / "2024-01-01-c.yaml").write_text(VALID)  # id does not match the file
     (repo.incidents_dir / "Bad Name.yaml").write_text(VALID)

@@ -39,7 +39,7 @@ class IncidentctlGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence
+        except Exception as exc:
             from typer._click.exceptions import ClickException
 
             if isinstance(exc, ClickException):
@@ -71,7 +71,11 @@ app = typer.Typer(
 def _global(
     repo: Annotated[
         str | None,
-        typer.Option("--repo", help="Incident repo (default: $INCIDENTCTL_REPO, else the nearest folder with incidentctl.yaml).", show_default=False),
+        typer.Option(
+            "--repo",
+            help="Incident repo (default: $INCIDENTCTL_REPO, else the nearest folder with incidentctl.yaml).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Git-native incident communication: records in git, updates to Slack, X and a status page."""

@@ -23,28 +23,61 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..model import Incident
 
-IdArg = Annotated[str, typer.Argument(help="Incident id or a unique prefix of it.", autocompletion=complete_incident_id, show_default=False)]
+IdArg = Annotated[
+    str,
+    typer.Argument(
+        help="Incident id or a unique prefix of it.", autocompletion=complete_incident_id, show_default=False
+    ),
+]
 ComponentOpt = Annotated[
     list[str] | None,
-    typer.Option("--component", "-c", help="Affected component and its impact, ID=IMPACT (repeatable).", autocompletion=complete_component, show_default=False),
+    typer.Option(
+        "--component",
+        "-c",
+        help="Affected component and its impact, ID=IMPACT (repeatable).",
+        autocompletion=complete_component,
+        show_default=False,
+    ),
 ]
 MessageOpt = Annotated[
     str | None,
-    typer.Option("--message", "-m", help="The update text; '-' reads stdin; omitted on a terminal opens $EDITOR.", show_default=False),
+    typer.Option(
+        "--message",
+        "-m",
+        help="The update text; '-' reads stdin; omitted on a terminal opens $EDITOR.",
+        show_default=False,
+    ),
 ]
 NextUpdateOpt = Annotated[
     str | None,
-    typer.Option("--next-update", help="When the next update is promised: a duration from the entry's time (30m) or a timestamp.", show_default=False),
+    typer.Option(
+        "--next-update",
+        help="When the next update is promised: a duration from the entry's time (30m) or a timestamp.",
+        show_default=False,
+    ),
 ]
-AtOpt = Annotated[str | None, typer.Option("--at", help="Backfill: when this happened (ISO 8601 with a zone).", show_default=False)]
+AtOpt = Annotated[
+    str | None, typer.Option("--at", help="Backfill: when this happened (ISO 8601 with a zone).", show_default=False)
+]
 PublishOpt = Annotated[bool, typer.Option("--publish", help="Publish to every enabled channel right after the change.")]
 StatusOpt = Annotated[
     str | None,
-    typer.Option("--status", "-s", help="investigating, identified, monitoring or resolved.", autocompletion=complete_status, show_default=False),
+    typer.Option(
+        "--status",
+        "-s",
+        help="investigating, identified, monitoring or resolved.",
+        autocompletion=complete_status,
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
-STATUS_STYLE = {"investigating": "bold red", "identified": "bold yellow", "monitoring": "bold blue", "resolved": "green"}
+STATUS_STYLE = {
+    "investigating": "bold red",
+    "identified": "bold yellow",
+    "monitoring": "bold blue",
+    "resolved": "green",
+}
 SEVERITY_STYLE = ["bold white on red", "bold red", "yellow", "cyan", "dim"]
 IMPACT_STYLE = {
     "operational": "green",
@@ -80,14 +113,26 @@ def _after_change(ctx: typer.Context, change, publish: bool) -> None:  # type: i
 def new(
     ctx: typer.Context,
     title: Annotated[str, typer.Argument(help="What users see, e.g. 'API unavailable'.", show_default=False)],
-    severity: Annotated[str, typer.Option("--severity", help="Severity id from incidentctl.yaml (sev1, sev2, sev3 by default).", autocompletion=complete_severity, show_default=False)],
+    severity: Annotated[
+        str,
+        typer.Option(
+            "--severity",
+            help="Severity id from incidentctl.yaml (sev1, sev2, sev3 by default).",
+            autocompletion=complete_severity,
+            show_default=False,
+        ),
+    ],
     component: ComponentOpt = None,
     status: StatusOpt = "investigating",
     message: MessageOpt = None,
     next_update: NextUpdateOpt = None,
     at: AtOpt = None,
-    commander: Annotated[str | None, typer.Option("--commander", help="Incident commander (named in reminders).", show_default=False)] = None,
-    incident_id: Annotated[str | None, typer.Option("--id", help="Use this id instead of YYYY-MM-DD-slug.", show_default=False)] = None,
+    commander: Annotated[
+        str | None, typer.Option("--commander", help="Incident commander (named in reminders).", show_default=False)
+    ] = None,
+    incident_id: Annotated[
+        str | None, typer.Option("--id", help="Use this id instead of YYYY-MM-DD-slug.", show_default=False)
+    ] = None,
     publish: PublishOpt = False,
 ) -> None:
     """Open an incident and print its id."""
@@ -119,10 +164,15 @@ def update(
     message: MessageOpt = None,
     status: StatusOpt = None,
     component: ComponentOpt = None,
-    internal: Annotated[bool, typer.Option("--internal", help="An internal note: kept in the record and postmortem, never published.")] = False,
+    internal: Annotated[
+        bool, typer.Option("--internal", help="An internal note: kept in the record and postmortem, never published.")
+    ] = False,
     next_update: NextUpdateOpt = None,
     at: AtOpt = None,
-    severity: Annotated[str | None, typer.Option("--severity", help="Change the severity.", autocompletion=complete_severity, show_default=False)] = None,
+    severity: Annotated[
+        str | None,
+        typer.Option("--severity", help="Change the severity.", autocompletion=complete_severity, show_default=False),
+    ] = None,
     publish: PublishOpt = False,
 ) -> None:
     """Add an entry to an incident's timeline."""
@@ -170,7 +220,10 @@ def resolve(
 def list_incidents(
     ctx: typer.Context,
     open_only: Annotated[bool, typer.Option("--open", help="Only incidents not yet resolved.")] = False,
-    severity: Annotated[str | None, typer.Option("--severity", help="Only this severity.", autocompletion=complete_severity, show_default=False)] = None,
+    severity: Annotated[
+        str | None,
+        typer.Option("--severity", help="Only this severity.", autocompletion=complete_severity, show_default=False),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List incidents, newest first."""
@@ -256,7 +309,9 @@ def _print_incident(incident: Incident, config: Config) -> None:
     if incident.resolved_at:
         out.print(f"  resolved   {offset_time(incident.resolved_at, tz)}")
     end = incident.resolved_at or utcnow()
-    out.print(f"  duration   {format_duration(end - incident.started_at)}{'' if incident.resolved_at else ' (ongoing)'}")
+    out.print(
+        f"  duration   {format_duration(end - incident.started_at)}{'' if incident.resolved_at else ' (ongoing)'}"
+    )
     if incident.commander:
         out.print(f"  commander  {escape(incident.commander)}")
     if incident.components:

@@ -12,10 +12,14 @@ from .common import note, print_json, repo_option
 
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create or turn into an incident repo.")] = Path("."),
-    org: Annotated[str | None, typer.Option("--org", help="Organization name shown on the status page.", show_default=False)] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organization name shown on the status page.", show_default=False)
+    ] = None,
     component: Annotated[
         list[str] | None,
-        typer.Option("--component", "-c", help="A component as ID[:NAME], e.g. api:API (repeatable).", show_default=False),
+        typer.Option(
+            "--component", "-c", help="A component as ID[:NAME], e.g. api:API (repeatable).", show_default=False
+        ),
     ] = None,
     timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone for display.")] = "UTC",
 ) -> None:
@@ -25,7 +29,9 @@ def init(
     organization = org or path.resolve().name.replace("-", " ").title()
     init_repo(path, organization, parse_components(component or []), timezone)
     note(f"Initialised incident repo in {path.resolve()}")
-    note(f"Next: cd {path} && incidentctl new \"API unavailable\" --severity sev1 --component api=major_outage -m \"We are investigating.\"")
+    note(
+        f'Next: cd {path} && incidentctl new "API unavailable" --severity sev1 --component api=major_outage -m "We are investigating."'
+    )
 
 
 def lint(
