@@ -212,6 +212,9 @@ class Repo:
                 fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 remove_stale_temp_files(self.incidents_dir, self.root)
+                from .gitops import recover_interrupted
+
+                recover_interrupted(self.root)  # a push killed mid-rebase: undo it before reading
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
