@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
+import shlex
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import GitError, PushError
+from .yamlio import atomic_write
 
 if TYPE_CHECKING:
     from git import Repo as GitRepo
@@ -80,6 +84,7 @@ def commit(root: Path, paths: Sequence[Path], message: str) -> str | None:
     Returns the new commit's sha, or None when nothing in ``paths`` changed.
     """
     repo = _git_repo(root)
+    ensure_merge_driver(root)
     rel = [str(Path(path).resolve().relative_to(root.resolve())) for path in paths]
     _run(repo, "add", "--", *rel)
     if not _run(repo, "diff", "--cached", "--name-only", "--", *rel).strip():
@@ -96,11 +101,39 @@ def has_remote(root: Path, remote: str) -> bool:
     return any(r.name == remote for r in repo.remotes)
 
 
+#: What a rejected push says: someone pushed first, or two pushes raced for the ref lock.
+_REJECTIONS = (
+    "[rejected]",
+    "fetch first",
+    "non-fast-forward",
+    "[remote rejected]",
+    "cannot lock ref",
+    "failed to lock",
+    "failed to update ref",
+    "incorrect old value",
+    "stale info",
+)
+#: Rejections that retrying cannot fix.
+_FINAL_REJECTIONS = ("hook declined", "protected branch", "permission denied", "not allowed")
+REBASE_MARKER = "incidentctl-rebase"
+
+
+def _is_retryable_rejection(stderr: str) -> bool:
+    text = stderr.lower()
+    return any(word in text for word in _REJECTIONS) and not any(word in text for word in _FINAL_REJECTIONS)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): exponential, capped, fully jittered."""
+    return float(random.uniform(0.5, 1.0) * min(2.0, 0.05 * (2**attempt)))
+
+
 def push(root: Path, remote: str = "origin", attempts: int = PUSH_ATTEMPTS) -> None:
-    """Push the current branch; on rejection fetch, rebase and try again with jittered backoff.
+    """Push the current branch; on rejection fetch, rebase (records merge through the merge driver)
+    and try again with jittered backoff, ``attempts`` times in all.
 
     Raises :class:`PushError` (exit 4) when it still fails: the commit stays local and the next
-    writing command pushes it.
+    writing command pushes it (every push sends all local commits).
     """
     import git
 
@@ -111,31 +144,216 @@ def push(root: Path, remote: str = "origin", attempts: int = PUSH_ATTEMPTS) -> N
         branch = repo.active_branch.name
     except TypeError:
         raise PushError("HEAD is detached; the change is committed locally but not pushed") from None
+    ensure_merge_driver(root)
     last_error = ""
     for attempt in range(attempts):
+        if attempt:
+            time.sleep(backoff(attempt))
+            _catch_up(repo, remote, branch)
         try:
-            repo.git.execute(["git", "push", "--quiet", remote, f"HEAD:refs/heads/{branch}"])
+            repo.git.execute(["git", "push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}"])
             return
         except git.GitCommandError as exc:
-            last_error = _explain(exc, repo)
-        # Rejected (someone pushed first, or two pushes raced for the ref lock): catch up and retry.
-        try:
-            repo.git.execute(["git", "fetch", "--quiet", remote, branch])
-            repo.git.execute(["git", *_identity_args(repo), "rebase", "--quiet", f"{remote}/{branch}"])
-        except git.GitCommandError as exc:
-            message = _explain(exc, repo)
-            if "couldn't find remote ref" in str(exc.stderr):
-                continue  # the branch does not exist upstream yet; the push creates it
-            try:
-                repo.git.execute(["git", "rebase", "--abort"])
-            except git.GitCommandError:
-                pass
-            raise PushError(f"could not rebase onto {remote}/{branch} ({message}); the change is committed locally") from None
-        time.sleep(min(2.0, 0.05 * (2**attempt)) * random.uniform(0.5, 1.5))  # noqa: S311 - jitter only
+            output = f"{exc.stdout or ''}\n{exc.stderr or ''}"
+            last_error = _push_failure(output)
+            if not _is_retryable_rejection(output):
+                raise PushError(
+                    f"push to {remote} failed ({last_error}); the change is committed locally "
+                    "and the next writing command will push it"
+                ) from None
     raise PushError(
-        f"push to {remote} failed {attempts} times ({last_error}); "
+        f"push to {remote} was rejected {attempts} times ({last_error}); "
         "the change is committed locally and the next writing command will push it"
     )
+
+
+def sync(root: Path, remote: str = "origin") -> str | None:
+    """Catch up with the remote before a write (best effort), so a change is made on the latest record
+    (a stale clone would otherwise inherit an old status, or publish an entry another clone already
+    published). Skipped when tracked files have uncommitted changes; a failure is only returned, the
+    write goes on locally and the push after it says what is wrong.
+    """
+    import git
+
+    try:
+        repo = _git_repo(root)
+        if not has_remote(root, remote) or repo.is_dirty(untracked_files=False):
+            return None
+        branch = repo.active_branch.name
+    except (GitError, TypeError, ValueError, git.GitCommandError):
+        return None
+    ensure_merge_driver(root)
+    try:
+        _catch_up(repo, remote, branch)
+    except PushError as exc:
+        return str(exc)
+    return None
+
+
+def _push_failure(output: str) -> str:
+    """The most telling line of a failed push (the ref line's reason, else git's last word)."""
+    lines = [line.strip().replace("stderr: ", "").strip("'\" ") for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if (line.startswith("!") and "\t" in line) or "rejected]" in line:
+            return line.lstrip("! \t").split("\t")[-1]
+    for line in lines:
+        if "remote:" in line or "fatal:" in line or "error:" in line:
+            return line
+    return lines[-1] if lines else "push failed"
+
+
+def _catch_up(repo: GitRepo, remote: str, branch: str) -> None:
+    """Fetch and rebase onto the remote branch; a genuine conflict aborts and raises PushError."""
+    import git
+
+    try:
+        repo.git.execute(["git", "fetch", "--quiet", remote, branch])
+    except git.GitCommandError as exc:
+        if "couldn't find remote ref" in str(exc.stderr):
+            return  # the branch does not exist upstream yet; the push creates it
+        raise PushError(
+            f"could not fetch from {remote} ({_explain(exc, repo)}); the change is committed locally"
+        ) from None
+    marker = Path(repo.git_dir) / REBASE_MARKER
+    marker.write_text(f"{remote}/{branch}\n", encoding="utf-8")
+    try:
+        repo.git.execute(["git", *_identity_args(repo), "rebase", "--quiet", "--autostash", f"{remote}/{branch}"])
+    except git.GitCommandError as exc:
+        details = _conflict_details(f"{exc.stdout or ''}\n{exc.stderr or ''}")
+        try:
+            repo.git.execute(["git", "rebase", "--abort"])
+        except git.GitCommandError:
+            pass
+        raise PushError(
+            f"could not rebase onto {remote}/{branch}: {details}\n"
+            f"your change is committed locally; run `git pull --rebase {remote} {branch}`, resolve the conflict, "
+            "then `git push` (or run the next incidentctl command)"
+        ) from None
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _conflict_details(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines()]
+    ours = [
+        line.removeprefix("incidentctl: ")
+        for line in lines
+        if line.startswith("incidentctl:") or line.startswith("timeline") or ": both sides" in line
+    ]
+    if ours:
+        return "; ".join(ours)
+    conflicts = [line for line in lines if line.startswith("CONFLICT")]
+    return "; ".join(conflicts) or (lines[-1] if lines else "conflict")
+
+
+# -- the merge driver and interrupted operations -------------------------------------------------------
+
+MERGE_DRIVER_NAME = "incidentctl record merge"
+ATTRIBUTES_LINE = "incidents/*.yaml merge=incidentctl"
+
+
+def merge_driver_command() -> str:
+    """The driver line for git config: this very interpreter, so it works from a venv not on PATH."""
+    return f"{shlex.quote(sys.executable)} -m incidentctl merge-driver %O %A %B %P"
+
+
+def register_merge_driver(root: Path) -> None:
+    """Write the merge driver into the repo's git config (not tracked: every clone needs it)."""
+    for key, value in (
+        ("merge.incidentctl.name", MERGE_DRIVER_NAME),
+        ("merge.incidentctl.driver", merge_driver_command()),
+    ):
+        subprocess.run(["git", "config", key, value], cwd=root, check=False, capture_output=True)
+
+
+def _registered_driver(config_text: str) -> str | None:
+    section = False
+    for raw in config_text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            section = line.replace(" ", "").lower() == '[merge"incidentctl"]'
+        elif section and line.split("=", 1)[0].strip().lower() == "driver" and "=" in line:
+            return line.split("=", 1)[1].strip()
+    return None
+
+
+def ensure_merge_driver(root: Path) -> bool:
+    """Register the merge driver when this clone lacks it (a fresh clone has ``.gitattributes`` but
+    no config) or when it names an interpreter that no longer exists. Cheap: reads two small files.
+
+    Returns True when something was (re)registered.
+    """
+    git_dir = root / ".git"
+    if not git_dir.is_dir():
+        return False  # a worktree or no git at all: leave it to `git config`
+    changed = False
+    try:
+        driver = _registered_driver((git_dir / "config").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return False
+    interpreter = _interpreter_of(driver)
+    if driver is None or "merge-driver" not in driver or interpreter is None or not Path(interpreter).exists():
+        register_merge_driver(root)
+        changed = True
+    if not _has_attributes_line(root / ".gitattributes") and not _has_attributes_line(git_dir / "info" / "attributes"):
+        # Repos made before the driver existed: a local, untracked attributes line is enough.
+        attributes = git_dir / "info" / "attributes"
+        attributes.parent.mkdir(parents=True, exist_ok=True)
+        existing = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
+        atomic_write(
+            attributes, existing + ("" if not existing or existing.endswith("\n") else "\n") + ATTRIBUTES_LINE + "\n"
+        )
+        changed = True
+    return changed
+
+
+def _interpreter_of(driver: str | None) -> str | None:
+    if not driver:
+        return None
+    try:
+        words = shlex.split(driver)
+    except ValueError:
+        return None
+    return words[0] if words else None
+
+
+def _has_attributes_line(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(line.split()[:2] == ATTRIBUTES_LINE.split() for line in text.splitlines() if line.strip())
+
+
+def recover_interrupted(root: Path) -> None:
+    """Before committing: undo a rebase an earlier, killed incidentctl left half done, and explain
+    any other unfinished git operation instead of committing into the middle of it."""
+    git_dir = root / ".git"
+    if not git_dir.is_dir():
+        return
+    rebasing = (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
+    marker = git_dir / REBASE_MARKER
+    if rebasing and marker.exists():
+        # Ours: the local commits are safe in ORIG_HEAD's branch; aborting puts them back.
+        result = subprocess.run(["git", "rebase", "--abort"], cwd=root, check=False, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise GitError(
+                f"an interrupted incidentctl push left a rebase in progress and `git rebase --abort` failed "
+                f"({result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'no detail'}); run it by hand"
+            )
+        marker.unlink(missing_ok=True)
+        return
+    marker.unlink(missing_ok=True)
+    if rebasing:
+        raise GitError(
+            f"a rebase is in progress in {root}: finish it (`git rebase --continue`) or abort it "
+            "(`git rebase --abort`), then run the command again"
+        )
+    if (git_dir / "MERGE_HEAD").exists():
+        raise GitError(
+            f"a merge is in progress in {root}: finish it (`git commit`) or abort it (`git merge --abort`), "
+            "then run the command again"
+        )
 
 
 def unpushed(root: Path, remote: str = "origin") -> bool:

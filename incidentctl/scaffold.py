@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -193,11 +192,9 @@ def init_repo(
 
 def register_merge_driver(root: Path) -> None:
     """Register ``incidentctl merge-driver`` in the repo's git config (absolute interpreter path)."""
-    import subprocess
+    from .gitops import register_merge_driver as register
 
-    driver = f"{sys.executable} -m incidentctl merge-driver %O %A %B %P"
-    for key, value in (("merge.incidentctl.name", "incidentctl record merge"), ("merge.incidentctl.driver", driver)):
-        subprocess.run(["git", "config", key, value], cwd=root, check=False, capture_output=True)
+    register(root)
 
 
 def _append_line_file(path: Path, content: str) -> Path:

@@ -215,6 +215,10 @@ class Repo:
                 from .gitops import recover_interrupted
 
                 recover_interrupted(self.root)  # a push killed mid-rebase: undo it before reading
+                if self.config.git.commit and self.config.git.push:
+                    from .gitops import sync
+
+                    sync(self.root, self.config.git.remote)  # write on the latest record
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,9 +15,19 @@ def merge_driver(
     path: Annotated[str | None, typer.Argument(help="%P: the record's path in the repo.")] = None,
 ) -> None:
     """Merge two versions of an incident record (used by git, not by people)."""
-    # Placeholder until the semantic merge lands: git's own line merge.
-    result = subprocess.run(["git", "merge-file", ours, base, theirs], check=False)
-    raise typer.Exit(0 if result.returncode == 0 else 1)
+    from ..errors import RecordError
+    from ..merge import merge_files
+
+    label = path or Path(ours).name
+    result = merge_files(Path(base), Path(ours), Path(theirs), label)
+    for remark in result.notes:
+        typer.echo(f"incidentctl: {label}: note: {remark}", err=True)
+    if not result.clean:
+        lines = [f"{label}: cannot merge automatically:", *(f"  {problem}" for problem in result.conflicts)]
+        lines.append(
+            f"  the file now holds git's conflict markers: fix {label}, check it with `incidentctl lint`, then `git add {label}`"
+        )
+        raise RecordError("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:
