@@ -1,0 +1,439 @@
+"""Reminders: when the next public update is due, when a postmortem is due, overdue action items.
+
+Rules (documented in the README and ``remind --help``):
+
+- **Update due** (open incidents): at the ``next_update_by`` promised in the last *public* entry,
+  else at that entry's time plus the severity's ``update_every``. A promise wins whether it is
+  earlier or later than the cadence. Internal entries never reset the clock. With no public entry
+  at all, the clock runs from the start of the incident. All of this is absolute (UTC) time, so
+  a DST change never moves a deadline.
+- **Postmortem due** (resolved incidents whose severity requires one, until the postmortem's
+  required fields are filled in): ``postmortem_due`` after the resolution. ``3d`` is a duration
+  (72 hours); ``5bd`` is business days: see :func:`add_business_days`.
+- **Action item due**: an action item that is not ``done``/``wontfix`` is due at the end of its
+  ``due`` date in the configured time zone (local midnight after it).
+- A snooze (``incidentctl snooze ID 30m``) sets ``reminders.snoozed_until``: until then the
+  incident's reminders are listed as snoozed, not due, and never posted.
+- ``remind --notify`` posts a reminder again only when it was not posted for the same deadline
+  yet, or when the last post is older than the severity's ``update_every`` (update reminders) or a
+  day (postmortem and action-item reminders, which are days late, not minutes).
+- Sample incidents (``sample: true``, replayed public outages) never remind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
+
+from .durations import format_duration, isoformat_z, parse_duration
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .config import Config, Severity
+    from .lifecycle import Change
+    from .model import Incident, Postmortem
+    from .store import Repo
+
+Reason = Literal["update_due", "postmortem_due", "action_item_due"]
+REASONS: tuple[str, ...] = ("update_due", "postmortem_due", "action_item_due")
+#: Postmortem and action-item reminders are re-posted at most this often.
+SLOW_REPOST = timedelta(days=1)
+#: Postmortem fields that must be filled in before the postmortem counts as written.
+REQUIRED_POSTMORTEM_FIELDS: tuple[str, ...] = (
+    "summary",
+    "impact",
+    "root_causes",
+    "trigger",
+    "detection",
+    "resolution",
+    "action_items",
+)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One thing that is (or will be) due for one incident."""
+
+    incident_id: str
+    title: str
+    severity: str
+    reason: Reason
+    due_at: datetime
+    key: str
+    """Identifies the reminder in ``reminders.notified`` (``update_due``, ``action_item_due.2``)."""
+    detail: str = ""
+    commander: str | None = None
+    snoozed_until: datetime | None = None
+
+    def overdue_by(self, now: datetime) -> timedelta:
+        return now - self.due_at
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        """The ``remind --json`` shape (SPEC.md keys first, then details)."""
+        return {
+            "id": self.incident_id,
+            "severity": self.severity,
+            "due_at": isoformat_z(self.due_at),
+            "overdue_by_seconds": int(self.overdue_by(now).total_seconds()),
+            "reason": self.reason,
+            "title": self.title,
+            "detail": self.detail,
+            "commander": self.commander,
+            "snoozed_until": isoformat_z(self.snoozed_until) if self.snoozed_until else None,
+        }
+
+
+@dataclass
+class ReminderReport:
+    """Everything ``remind`` found at ``now``."""
+
+    now: datetime
+    due: list[Reminder] = field(default_factory=list)
+    snoozed: list[Reminder] = field(default_factory=list)
+    upcoming: list[Reminder] = field(default_factory=list)
+    """Update reminders of open incidents that are not due yet (soonest first)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "now": isoformat_z(self.now),
+            "due": [item.to_json(self.now) for item in self.due],
+            "snoozed": [item.to_json(self.now) for item in self.snoozed],
+            "upcoming": [item.to_json(self.now) for item in self.upcoming],
+        }
+
+
+# -- business days ----------------------------------------------------------------------------------
+
+
+def is_business_day(day: date) -> bool:
+    """Monday to Friday (public holidays are not known to incidentctl)."""
+    return day.weekday() < 5
+
+
+def add_business_days(moment: datetime, days: int, tz: ZoneInfo) -> datetime:
+    """``days`` business days after ``moment``, counted on local dates in ``tz``.
+
+    The rule: take ``moment``'s local date and wall-clock time in ``tz``; step forward one calendar
+    day at a time, counting only Monday–Friday, until ``days`` have been counted; the result is
+    that date at the same wall-clock time. So a resolution on Friday 17:00 with ``5bd`` is due the
+    next Friday 17:00, and one on Saturday 10:00 is due the Friday after (Monday is day 1). A wall
+    time that does not exist on the due date (a spring-forward gap) resolves to the offset before
+    the change, i.e. one hour later on the clock.
+    """
+    if days < 0:
+        raise ValueError("business days must not be negative")
+    local = moment.astimezone(tz)
+    day = local.date()
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_business_day(day):
+            counted += 1
+    wall = datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=tz)
+    return wall.astimezone(UTC)
+
+
+def add_due_period(moment: datetime, period: str, tz: ZoneInfo) -> datetime:
+    """``moment`` plus a ``postmortem_due`` value: ``5bd`` (business days) or a duration (``3d``)."""
+    text = period.strip()
+    if text.endswith("bd") and text[:-2].isdigit():
+        return add_business_days(moment, int(text[:-2]), tz)
+    return moment + parse_duration(text)
+
+
+def end_of_local_day(day: date, tz: ZoneInfo) -> datetime:
+    """The instant the local date ``day`` ends in ``tz`` (midnight after it), in UTC."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz).astimezone(UTC)
+
+
+# -- what is due --------------------------------------------------------------------------------------
+
+
+def next_update_due(incident: Incident, severity: Severity) -> datetime | None:
+    """When the next public update is due, or None when the incident is resolved."""
+    if not incident.is_open:
+        return None
+    public = incident.public_entries
+    if not public:
+        return incident.started_at + severity.update_every
+    last = public[-1]
+    if last.next_update_by is not None:
+        return last.next_update_by
+    return last.at + severity.update_every
+
+
+def missing_postmortem_fields(postmortem: Postmortem | None) -> list[str]:
+    """The required postmortem fields still empty (every one when there is no postmortem)."""
+    if postmortem is None:
+        return list(REQUIRED_POSTMORTEM_FIELDS)
+    missing = []
+    for name in REQUIRED_POSTMORTEM_FIELDS:
+        value = getattr(postmortem, name)
+        if isinstance(value, str):
+            value = value.strip()
+        if not value:
+            missing.append(name)
+    return missing
+
+
+def postmortem_due(incident: Incident, config: Config) -> datetime | None:
+    """When the postmortem is due, or None when none is required (or it is written)."""
+    severity = config.severities.get(incident.severity)
+    resolved = incident.resolved_at
+    if severity is None or not severity.postmortem_required or resolved is None:
+        return None
+    if not missing_postmortem_fields(incident.postmortem):
+        return None
+    return add_due_period(resolved, severity.postmortem_due, config.tz)
+
+
+def reminders_for(incident: Incident, config: Config) -> list[Reminder]:
+    """Every reminder ``incident`` has, due or not (the caller compares with now)."""
+    severity = config.severities.get(incident.severity)
+    if severity is None or incident.sample:
+        return []
+    snoozed = incident.reminders.snoozed_until if incident.reminders else None
+    common: dict[str, Any] = {
+        "incident_id": incident.id,
+        "title": incident.title,
+        "severity": incident.severity,
+        "commander": incident.commander,
+        "snoozed_until": snoozed,
+    }
+    found = []
+    update_at = next_update_due(incident, severity)
+    if update_at is not None:
+        found.append(
+            Reminder(reason="update_due", due_at=update_at, key="update_due", detail="next public update", **common)
+        )
+    pm_at = postmortem_due(incident, config)
+    if pm_at is not None:
+        missing = missing_postmortem_fields(incident.postmortem)
+        detail = "postmortem not started" if incident.postmortem is None else "postmortem missing " + ", ".join(missing)
+        found.append(Reminder(reason="postmortem_due", due_at=pm_at, key="postmortem_due", detail=detail, **common))
+    if incident.postmortem is not None:
+        for index, item in enumerate(incident.postmortem.action_items):
+            if item.due is None or item.status in ("done", "wontfix"):
+                continue
+            owner = f" (owner: {item.owner})" if item.owner else ""
+            found.append(
+                Reminder(
+                    reason="action_item_due",
+                    due_at=end_of_local_day(item.due, config.tz),
+                    key=f"action_item_due.{index}",
+                    detail=f"action item {item.title!r}{owner} was due {item.due.isoformat()}",
+                    **common,
+                )
+            )
+    return found
+
+
+def find_reminders(incidents: Iterable[Incident], config: Config, now: datetime) -> ReminderReport:
+    """Sort every reminder into due / snoozed / upcoming at ``now`` (most overdue first)."""
+    report = ReminderReport(now=now)
+    for incident in incidents:
+        for item in reminders_for(incident, config):
+            if item.due_at > now:
+                if item.reason == "update_due":
+                    report.upcoming.append(item)
+            elif item.snoozed_until is not None and item.snoozed_until > now:
+                report.snoozed.append(item)
+            else:
+                report.due.append(item)
+    report.due.sort(key=lambda item: (item.due_at, item.incident_id, item.key))
+    report.snoozed.sort(key=lambda item: (item.due_at, item.incident_id, item.key))
+    report.upcoming.sort(key=lambda item: (item.due_at, item.incident_id))
+    return report
+
+
+def check_reminders(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str]]:
+    """Reminders for every valid record in ``repo``, and the ids of invalid records skipped.
+
+    One broken record must not silence the reminders of every other incident.
+    """
+    incidents = repo.scan(skip_invalid=True)
+    loaded = {incident.id for incident in incidents}
+    skipped = [incident_id for incident_id in repo.ids() if incident_id not in loaded]
+    return find_reminders(incidents, repo.config, now), skipped
+
+
+# -- noise control ----------------------------------------------------------------------------------
+
+
+def repost_interval(reminder: Reminder, config: Config) -> timedelta:
+    severity = config.severities.get(reminder.severity)
+    if reminder.reason == "update_due" and severity is not None:
+        return severity.update_every
+    return max(SLOW_REPOST, severity.update_every if severity else SLOW_REPOST)
+
+
+def should_notify(reminder: Reminder, incident: Incident, config: Config, now: datetime) -> bool:
+    """Post unless it was posted for this deadline already, less than one interval ago."""
+    if reminder.snoozed_until is not None and reminder.snoozed_until > now:
+        return False
+    last = incident.reminders.notified.get(reminder.key) if incident.reminders else None
+    if last is None or last < reminder.due_at:
+        return True
+    return now - last >= repost_interval(reminder, config)
+
+
+def snooze(repo: Repo, incident_id: str, duration: str, *, now: datetime | None = None) -> Change:
+    """Silence an incident's reminders for ``duration`` (``0`` ends a snooze); one commit."""
+    from .durations import utcnow
+    from .lifecycle import record_change
+    from .model import Reminders
+
+    span = parse_duration(duration)
+    if span > timedelta(days=30):
+        raise UsageError(f"snooze {duration!r}: at most 30d (reminders exist so nobody goes silent)")
+    when = now or utcnow()
+    with repo.lock():
+        incident = repo.load(repo.resolve_id(incident_id))
+        current = incident.reminders or Reminders()
+        until = when + span if span else None
+        changed = incident.model_copy(update={"reminders": current.model_copy(update={"snoozed_until": until})})
+        summary = f"snoozed reminders for {format_duration(span)}" if span else "reminders no longer snoozed"
+        return record_change(repo, changed, summary)
+
+
+def record_notified(repo: Repo, incident_id: str, keys: Sequence[str], at: datetime) -> Change:
+    """Remember that reminders ``keys`` were posted at ``at`` (one commit)."""
+    from .lifecycle import record_change
+    from .model import Reminders
+
+    with repo.lock():
+        incident = repo.load(incident_id)
+        current = incident.reminders or Reminders()
+        notified = {**current.notified, **dict.fromkeys(keys, at)}
+        changed = incident.model_copy(update={"reminders": current.model_copy(update={"notified": notified})})
+        return record_change(repo, changed, f"reminded ({', '.join(sorted({key.split('.')[0] for key in keys}))})")
+
+
+# -- text ---------------------------------------------------------------------------------------------
+
+
+def describe(reminder: Reminder, now: datetime, tz: ZoneInfo) -> str:
+    """One line for the terminal: what, which incident, since when."""
+    from .render import offset_time
+
+    late = reminder.overdue_by(now)
+    when = offset_time(reminder.due_at, tz)
+    if late >= timedelta(0):
+        timing = (
+            f"due {when}, overdue by {format_duration(late)}" if late >= timedelta(minutes=1) else f"due now ({when})"
+        )
+    else:
+        timing = f"due {when}, in {format_duration(-late)}"
+    label = {"update_due": "update due", "postmortem_due": "postmortem due", "action_item_due": "action item due"}[
+        reminder.reason
+    ]
+    extra = f": {reminder.detail}" if reminder.reason != "update_due" else ""
+    return f"{reminder.incident_id} [{reminder.severity}] {label}{extra} ({timing})"
+
+
+# -- Slack ----------------------------------------------------------------------------------------------
+
+
+def slack_mention(incident: Incident, config: Config) -> str:
+    """Who a reminder pings: the commander (a Slack user id becomes a real mention), else the
+    configured ``channels.slack.mention``, else nobody."""
+    from .render import escape_mrkdwn
+
+    commander = (incident.commander or "").strip()
+    if commander:
+        if re.fullmatch(r"<[@!][A-Za-z0-9^|_-]+>", commander):
+            return commander
+        if re.fullmatch(r"[UW][A-Z0-9]{6,}", commander):
+            return f"<@{commander}>"
+        return escape_mrkdwn(commander)
+    settings = config.channels.slack
+    return settings.mention if settings is not None and settings.mention else ""
+
+
+def reminder_text(reminder: Reminder, incident: Incident, config: Config, now: datetime) -> str:
+    """The Slack message (mrkdwn) for one reminder: what is due, since when, and the command to run."""
+    from .render import escape_mrkdwn, offset_time
+
+    title = escape_mrkdwn(incident.title)
+    late = format_duration(max(reminder.overdue_by(now), timedelta(0)))
+    when = offset_time(reminder.due_at, config.tz)
+    mention = slack_mention(incident, config)
+    who = f"{mention}: " if mention else ""
+    if reminder.reason == "update_due":
+        return (
+            f":alarm_clock: {who}a public update on *{title}* ({incident.severity}) was due at {when}; "
+            f"overdue by {late}. Post one with `incidentctl update {incident.id} --message ... --publish`, "
+            f"or quiet this with `incidentctl snooze {incident.id} 30m`."
+        )
+    if reminder.reason == "postmortem_due":
+        return (
+            f":memo: {who}the postmortem of *{title}* ({incident.severity}) was due at {when}; overdue by {late} "
+            f"({escape_mrkdwn(reminder.detail)}). Start it with `incidentctl postmortem {incident.id} --init`."
+        )
+    return f":ballot_box_with_check: {who}*{title}*: {escape_mrkdwn(reminder.detail)}; overdue by {late}."
+
+
+@dataclass
+class NotifyOutcome:
+    """What ``remind --notify`` did."""
+
+    slack_configured: bool
+    posted: list[Reminder] = field(default_factory=list)
+    recently_posted: list[Reminder] = field(default_factory=list)
+    failed: list[tuple[Reminder, str]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+
+def notify(repo: Repo, report: ReminderReport) -> NotifyOutcome:
+    """Post each due reminder to its incident's Slack thread (the channel when there is no thread).
+
+    Reminders posted for the same deadline less than an interval ago are skipped (see
+    :func:`should_notify`); what was posted is recorded in ``reminders.notified``, one commit per
+    incident. A failing post never stops the others, except when Slack itself is unusable (bad
+    token, unknown channel): then the rest are reported failed without trying.
+    """
+    from .config import channel_enabled
+    from .publishers.base import SendError
+    from .publishers.slack import _call, post_thread_message, slack_client, thread_channel, thread_ts
+
+    config = repo.config
+    settings = config.channels.slack
+    if settings is None or not channel_enabled(config, "slack"):
+        return NotifyOutcome(slack_configured=False)
+    outcome = NotifyOutcome(slack_configured=True)
+    client = slack_client(config)
+    fatal: str | None = None
+    grouped: dict[str, list[Reminder]] = {}
+    for item in report.due:
+        grouped.setdefault(item.incident_id, []).append(item)
+    for incident_id, items in grouped.items():
+        incident = repo.load(incident_id)
+        posted_keys = []
+        for item in items:
+            if not should_notify(item, incident, config, report.now):
+                outcome.recently_posted.append(item)
+                continue
+            if fatal is not None:
+                outcome.failed.append((item, fatal))
+                continue
+            text = reminder_text(item, incident, config, report.now)
+            root = thread_ts(incident)
+            try:
+                if root is not None:
+                    post_thread_message(client, thread_channel(incident) or settings.channel, root, text)
+                else:
+                    _call(client, "chat_postMessage", settings.channel, channel=settings.channel, text=text)
+            except SendError as exc:
+                outcome.failed.append((item, str(exc)))
+                if exc.fatal:
+                    fatal = str(exc)
+                continue
+            outcome.posted.append(item)
+            posted_keys.append(item.key)
+        if posted_keys:
+            outcome.changes.append(record_notified(repo, incident_id, posted_keys, report.now))
+    return outcome
