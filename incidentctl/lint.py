@@ -24,6 +24,10 @@ def is_warning(problem: str) -> bool:
 
 def lint_repo(root: Path) -> list[str]:
     """Validate the config, every record and every extra check; return every problem found."""
+    from .postmortem import lint_postmortems
+
+    if lint_postmortems not in EXTRA_CHECKS:
+        EXTRA_CHECKS.append(lint_postmortems)
     problems: list[str] = []
     config: Config | None = None
     config_path = root / CONFIG_FILE

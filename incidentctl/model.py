@@ -285,4 +285,11 @@ class Incident(_Model):
             for channel, delivery in entry.deliveries.items():
                 # Always spell the state out: `{}` would be unreadable for a reviewer.
                 raw["deliveries"][channel] = {"state": delivery.state, **raw["deliveries"].get(channel, {})}
+        if self.postmortem is not None:
+            # Keep every postmortem key the author wrote, even empty ones (the `postmortem --init`
+            # placeholders): exclude_defaults would drop them, and their comments, on the next save.
+            reminders = data.pop("reminders", None)
+            data["postmortem"] = self.postmortem.model_dump(mode="python", exclude_unset=True)
+            if reminders is not None:
+                data["reminders"] = reminders
         return data
