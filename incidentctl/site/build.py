@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 #: Written into every built site so a later build knows the folder is ours to replace.
 MARKER = ".incidentctl-site"
 BUILD_PREFIX = ".incidentctl-build-"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 IMPACT_CLASS = {
     "operational": "op",
     "under_maintenance": "um",
@@ -122,7 +124,8 @@ def _common_context(view: SiteView) -> dict[str, Any]:
 def _page(env: SandboxedEnvironment, name: str, common: dict[str, Any], **context: Any) -> bytes:
     from ..render import render
 
-    return render(env, name, **common, **context).encode("utf-8")
+    # Control characters are HTML parse errors; untrusted text may carry them.
+    return _CONTROL.sub("", render(env, name, **common, **context)).encode("utf-8")
 
 
 def _static(env: SandboxedEnvironment, name: str) -> bytes:
