@@ -142,7 +142,7 @@ def round_trip() -> YAML:
     from ruamel.yaml.timestamp import TimeStamp
 
     rt = YAML(typ="rt")
-    rt.width = 100
+    rt.width = 4096  # never fold long lines: a reviewer's diff shows the whole sentence
     rt.indent(mapping=2, sequence=4, offset=2)
     rt.preserve_quotes = True
     for kind in (datetime, TimeStamp):
@@ -221,6 +221,11 @@ def _fresh(value: Any, flow_keys: frozenset[str], key: str | None = None) -> Any
         if key in flow_keys and all(not isinstance(v, dict | list) for v in value):
             seq.fa.set_flow_style()
         return seq
+    if isinstance(value, str) and "\n" in value.strip("\n"):
+        from ruamel.yaml.scalarstring import LiteralScalarString
+
+        # Multi-line messages read best as a literal block (`|`), exactly as typed.
+        return LiteralScalarString(value)
     return value
 
 
