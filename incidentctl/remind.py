@@ -17,6 +17,7 @@ Rules (documented in the README and ``remind --help``):
 - ``remind --notify`` posts a reminder again only when it was not posted for the same deadline
   yet, or when the last post is older than the severity's ``update_every`` (update reminders) or a
   day (postmortem and action-item reminders, which are days late, not minutes).
+- ``--now`` evaluates each incident as it stood then: entries after it are ignored.
 - Sample incidents (``sample: true``, replayed public outages) never remind.
 """
 
@@ -232,10 +233,26 @@ def reminders_for(incident: Incident, config: Config) -> list[Reminder]:
     return found
 
 
+def as_of(incident: Incident, now: datetime) -> Incident | None:
+    """The incident as it stood at ``now``: later entries dropped (None if it had not started).
+
+    So ``remind --now`` answers "what was due then?" for a backfilled or replayed incident.
+    """
+    if incident.timeline[-1].at <= now:
+        return incident
+    entries = [entry for entry in incident.timeline if entry.at <= now]
+    if not entries:
+        return None
+    return incident.model_copy(update={"timeline": entries})
+
+
 def find_reminders(incidents: Iterable[Incident], config: Config, now: datetime) -> ReminderReport:
     """Sort every reminder into due / snoozed / upcoming at ``now`` (most overdue first)."""
     report = ReminderReport(now=now)
-    for incident in incidents:
+    for recorded in incidents:
+        incident = as_of(recorded, now)
+        if incident is None:
+            continue
         for item in reminders_for(incident, config):
             if item.due_at > now:
                 if item.reason == "update_due":

@@ -421,3 +421,19 @@ def test_lifecycle_changes_move_the_deadline(repo) -> None:  # type: ignore[no-u
     resolve_incident(repo, incident_id, at=T0 + timedelta(hours=3))
     report = find_reminders(repo.scan(), repo.config, T0 + timedelta(hours=3, minutes=1))
     assert report.due == [] and report.upcoming == []
+
+
+def test_now_sees_the_incident_as_it_stood_then(config: Config) -> None:
+    record = incident(
+        entry(T0, next_update_by=T0 + timedelta(minutes=20)),
+        entry(T0 + timedelta(minutes=45), "identified"),
+        entry(T0 + timedelta(hours=2), "resolved"),
+    )
+    # At +30m the update promised for +20m was 10 minutes late; the later entries did not exist yet.
+    report = find_reminders([record], config, T0 + timedelta(minutes=30))
+    assert [(item.reason, item.overdue_by(report.now)) for item in report.due] == [
+        ("update_due", timedelta(minutes=10))
+    ]
+    assert find_reminders([record], config, T0 - timedelta(minutes=1)).upcoming == []
+    # After the resolution only the postmortem is owed.
+    assert [item.reason for item in reminders_for(record, config)] == ["postmortem_due"]
