@@ -345,6 +345,8 @@ def describe(reminder: Reminder, now: datetime, tz: ZoneInfo) -> str:
         )
     else:
         timing = f"due {when}, in {format_duration(-late)}"
+    if reminder.reason == "action_item_due" and late >= timedelta(0):
+        timing = f"overdue by {format_duration(late)}"
     label = {"update_due": "update due", "postmortem_due": "postmortem due", "action_item_due": "action item due"}[
         reminder.reason
     ]

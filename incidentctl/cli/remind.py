@@ -22,7 +22,7 @@ def remind(
     ctx: typer.Context,
     interval: Annotated[
         str | None,
-        typer.Argument(help="With --watch: how often to check (default 1m).", metavar="[INTERVAL]", show_default=False),
+        typer.Argument(help="With --watch: how often to check (default 1m).", metavar="INTERVAL", show_default=False),
     ] = None,
     now: Annotated[
         str | None,
