@@ -28,6 +28,10 @@ def lint_repo(root: Path) -> list[str]:
 
     if lint_postmortems not in EXTRA_CHECKS:
         EXTRA_CHECKS.append(lint_postmortems)
+    from .render import lint_templates
+
+    if lint_templates not in EXTRA_CHECKS:
+        EXTRA_CHECKS.append(lint_templates)
     problems: list[str] = []
     config: Config | None = None
     config_path = root / CONFIG_FILE

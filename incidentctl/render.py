@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
     from .config import Config
+    from .model import Entry, Incident
 
 STATUS_LABELS = {
     "investigating": "Investigating",
@@ -113,7 +114,8 @@ def _environment(root: str, zone: str) -> SandboxedEnvironment:
     from jinja2.sandbox import SandboxedEnvironment
 
     search = []
-    if root and (Path(root) / "templates").is_dir():
+    if root:
+        # Added even before the folder exists: an override dropped in later is still found.
         search.append(FileSystemLoader(str(Path(root) / "templates")))
     search.append(FileSystemLoader(str(packaged_templates())))
     env = SandboxedEnvironment(
@@ -145,7 +147,9 @@ def render(env: SandboxedEnvironment, name: str, **context: Any) -> str:
     try:
         template = env.get_template(name)
     except jinja2.TemplateNotFound:
-        raise TemplateError(f"template {name!r} not found (looked in the repo's templates/ and the packaged defaults)") from None
+        raise TemplateError(
+            f"template {name!r} not found (looked in the repo's templates/ and the packaged defaults)"
+        ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{exc.filename or name}:{exc.lineno}: template syntax error: {exc.message}") from None
     try:
@@ -157,18 +161,134 @@ def render(env: SandboxedEnvironment, name: str, **context: Any) -> str:
 
 
 def _where(exc: BaseException, filename: str) -> str:
-    """file:line of the innermost template frame in the traceback."""
+    """file:line of the innermost template frame in the traceback.
+
+    Jinja rewrites tracebacks so template frames carry the template's file name and line; frames
+    not yet rewritten carry ``__jinja_template__`` and map their line through it.
+    """
     line = None
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename or tb.tb_frame.f_globals.get("__jinja_template__") is not None:
-            template = tb.tb_frame.f_globals.get("__jinja_template__")
-            if template is not None:
-                line = template.get_corresponding_lineno(tb.tb_lineno)
-                filename = template.filename or filename
+        code_file = tb.tb_frame.f_code.co_filename
+        template = tb.tb_frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            line = template.get_corresponding_lineno(tb.tb_lineno)
+            filename = template.filename or filename
+        elif code_file.endswith((".j2", ".jinja", ".html", ".txt", ".json", ".md", ".xml")) or code_file == filename:
+            line = tb.tb_lineno
+            filename = code_file
         tb = tb.tb_next
     return f"{filename}:{line}" if line else filename
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+# -- the context every message template sees -----------------------------------------------------
+
+
+def incident_url(config: Config, incident_id: str) -> str | None:
+    """The incident's page on the status site, when ``channels.statuspage.url`` is configured."""
+    settings = config.channels.statuspage
+    if settings is None or not settings.url:
+        return None
+    return f"{settings.url.rstrip('/')}/incidents/{incident_id}.html"
+
+
+def message_context(incident: Incident, entry: Entry, config: Config) -> dict[str, Any]:
+    """Variables for the message templates (``x.txt.j2``, ``slack.json.j2``, status-page pieces).
+
+    ``incident`` must be the public view: templates can never see internal entries.
+    """
+    impacts: dict[str, str] = {}
+    public_index = 0
+    for index, candidate in enumerate(incident.timeline):
+        impacts.update(candidate.components)
+        if candidate is entry:
+            public_index = index
+            break
+    components = [
+        {
+            "id": component_id,
+            "name": config.component_name(component_id),
+            "impact": impact,
+            "label": IMPACT_LABELS.get(impact, impact),
+        }
+        for component_id, impact in impacts.items()
+    ]
+    severity = config.severities.get(incident.severity)
+    return {
+        "incident": incident,
+        "entry": entry,
+        "organization": config.organization,
+        "severity": {"id": incident.severity, "name": severity.name if severity else incident.severity},
+        "status": entry.status,
+        "components": components,
+        "affected": [component for component in components if component["impact"] != "operational"],
+        "incident_url": incident_url(config, incident.id),
+        "started_at": incident.started_at,
+        "elapsed": entry.at - incident.started_at,
+        "update_number": public_index + 1,
+        "is_first": public_index == 0,
+        "is_resolution": entry.status == "resolved",
+        "next_update_by": entry.next_update_by,
+    }
+
+
+#: The message templates rendered once per public entry (``lint`` checks them against every record).
+MESSAGE_TEMPLATES = ("x.txt.j2", "slack.json.j2", "statuspage/update.html.j2")
+
+
+def sample_incidents() -> list[Incident]:
+    """The packaged sample records (replayed public outages); the demo and ``lint`` render them."""
+    from .model import Incident
+    from .yamlio import fast_load
+
+    folder = packaged_samples()
+    samples = []
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            samples.append(Incident.model_validate(fast_load(path.read_text(encoding="utf-8"), path)))
+        except Exception:  # noqa: BLE001, S112 - a broken sample is reported by the records' own lint
+            continue
+    return samples
+
+
+def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> list[str]:
+    """Render every message template for every public entry of the records and the samples.
+
+    Each problem is reported once, as ``templates/<name>:<line>: message``.
+    """
+    env = environment(root, config)
+    problems: list[str] = []
+    seen: set[str] = set()
+    records = [*incidents, *sample_incidents()]
+    for incident in records:
+        view = incident.public_view()
+        for entry in view.timeline:
+            context = message_context(view, entry, config)
+            for name in MESSAGE_TEMPLATES:
+                try:
+                    text = render(env, name, **context, kind="root" if context["is_first"] else "reply")
+                    if name.endswith(".json.j2"):
+                        _check_json(name, text)
+                except TemplateError as exc:
+                    message = str(exc).replace(f"{root}/", "").replace(f"{packaged_templates()}/", "templates/")
+                    if ":" not in message.split(" ", 1)[0]:
+                        message = f"templates/{name}:1: {message}"
+                    if message not in seen:
+                        seen.add(message)
+                        problems.append(f"{message} (rendering {incident.id} at {_iso(entry.at)})")
+    return problems
+
+
+def _check_json(name: str, text: str) -> None:
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TemplateError(f"templates/{name}:{exc.lineno}: rendered invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or not str(data.get("text") or "").strip():
+        raise TemplateError(f'templates/{name}:1: must render a JSON object with a non-empty "text" fallback')

@@ -1,29 +1,100 @@
-"""``publish`` (filled in by the publishing work)."""
+"""``publish``: deliver public entries to Slack, X and the status page (exit 3 when any failed)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import IncidentctlError
-from .common import complete_channel, complete_incident_id
+from .common import complete_channel, complete_incident_id, note, open_repo, print_json
+
+if TYPE_CHECKING:
+    from ..publishing import PublishReport
+    from ..store import Repo
 
 
 def publish(
     ctx: typer.Context,
-    incident_id: Annotated[str | None, typer.Argument(help="Incident id or prefix (default: all incidents).", autocompletion=complete_incident_id, show_default=False)] = None,
-    channel: Annotated[list[str] | None, typer.Option("--channel", help="Only this channel (repeatable).", autocompletion=complete_channel, show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what each channel would receive; send nothing.")] = False,
+    incident_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="Incident id or prefix (default: all incidents).",
+            autocompletion=complete_incident_id,
+            show_default=False,
+        ),
+    ] = None,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channel", help="Only this channel (repeatable).", autocompletion=complete_channel, show_default=False
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what each channel would receive; send nothing.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Deliver every public entry not yet delivered, on every enabled channel."""
-    raise IncidentctlError("publish is not implemented yet")
+    repo = open_repo(ctx)
+    code = _run(repo, [incident_id] if incident_id else None, channel or None, dry_run, as_json)
+    if code:
+        raise typer.Exit(code)
 
 
 def publish_after_change(ctx: typer.Context, incident_id: str) -> int:
     """``--publish`` on new/update/resolve: publish one incident; return the exit code."""
-    raise IncidentctlError("publish is not implemented yet")
+    return _run(open_repo(ctx), [incident_id], None, False, False)
+
+
+def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run: bool, as_json: bool) -> int:
+    from ..publishing import publish as run_publish
+
+    report = run_publish(repo, ids, channels, dry_run=dry_run)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        _print(report)
+    if report.push_error is not None:
+        if report.failed:
+            note(f"{report.failed} deliveries failed; the next `incidentctl publish` retries them")
+        raise report.push_error
+    return 3 if report.failed else 0
+
+
+def _print(report: PublishReport) -> None:
+    if report.dry_run:
+        if not report.previews:
+            note("nothing to publish")
+        for preview in report.previews:
+            typer.echo(
+                f"--- {preview.channel} · {preview.incident_id} · {preview.at:%Y-%m-%dT%H:%M:%SZ} · {preview.kind}"
+            )
+            if preview.channel == "slack":
+                typer.echo(json.dumps(preview.payload, indent=2, ensure_ascii=False))
+            elif preview.channel == "x" and len(preview.payload.get("parts", [])) > 1:
+                for number, part in enumerate(preview.payload["parts"], 1):
+                    typer.echo(f"[post {number}] {part}")
+            else:
+                typer.echo(preview.text)
+        for warning in report.warnings:
+            note(f"note: {warning}")
+        return
+    if not report.deliveries:
+        note("nothing to publish: every public entry is delivered")
+    for result in report.deliveries:
+        when = f"{result.at:%Y-%m-%dT%H:%M:%SZ}"
+        if result.state == "delivered":
+            how = " (found from an interrupted run)" if result.reconciled else ""
+            typer.echo(f"{result.incident_id} {when} {result.channel}: delivered{how}")
+        else:
+            typer.echo(f"{result.incident_id} {when} {result.channel}: {result.state} after {result.attempts} attempts")
+            if result.error:
+                note(f"incidentctl: {result.error}")
+    for warning in report.warnings:
+        note(f"note: {warning}")
+    if report.failed:
+        note(f"{report.failed} deliveries failed; the next `incidentctl publish` retries them")
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,9 @@ RETRY_BUDGET_SECONDS = 15.0
 #: Every request has a timeout; a hung remote costs at most this per attempt.
 REQUEST_TIMEOUT_SECONDS = 5.0
 MAX_ATTEMPTS = 4
+#: First backoff step; doubles per attempt up to MAX_DELAY_SECONDS, with jitter.
+BASE_DELAY_SECONDS = 0.5
+MAX_DELAY_SECONDS = 4.0
 METADATA_EVENT = "incidentctl_entry"
 
 T = TypeVar("T")
@@ -48,6 +51,10 @@ class SendError(IncidentctlError):
         self.fatal = fatal
         """The channel itself is unusable (bad token, unknown channel): stop it for this run."""
         self.attempts = 0
+        self.duplicate = False
+        """X: the remote rejected the message as identical to a recent one."""
+        self.partial_refs: list[str] = []
+        """Posts of a thread that did go out before the failure (resumed next time, never resent)."""
 
 
 @dataclass(frozen=True)
@@ -190,8 +197,8 @@ class RetryBudget:
 
     seconds: float = RETRY_BUDGET_SECONDS
     max_attempts: int = MAX_ATTEMPTS
-    base_delay: float = 0.5
-    max_delay: float = 4.0
+    base_delay: float = BASE_DELAY_SECONDS
+    max_delay: float = MAX_DELAY_SECONDS
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     started: float = field(default=-1.0)
@@ -207,9 +214,9 @@ class RetryBudget:
     def delay(self, attempt: int, hint: float) -> float:
         """Wait before attempt ``attempt + 1``: the server's hint when given, else backoff with jitter."""
         if hint > 0:
-            return hint
+            return float(hint)
         backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return backoff * (0.75 + random.random() / 2)
+        return float(backoff * (0.75 + random.random() / 2))
 
     def may_retry(self, attempt: int, wait: float) -> bool:
         return attempt < self.max_attempts and wait <= self.remaining

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from ..config import SLACK_SECRET
 from ..durations import isoformat_z
 from ..errors import ConfigError, TemplateError
+from . import base
 from .base import (
     METADATA_EVENT,
-    REQUEST_TIMEOUT_SECONDS,
     Message,
     RenderContext,
     RetryBudget,
@@ -56,7 +56,7 @@ def slack_client(config: Config | None = None, *, budget: RetryBudget | None = N
     if not base_url.endswith("/"):
         base_url += "/"
     handlers = _retry_handlers(budget or RetryBudget()) if retries else []
-    return WebClient(token=token, base_url=base_url, timeout=REQUEST_TIMEOUT_SECONDS, retry_handlers=handlers)  # type: ignore[arg-type]
+    return WebClient(token=token, base_url=base_url, timeout=base.REQUEST_TIMEOUT_SECONDS, retry_handlers=handlers)  # type: ignore[arg-type]
 
 
 def _retry_handlers(budget: RetryBudget) -> list[Any]:
@@ -66,7 +66,7 @@ def _retry_handlers(budget: RetryBudget) -> list[Any]:
 
     from slack_sdk.http_retry.handler import RetryHandler
 
-    class BudgetedRetryHandler(RetryHandler):  # type: ignore[misc]
+    class BudgetedRetryHandler(RetryHandler):
         def __init__(self) -> None:
             super().__init__(max_retry_count=budget.max_attempts - 1)
             self.wait = 0.0

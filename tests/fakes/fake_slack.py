@@ -15,6 +15,7 @@ Faults: ``fail_next(status=503)``, ``rate_limit_next(retry_after=1)``, ``drop_ne
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -86,8 +87,9 @@ class FakeSlack(FakeServer):
         return None
 
     def _next_ts(self) -> str:
+        # Real time, like Slack: recovery looks for messages posted since the attempt started.
         self._counter += 1
-        return f"{1733961600 + self._counter}.{self._counter:06d}"
+        return f"{int(time.time())}.{self._counter:06d}"
 
     def handle(
         self, method: str, params: dict[str, Any], headers: dict[str, str], raw: bytes, request: BaseHTTPRequestHandler

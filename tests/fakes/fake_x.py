@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -83,9 +84,11 @@ class FakeX(FakeServer):
         pairs = [(key, value) for key, value in params.items() if key != "realm"]
         normalized = signature.normalize_parameters(pairs)
         base = signature.signature_base_string(method, signature.base_string_uri(PUBLIC_URL + path), normalized)
-        expected = signature.sign_hmac_sha1(
-            base, self.credentials["X_API_SECRET"], self.credentials["X_ACCESS_TOKEN_SECRET"]
+        keys = SimpleNamespace(
+            client_secret=self.credentials["X_API_SECRET"],
+            resource_owner_secret=self.credentials["X_ACCESS_TOKEN_SECRET"],
         )
+        expected = signature.sign_hmac_sha1_with_client(base, keys)
         return bool(given) and given == expected
 
     def handle(

@@ -35,6 +35,8 @@ class FakeServer:
         self.lock = threading.RLock()
         self.faults: deque[Fault] = deque()
         self.latency = 0.0
+        #: Extra latency for some methods only (Slack method name or X path).
+        self.method_latency: dict[str, float] = {}
         self.requests: list[dict[str, Any]] = []
         fake = self
 
@@ -123,8 +125,6 @@ class FakeServer:
         elif raw:
             params.update({key: values[-1] for key, values in parse_qs(raw.decode("utf-8")).items()})
         headers = {key.lower(): value for key, value in request.headers.items()}
-        if self.latency:
-            time.sleep(self.latency)
         fault = self._take_fault(method)
         with self.lock:
             self.requests.append({"method": method, "params": params, "headers": headers, "fault": fault})
@@ -137,6 +137,10 @@ class FakeServer:
             return
         with self.lock:
             status, body, extra = self.handle(method, params, headers, raw, request)
+        # Latency after handling, as with a slow network: a client that times out may still have posted.
+        delay = self.method_latency.get(method, self.latency)
+        if delay:
+            time.sleep(delay)
         if fault is not None and fault.drop == "after":
             self._drop(request)
             return
