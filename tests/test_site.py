@@ -20,7 +20,7 @@ from incidentctl.model import IMPACTS, STATUSES, Entry, Incident, Postmortem
 from incidentctl.site import build_site
 from incidentctl.site.model import INDICATOR_DESCRIPTIONS, INDICATORS
 from incidentctl.store import Repo
-from tests.conftest import make_repo
+from tests.conftest import PROJECT_ROOT, make_repo
 
 NOW = datetime(2024, 12, 20, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -356,10 +356,17 @@ def test_incidents_json_keeps_latest_50(tmp_path: Path) -> None:
     out = build_site(Repo.open(repo.root), tmp_path / "site", now=NOW)
     listed = json.loads((out / "api/v2/incidents.json").read_text())["incidents"]
     assert len(listed) == 50 and listed[0]["name"] == "Blip 0" and listed[-1]["name"] == "Blip 49"
-    # Default history page size is 50: 55 incidents make two pages linked to each other.
-    assert (out / "history-2.html").is_file() and not (out / "history-3.html").exists()
-    assert 'href="history-2.html"' in (out / "history.html").read_text()
-    assert 'href="history.html"' in (out / "history-2.html").read_text()
+    # Default history page size is 50: history.html holds the newest 50, archive pages hold fixed
+    # chunks counted from the oldest incident (so old pages never shift), linked both ways.
+    history = (out / "history.html").read_text()
+    assert history.count('<li><a href="incidents/') == 50 and "Blip 0<" in history and "Blip 50<" not in history
+    assert 'href="history-1.html" rel="next">Older incidents' in history
+    oldest = (out / "history-1.html").read_text()
+    assert oldest.count('<li><a href="incidents/') == 50 and "Blip 54<" in oldest and "Blip 4<" not in oldest
+    assert 'href="history-2.html" rel="prev"' in oldest
+    newest = (out / "history-2.html").read_text()
+    assert newest.count('<li><a href="incidents/') == 5 and 'href="history.html" rel="prev"' in newest
+    assert not (out / "history-3.html").exists()
 
 
 def test_bars_and_uptime(tmp_path: Path) -> None:
@@ -499,3 +506,91 @@ def test_serve_previews_the_site(built: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_incremental_build_is_byte_identical_to_a_full_build(site_repo: Repo, tmp_path: Path) -> None:
+    from incidentctl.site.build import _build
+
+    out = tmp_path / "out"
+    first = _build(site_repo, out, NOW, reuse=True)
+    assert first.reused == 0 and first.rendered > 10
+    # Nothing changed: every incident page is reused; the shared pages are rendered again.
+    again = _build(site_repo, out, NOW, reuse=True)
+    assert again.reused == 4 and again.rendered == first.rendered - 4
+    # One update to one incident: only that incident's page is rendered again.
+    resolved = next(i for i in site_repo.scan() if i.title == "Website slow")
+    add_update(site_repo, resolved.id, message="Follow-up: root cause published.", at=NOW - timedelta(hours=1))
+    after = _build(Repo.open(site_repo.root), out, NOW, reuse=True)
+    assert after.reused == 3
+    full = _build(Repo.open(site_repo.root), tmp_path / "full", NOW, reuse=False)
+    assert full.reused == 0
+    assert all_files(out) == all_files(tmp_path / "full")
+    assert "Follow-up: root cause published." in (out / f"incidents/{resolved.id}.html").read_text()
+    # A new --now re-renders open incidents (their duration moves), not resolved ones.
+    later = _build(Repo.open(site_repo.root), out, NOW + timedelta(hours=1), reuse=True)
+    assert later.reused == 3
+    # A changed template invalidates every page.
+    override = site_repo.root / "templates" / "site"
+    override.mkdir(parents=True)
+    (override / "macros.html.j2").write_text(
+        (PROJECT_ROOT / "templates/site/macros.html.j2").read_text().replace("<ol", "<ol data-x=1")
+    )
+    from incidentctl.render import _environment
+
+    _environment.cache_clear()
+    try:
+        changed = _build(Repo.open(site_repo.root), out, NOW, reuse=True)
+        assert changed.reused == 0
+        assert "data-x" in (out / f"incidents/{resolved.id}.html").read_text()
+    finally:
+        _environment.cache_clear()
+
+
+def test_incremental_archive_pages_are_reused(tmp_path: Path) -> None:
+    from incidentctl.site.build import _build
+
+    repo = make_repo(
+        tmp_path / "many",
+        config_edit=lambda t: no_commit(t).replace(
+            "statuspage: {output: site", "statuspage: {history_page_size: 3, output: site"
+        ),
+    )
+    assert repo.config.channels.statuspage is not None and repo.config.channels.statuspage.history_page_size == 3
+    for number in range(10):
+        at = NOW - timedelta(days=30 - number)
+        repo.save(
+            Incident(
+                id=f"{at:%Y-%m-%d}-blip",
+                title=f"Blip {number}",
+                severity="sev3",
+                timeline=[Entry(at=at, status="resolved", message="ok")],
+            )
+        )
+    out = tmp_path / "site"
+    _build(Repo.open(repo.root), out, NOW, reuse=True)
+    assert sorted(p.name for p in out.glob("history*.html")) == [
+        "history-1.html",
+        "history-2.html",
+        "history-3.html",
+        "history-4.html",
+        "history.html",
+    ]
+    before = all_files(out)
+    at = NOW - timedelta(days=1)
+    repo.save(
+        Incident(
+            id=f"{at:%Y-%m-%d}-new",
+            title="New one",
+            severity="sev3",
+            timeline=[Entry(at=at, status="resolved", message="ok")],
+        )
+    )
+    report = _build(Repo.open(repo.root), out, NOW, reuse=True)
+    after = all_files(out)
+    # 10 old incident pages and archive chunks 1-3 reused; chunk 4 (newest, partial) re-rendered.
+    assert report.reused == 10 + 3
+    for name in ("history-1.html", "history-2.html", "history-3.html"):
+        assert after[name] == before[name]
+    assert after["history-4.html"] != before["history-4.html"] and "New one" in after["history-4.html"].decode()
+    _build(Repo.open(repo.root), tmp_path / "full", NOW, reuse=False)
+    assert after == all_files(tmp_path / "full")

@@ -11,21 +11,30 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import functools
+import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..durations import isoformat_z
 from ..errors import IncidentctlError
+from ..yamlio import atomic_write_bytes
 from . import api, feed
 from .model import INDICATOR_BANNERS, SiteView, compute_view, format_uptime, incident_path
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from jinja2.sandbox import SandboxedEnvironment
+    from markupsafe import Markup
 
     from ..store import Repo
     from .model import IncidentView
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
 #: Written into every built site so a later build knows the folder is ours to replace.
 MARKER = ".incidentctl-site"
 BUILD_PREFIX = ".incidentctl-build-"
+_OVERLAYS: dict[int, tuple[SandboxedEnvironment, SandboxedEnvironment]] = {}
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 IMPACT_CLASS = {
     "operational": "op",
@@ -60,8 +70,30 @@ def build_site(repo: Repo, output: Path | None = None, now: datetime | None = No
     """Build the status page for ``repo`` into ``output`` (default: ``channels.statuspage.output``).
 
     Same repo and same ``now`` give the same bytes. The site is built in a temp folder next to
-    ``output`` and swapped in, so a web server never serves half a site. Returns ``output``.
+    ``output`` and swapped in, so a web server never serves half a site. Incident pages and
+    archive pages whose inputs did not change since the last build are hard-linked from it
+    instead of rendered again (the result is byte-identical to a full build). Returns ``output``.
     """
+    return _build(repo, output, now, reuse=True).output
+
+
+@dataclass
+class BuildReport:
+    output: Path
+    rendered: int = 0
+    reused: int = 0
+
+
+@dataclass
+class PlannedFile:
+    """One output file: its path, a key naming every input (None: always render), how to render it."""
+
+    path: str
+    key: str | None
+    render: Callable[[], bytes]
+
+
+def _build(repo: Repo, output: Path | None, now: datetime | None, *, reuse: bool) -> BuildReport:
     from ..durations import utcnow
 
     target = (output if output is not None else default_output(repo)).expanduser().absolute()
@@ -70,34 +102,182 @@ def build_site(repo: Repo, output: Path | None = None, now: datetime | None = No
     incidents = repo.scan()
     view = compute_view(repo.config, incidents, moment)
     target.parent.mkdir(parents=True, exist_ok=True)
+    report = BuildReport(output=target)
     with _build_lock(repo):
         _remove_stale_builds(target)
+        manifest_path = _manifest_path(repo, target)
+        previous = _read_manifest(manifest_path, target) if reuse and (target / MARKER).is_file() else {}
         staging = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX + target.name + "-", dir=target.parent))
         try:
-            write_files(staging, render_site(repo, view))
+            keys: dict[str, str] = {}
+            made: set[Path] = set()
+            for planned in plan_site(repo, view):
+                destination = staging / planned.path
+                if destination.parent not in made:
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(destination.parent)
+                if planned.key is not None:
+                    keys[planned.path] = planned.key
+                    if previous.get(planned.path) == planned.key and _link(target / planned.path, destination):
+                        report.reused += 1
+                        continue
+                destination.write_bytes(planned.render())
+                report.rendered += 1
             os.chmod(staging, 0o755)  # noqa: S103 - a web root is world-readable (mkdtemp makes it 0700)
             _swap_in(staging, target)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-    return target
+        # Written after the swap: a stale manifest can only cause extra rendering, never a stale page.
+        _write_manifest(manifest_path, target, keys)
+    return report
 
 
 def render_site(repo: Repo, view: SiteView) -> Iterator[tuple[str, bytes]]:
-    """Every file of the site as ``(relative path, bytes)``, in a fixed order."""
+    """Every file of the site as ``(relative path, bytes)``, in a fixed order (no reuse)."""
+    for planned in plan_site(repo, view):
+        yield planned.path, planned.render()
+
+
+def plan_site(repo: Repo, view: SiteView) -> Iterator[PlannedFile]:
+    """Every file of the site, in a fixed order, with the key of its inputs where pages can be reused."""
+    env = site_environment(repo)
+    common = _common_context(view)
+    shared = _fingerprint(repo, view)
+    stamps = _record_stamps(repo, view)
+    yield PlannedFile(
+        MARKER, None, lambda: b"Built by incidentctl (site build). This folder is replaced on every build.\n"
+    )
+    yield PlannedFile("style.css", None, lambda: _static(env, "site/style.css"))
+    yield PlannedFile("index.html", None, lambda: _page(env, "site/index.html.j2", common, root="", site=view))
+    for page in view.history:
+        archive = view.history[1:] if page.number == 0 else []
+        key = None
+        if page.number:
+            parts = [
+                shared,
+                page.path,
+                page.older or "",
+                page.newer or "",
+                *(stamps[item.id] for item in page.incidents),
+            ]
+            key = _digest(parts)
+        yield PlannedFile(
+            page.path,
+            key,
+            functools.partial(
+                _page, env, "site/history.html.j2", common, root="", site=view, page=page, archive=archive
+            ),
+        )
+    for item in view.incidents:
+        now_part = isoformat_z(view.now) if item.incident.is_open else ""
+        yield PlannedFile(
+            item.path,
+            _digest([shared, item.path, stamps[item.id], now_part]),
+            functools.partial(render_incident_page, env, view, item, common),
+        )
+    yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
+    for path, data in api.documents(view).items():
+        yield PlannedFile(path, None, functools.partial(bytes, data))
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def _fingerprint(repo: Repo, view: SiteView) -> str:
+    """Everything every page depends on besides its own incidents: code, config, templates, components."""
+    from .. import __version__
+    from ..render import packaged_templates
+
+    parts = [__version__, repo.config.model_dump_json(), ",".join(f"{c.id}={c.name}" for c in view.components)]
+    for folder in (repo.root / "templates" / "site", packaged_templates() / "site"):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_file():
+                    parts.append(f"{path}:{hashlib.sha256(path.read_bytes()).hexdigest()}")
+    # The code that shapes a page: a changed renderer (e.g. after an upgrade) invalidates every page.
+    here = Path(__file__).resolve().parent
+    for source in (*sorted(here.glob("*.py")), here.parent / "render.py", here.parent / "model.py"):
+        parts.append(hashlib.sha256(source.read_bytes()).hexdigest())
+    return _digest(parts)
+
+
+def _record_stamps(repo: Repo, view: SiteView) -> dict[str, str]:
+    """Per incident, its record's size and mtime (the same key the scan cache trusts)."""
+    stamps = {}
+    for item in view.incidents:
+        try:
+            st = repo.record_path(item.id).stat()
+            stamps[item.id] = f"{item.id}:{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamps[item.id] = f"{item.id}:missing"
+    return stamps
+
+
+def _manifest_path(repo: Repo, target: Path) -> Path:
+    name = hashlib.sha256(str(target).encode("utf-8")).hexdigest()[:16]
+    return _cache_folder(repo) / f"site-manifest-{name}.json"
+
+
+def _read_manifest(path: Path, target: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("output") != str(target) or not isinstance(data.get("files"), dict):
+        return {}
+    return {str(k): str(v) for k, v in data["files"].items()}
+
+
+def _write_manifest(path: Path, target: Path, keys: dict[str, str]) -> None:
+    try:
+        atomic_write_bytes(path, json.dumps({"output": str(target), "files": keys}, sort_keys=True).encode("utf-8"))
+    except OSError:
+        pass  # no manifest: the next build renders everything
+
+
+def _link(source: Path, destination: Path) -> bool:
+    """Reuse an unchanged file of the previous build (a hard link; a copy where links are refused)."""
+    try:
+        os.link(source, destination)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            shutil.copyfile(source, destination)
+        except OSError:
+            return False
+    return True
+
+
+def site_environment(repo: Repo) -> SandboxedEnvironment:
+    """The shared environment plus the site's ``time_tag`` filter (an overlay, cached per environment)."""
     from ..render import environment
 
-    env = environment(repo.root, repo.config)
-    yield MARKER, b"Built by incidentctl (site build). This folder is replaced on every build.\n"
-    yield "style.css", _static(env, "site/style.css")
-    common = _common_context(view)
-    yield "index.html", _page(env, "site/index.html.j2", common, root="", site=view)
-    for page in view.history:
-        yield page.path, _page(env, "site/history.html.j2", common, root="", site=view, page=page, pages=view.history)
-    for item in view.incidents:
-        yield item.path, render_incident_page(env, view, item, common)
-    yield "feed.atom", feed.build_feed(view)
-    yield from api.documents(view).items()
+    base = environment(repo.root, repo.config)
+    cached = _OVERLAYS.get(id(base))
+    if cached is not None and cached[0] is base:
+        return cached[1]
+    overlay = base.overlay()
+    overlay.filters["time_tag"] = _time_tag_filter(repo.config.tz)
+    _OVERLAYS[id(base)] = (base, overlay)
+    return overlay
+
+
+def _time_tag_filter(zone: ZoneInfo) -> Callable[[Any], Markup]:
+    from markupsafe import Markup, escape
+
+    from ..render import local_time
+
+    def time_tag(value: Any) -> Markup:
+        """``<time datetime="2024-12-12T00:00:00Z">2024-12-11 19:00 EST</time>``; a filter, not a macro: pages have many."""
+        if value is None:
+            return Markup("")
+        # Both parts are escaped: the ISO stamp is digits and punctuation, the local time goes through escape().
+        return Markup(f'<time datetime="{escape(isoformat_z(value))}">{escape(local_time(value, zone))}</time>')  # noqa: S704
+
+    return time_tag
 
 
 def render_incident_page(
@@ -140,21 +320,6 @@ def _static(env: SandboxedEnvironment, name: str) -> bytes:
     return source.encode("utf-8")
 
 
-def write_files(folder: Path, files: Iterator[tuple[str, bytes]]) -> int:
-    """Write every file under ``folder`` (a private temp folder: no per-file fsync needed)."""
-    made: set[Path] = set()
-    count = 0
-    for rel, data in files:
-        path = folder / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
-        with open(path, "wb") as handle:
-            handle.write(data)
-        count += 1
-    return count
-
-
 # -- the atomic swap ------------------------------------------------------------------------------
 
 
@@ -178,11 +343,15 @@ def _check_target(repo: Repo, target: Path) -> None:
         )
 
 
+def _cache_folder(repo: Repo) -> Path:
+    git_dir = repo.root / ".git"
+    return git_dir / "incidentctl" if git_dir.is_dir() else repo.root / ".incidentctl-cache"
+
+
 @contextlib.contextmanager
 def _build_lock(repo: Repo) -> Iterator[None]:
     """One build at a time per repo (its own lock file: callers may hold the repo's write lock)."""
-    git_dir = repo.root / ".git"
-    folder = git_dir / "incidentctl" if git_dir.is_dir() else repo.root / ".incidentctl-cache"
+    folder = _cache_folder(repo)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "site-build.lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -153,9 +153,21 @@ class HistoryMonth:
 
 @dataclass(frozen=True)
 class HistoryPage:
+    """``history.html`` (the newest incidents) or one archive page (a fixed chunk, oldest first).
+
+    Archive chunks are counted from the oldest incident, so a new incident never moves an old one
+    to another page: only the newest chunk and ``history.html`` change when something happens.
+    """
+
     number: int
+    """0 for ``history.html``, else the archive chunk (1 = oldest)."""
     path: str
     months: tuple[HistoryMonth, ...]
+    incidents: tuple[IncidentView, ...]
+    older: str | None
+    newer: str | None
+    label: str
+    """The date range of an archive page, e.g. ``Mar 2023 – May 2023``."""
 
 
 @dataclass
@@ -190,7 +202,7 @@ def incident_path(incident_id: str) -> str:
 
 
 def history_path(number: int) -> str:
-    return "history.html" if number == 1 else f"history-{number}.html"
+    return "history.html" if number == 0 else f"history-{number}.html"
 
 
 def published(incidents: Sequence[Incident]) -> list[Incident]:
@@ -408,26 +420,56 @@ def _segments(days: list[date], worst: list[str], incidents: list[list[DayIncide
     return tuple(segments)
 
 
+def _months(views: Sequence[IncidentView], zone: ZoneInfo) -> tuple[HistoryMonth, ...]:
+    months: list[HistoryMonth] = []
+    bucket: list[IncidentView] = []
+    key = label = ""
+    for view in views:
+        local = view.incident.started_at.astimezone(zone)
+        month = f"{local:%Y-%m}"
+        if month != key:
+            if bucket:
+                months.append(HistoryMonth(label=label, key=key, incidents=tuple(bucket)))
+            key, label, bucket = month, f"{local:%B %Y}", []
+        bucket.append(view)
+    if bucket:
+        months.append(HistoryMonth(label=label, key=key, incidents=tuple(bucket)))
+    return tuple(months)
+
+
 def paginate_history(views: list[IncidentView], page_size: int, zone: ZoneInfo) -> list[HistoryPage]:
-    """Incidents newest first, ``page_size`` per page, grouped by month of their start (local time)."""
-    pages: list[HistoryPage] = []
-    chunks = [views[start : start + page_size] for start in range(0, len(views), page_size)] or [[]]
+    """``history.html`` with the newest ``page_size`` incidents, then archive pages when there are more.
+
+    ``views`` is newest first; every page lists newest first, grouped by month (local time).
+    """
+    newest = views[:page_size]
+    if len(views) <= page_size:
+        return [HistoryPage(0, history_path(0), _months(newest, zone), tuple(newest), None, None, "")]
+    oldest_first = views[::-1]
+    chunks = [oldest_first[start : start + page_size] for start in range(0, len(oldest_first), page_size)]
+    count = len(chunks)
+    # The first incident history.html leaves out, and the archive chunk that holds it.
+    first_hidden = len(views) - 1 - page_size
+    main = HistoryPage(
+        0, history_path(0), _months(newest, zone), tuple(newest), history_path(first_hidden // page_size + 1), None, ""
+    )
+    pages = [main]
     for number, chunk in enumerate(chunks, start=1):
-        months: list[HistoryMonth] = []
-        current_key: str | None = None
-        bucket: list[IncidentView] = []
-        label = ""
-        for view in chunk:
-            local = view.incident.started_at.astimezone(zone)
-            key = f"{local:%Y-%m}"
-            if key != current_key:
-                if current_key is not None:
-                    months.append(HistoryMonth(label=label, key=current_key, incidents=tuple(bucket)))
-                current_key, bucket, label = key, [], f"{local:%B %Y}"
-            bucket.append(view)
-        if current_key is not None:
-            months.append(HistoryMonth(label=label, key=current_key, incidents=tuple(bucket)))
-        pages.append(HistoryPage(number=number, path=history_path(number), months=tuple(months)))
+        shown = chunk[::-1]
+        first = chunk[0].incident.started_at.astimezone(zone)
+        last = chunk[-1].incident.started_at.astimezone(zone)
+        label = f"{first:%b %Y}" if f"{first:%Y-%m}" == f"{last:%Y-%m}" else f"{first:%b %Y} – {last:%b %Y}"
+        pages.append(
+            HistoryPage(
+                number=number,
+                path=history_path(number),
+                months=_months(shown, zone),
+                incidents=tuple(shown),
+                older=history_path(number - 1) if number > 1 else None,
+                newer=history_path(number + 1) if number < count else history_path(0),
+                label=label,
+            )
+        )
     return pages
 
 
