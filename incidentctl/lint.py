@@ -32,6 +32,10 @@ def lint_repo(root: Path) -> list[str]:
 
     if lint_templates not in EXTRA_CHECKS:
         EXTRA_CHECKS.append(lint_templates)
+    from .site.checks import lint_site_templates
+
+    if lint_site_templates not in EXTRA_CHECKS:
+        EXTRA_CHECKS.append(lint_site_templates)
     problems: list[str] = []
     config: Config | None = None
     config_path = root / CONFIG_FILE

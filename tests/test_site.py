@@ -594,3 +594,21 @@ def test_incremental_archive_pages_are_reused(tmp_path: Path) -> None:
     assert after["history-4.html"] != before["history-4.html"] and "New one" in after["history-4.html"].decode()
     _build(Repo.open(repo.root), tmp_path / "full", NOW, reuse=False)
     assert after == all_files(tmp_path / "full")
+
+
+def test_lint_renders_the_site_templates(site_repo: Repo, cli: Callable[..., Any]) -> None:
+    assert cli("lint", repo=site_repo.root).exit_code == 0
+    override = site_repo.root / "templates" / "site"
+    override.mkdir(parents=True)
+    (override / "incident.html.j2").write_text(
+        '{% extends "site/base.html.j2" %}\n{% block main %}\n{{ incident.no_such_field }}\n{% endblock %}\n'
+    )
+    from incidentctl.render import _environment
+
+    _environment.cache_clear()
+    try:
+        result = cli("lint", repo=site_repo.root)
+    finally:
+        _environment.cache_clear()
+    assert result.exit_code == 1
+    assert "templates/site/incident.html.j2:3:" in result.output and "no_such_field" in result.output

@@ -1,0 +1,42 @@
+"""``lint`` for the status page: render its templates against the records, report ``path:line: message``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import IncidentctlError
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..model import Incident
+
+#: Incident pages rendered by lint: enough to exercise every branch without the cost of a full build.
+LINT_INCIDENT_PAGES = 25
+
+
+def lint_site_templates(root: Path, config: Config, incidents: list[Incident]) -> list[str]:
+    """Render ``index``, ``history`` and a sample of incident pages (open, resolved, postmortem) in memory."""
+    from ..durations import utcnow
+    from ..render import packaged_templates
+    from ..store import Repo
+    from .build import plan_site
+    from .model import compute_view
+
+    view = compute_view(config, incidents, utcnow())
+    chosen = {item.id for item in view.active[:5]}
+    chosen.update(item.id for item in view.incidents if item.incident.postmortem is not None)
+    chosen.update(item.id for item in view.incidents[:LINT_INCIDENT_PAGES])
+    problems: list[str] = []
+    for planned in plan_site(Repo(root=root, config=config), view):
+        if planned.path.startswith("incidents/") and planned.path[len("incidents/") : -len(".html")] not in chosen:
+            continue
+        if planned.path.startswith("history-"):
+            continue
+        try:
+            planned.render()
+        except IncidentctlError as exc:
+            message = str(exc).replace(f"{root}/", "").replace(f"{packaged_templates()}/", "templates/")
+            if message not in problems:
+                problems.append(message)
+    return problems
