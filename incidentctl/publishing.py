@@ -316,6 +316,7 @@ def publish(
                         records.update(incident.id, index, name, state="pending")
         threads = [
             threading.Thread(
+                daemon=True,  # ^C ends the run; a send in flight is reconciled by the next one
                 target=_run_channel,
                 args=(publishers[name], plans[name], records, repo, env, report),
                 name=f"publish-{name}",

@@ -491,3 +491,26 @@ def test_a_plugin_publisher_through_the_registry(tmp_path: Path) -> None:
         assert repo.load(repo.ids()[0]).timeline[0].deliveries["echo"].ref == "echo-1"
     finally:
         unregister("echo")
+
+
+def test_cli_subprocess_selects_the_fakes_from_the_environment(status_repo: Repo, slack: FakeSlack, x: FakeX) -> None:
+    """The real console entry point, the env vars of SPEC.md, exit codes as a shell sees them."""
+    import os
+
+    from conftest import run_subprocess
+
+    incident_id = _incident(status_repo)
+    env = {name: os.environ[name] for name in ("INCIDENTCTL_SLACK_API_URL", "INCIDENTCTL_X_API_URL", "SLACK_BOT_TOKEN")}
+    env.update(x.credentials)
+    result = run_subprocess("--repo", str(status_repo.root), "publish", incident_id[:10], "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["failed"] == 0
+    assert len(slack.messages) == 1 and len(x.posts) == 1
+    x.fail_next(50, status=502)
+    add_update(status_repo, incident_id, message="Still working on it.")
+    failed = run_subprocess("--repo", str(status_repo.root), "publish", env=env)
+    assert failed.returncode == 3
+    assert "x: server error 502" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    for secret in secret_values():
+        assert secret not in failed.stdout + failed.stderr

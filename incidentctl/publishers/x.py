@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import X_SECRETS
@@ -45,18 +46,30 @@ def _fits(text: str, limit: int) -> bool:
     return weighted_length(text) <= limit
 
 
+def _longest_prefix(count: int, fits: Callable[[int], bool]) -> int:
+    """The largest ``k`` in 1..count with ``fits(k)`` (``fits(1)`` assumed), by binary search.
+
+    Weighted length only grows as text is appended, so this needs O(log n) measurements.
+    """
+    if fits(count):
+        return count
+    low, high = 1, count
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 def _chunks(token: str, limit: int) -> list[str]:
     """Break one over-long token (CJK prose has no spaces) into pieces that fit, by character."""
     pieces: list[str] = []
-    current = ""
-    for char in token:
-        if current and not _fits(current + char, limit):
-            pieces.append(current)
-            current = char
-        else:
-            current += char
-    if current:
-        pieces.append(current)
+    while token:
+        size = _longest_prefix(len(token), lambda k, rest=token: _fits(rest[:k], limit))  # type: ignore[misc]
+        pieces.append(token[:size])
+        token = token[size:]
     return pieces
 
 
@@ -79,31 +92,40 @@ def split_post(text: str, limit: int = MAX_WEIGHT) -> list[str]:
 
 def _split_with_suffix(text: str, limit: int, total: int) -> list[str]:
     room = limit - len(f" ({total}/{total})")
-    tokens = re.split(r"(\s+)", text)
-    parts: list[str] = []
-    current = ""
-    pending_space = ""
-    for token in tokens:
+    # (separator before, word): separators keep at most two line breaks, else one space.
+    items: list[tuple[str, str]] = []
+    separator = ""
+    for token in re.split(r"(\s+)", text):
         if not token:
             continue
         if token.isspace():
-            pending_space = token if "\n" not in token else "\n" * min(token.count("\n"), 2)
+            separator = "\n" * min(token.count("\n"), 2) if "\n" in token else " "
             continue
-        candidate = f"{current}{pending_space}{token}" if current else token
-        if _fits(candidate, room):
-            current = candidate
-        else:
-            if current:
-                parts.append(current.rstrip())
-            if _fits(token, room):
-                current = token
-            else:
-                pieces = _chunks(token, room)
-                parts.extend(pieces[:-1])
-                current = pieces[-1]
-        pending_space = ""
-    if current.strip():
-        parts.append(current.rstrip())
+        items.append((separator, token))
+        separator = ""
+
+    def joined(start: int, stop: int) -> str:
+        return items[start][1] + "".join(sep + word for sep, word in items[start + 1 : stop])
+
+    parts: list[str] = []
+    index = 0
+    while index < len(items):
+        word = items[index][1]
+        if not _fits(word, room):
+            pieces = _chunks(word, room)
+            parts.extend(pieces[:-1])
+            items[index] = ("", pieces[-1])
+        # Measuring is linear in the text, so bound the search first: every ASCII character
+        # weighs at least 1, except inside a URL, which weighs 23 in all.
+        cap, floor = 0, 0
+        for sep, word in items[index:]:
+            floor += len(sep) * (cap > 0) + min(sum(1 for char in word if char.isascii()), 23)
+            if floor > room and cap > 0:
+                break
+            cap += 1
+        count = _longest_prefix(cap, lambda k, at=index: _fits(joined(at, at + k), room))  # type: ignore[misc]
+        parts.append(joined(index, index + count))
+        index += count
     return parts
 
 
