@@ -17,6 +17,8 @@ The result keeps "ours" as the document (its comments and formatting survive); e
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -225,7 +227,6 @@ class _Placed:
     entry: dict[str, Any]
     side: str  # where the YAML node comes from: "ours" or "theirs"
     index: int
-    order: tuple[Any, ...]
 
 
 def merge_timelines(
@@ -235,8 +236,14 @@ def merge_timelines(
     conflicts: list[str],
     notes: list[str],
 ) -> list[_Placed]:
-    """Union of both timelines in time order; the order never depends on which side is "ours"."""
-    placed: list[_Placed] = []
+    """Union of both timelines in time order.
+
+    Entries at the same second keep each side's order; between the sides, ties go by content, so
+    the result never depends on which side is "ours" and merging it again changes nothing.
+    """
+    nodes: dict[int, _Placed] = {}
+    ours_node: dict[int, int] = {}  # index in ours -> node id
+    theirs_node: dict[int, int] = {}
     to_ours, to_theirs = _pair(base, ours), _pair(base, theirs)
     for index, entry in enumerate(base):
         mine = ours[to_ours[index]] if index in to_ours else None
@@ -246,38 +253,69 @@ def merge_timelines(
             if present is not None and not _same(present, entry):
                 conflicts.append(f"timeline entry at {_when(entry)}: deleted on one side and changed on the other")
             continue
-        merged = _merge_entry(entry, mine, other, conflicts, notes)
-        placed.append(_Placed(merged, "ours", to_ours[index], (merged["at"], 0, index, "")))
+        node = len(nodes)
+        nodes[node] = _Placed(_merge_entry(entry, mine, other, conflicts, notes), "ours", to_ours[index])
+        ours_node[to_ours[index]], theirs_node[to_theirs[index]] = node, node
 
-    ours_new = [i for i in range(len(ours)) if i not in set(to_ours.values())]
-    theirs_new = [i for i in range(len(theirs)) if i not in set(to_theirs.values())]
-    # The same new entry on both sides (e.g. one clone already holds the other's commit).
-    theirs_by_key: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    for position, i in enumerate(theirs_new):
-        theirs_by_key[_entry_key(theirs[i])].append((position, i))
-    ours_only: list[int] = []
-    theirs_shared: set[int] = set()
-    for position, i in enumerate(ours_new):
-        candidates = theirs_by_key.get(_entry_key(ours[i]))
-        if candidates:
-            other_position, j = candidates.pop(0)
-            theirs_shared.add(j)
-            merged = _merge_entry(None, ours[i], theirs[j], conflicts, notes)
-            placed.append(_Placed(merged, "ours", i, (merged["at"], 1, position + other_position, canonical(merged))))
+    matched_ours, matched_theirs = set(to_ours.values()), set(to_theirs.values())
+    theirs_new: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for j in range(len(theirs)):
+        if j not in matched_theirs:
+            theirs_new[_entry_key(theirs[j])].append(j)
+    for i in range(len(ours)):
+        if i in matched_ours:
+            continue
+        node = len(nodes)
+        candidates = theirs_new.get(_entry_key(ours[i]))
+        if candidates:  # the same new entry on both sides (e.g. one clone already has the other's commit)
+            j = candidates.pop(0)
+            nodes[node] = _Placed(_merge_entry(None, ours[i], theirs[j], conflicts, notes), "ours", i)
+            theirs_node[j] = node
         else:
-            ours_only.append(i)
-    theirs_only = [j for j in theirs_new if j not in theirs_shared]
-    # Entries only one side added keep their own order; between the two sides, ties at the same
-    # time go by content so that merge(ours, theirs) == merge(theirs, ours).
-    for side, entries, indexes in (("ours", ours, ours_only), ("theirs", theirs, theirs_only)):
-        block_keys: dict[str, str] = {}
-        for i in indexes:
-            at_key = canonical(entries[i].get("at"))
-            block_keys.setdefault(at_key, canonical(entries[i]))
-            order = (entries[i]["at"], 2, block_keys[at_key], i)
-            placed.append(_Placed(dict(entries[i]), side, i, order))
-    placed.sort(key=lambda item: item.order)
-    return placed
+            nodes[node] = _Placed(dict(ours[i]), "ours", i)
+        ours_node[i] = node
+    for j in range(len(theirs)):
+        if j not in theirs_node and j not in matched_theirs:
+            node = len(nodes)
+            nodes[node] = _Placed(dict(theirs[j]), "theirs", j)
+            theirs_node[j] = node
+    return [nodes[node] for node in _merge_orders(nodes, ours_node, theirs_node)]
+
+
+def _merge_orders(nodes: dict[int, _Placed], *orders: dict[int, int]) -> list[int]:
+    """A topological order of both sides' orders; among entries that are free to go next, the
+    earliest time first, then content (symmetric, so the merge is commutative)."""
+
+    successors: dict[int, set[int]] = defaultdict(set)
+    waiting: dict[int, int] = dict.fromkeys(nodes, 0)
+    for order in orders:
+        sequence = [order[index] for index in sorted(order)]
+        for before, after in itertools.pairwise(sequence):
+            if after not in successors[before] and before != after:
+                successors[before].add(after)
+                waiting[after] += 1
+
+    def rank(node: int) -> tuple[Any, str, int]:
+        entry = nodes[node].entry
+        return entry["at"], canonical({k: v for k, v in entry.items() if k != "deliveries"}), node
+
+    ready = [rank(node) for node, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    result: list[int] = []
+    done: set[int] = set()
+    while len(result) < len(nodes):
+        if not ready:  # the sides disagree on an order (a cycle): fall back to time and content
+            heapq.heappush(ready, min(rank(node) for node in nodes if node not in done))
+        node = heapq.heappop(ready)[2]
+        if node in done:
+            continue
+        done.add(node)
+        result.append(node)
+        for after in successors[node]:
+            waiting[after] -= 1
+            if waiting[after] == 0 and after not in done:
+                heapq.heappush(ready, rank(after))
+    return result
 
 
 # -- the rest of the record --------------------------------------------------------------------------
