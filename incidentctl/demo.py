@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from .durations import isoformat_z
@@ -142,5 +143,8 @@ def _site(repo: Repo, out: Callable[[str], object]) -> None:
         from .site import build_site
     except ImportError:
         return
-    output = build_site(repo)
+    # Build as of the day after the replayed outage, so its 90-day bars show it.
+    incidents = repo.scan()
+    last = max((incident.timeline[-1].at for incident in incidents), default=None)
+    output = build_site(repo, now=last + timedelta(days=1) if last else None)
     out(f"\n== Status page built: open {output / 'index.html'} (or run `incidentctl site serve` in {repo.root}) ==")
