@@ -181,7 +181,9 @@ def _call(client: WebClient, method: str, shown_channel: str, **kwargs: Any) -> 
     except (TimeoutError, ConnectionError, URLError, HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise SendError(
-            f"slack: cannot reach the Slack API: {type(reason).__name__}", retry_after=0.0, maybe_sent=True
+            f"slack: cannot reach the Slack API ({type(reason).__name__}): check the network or {SLACK_API_URL_ENV}",
+            retry_after=0.0,
+            maybe_sent=True,
         ) from None
     except (OSError, SlackClientError) as exc:
         raise SendError(f"slack: request failed: {type(exc).__name__}", retry_after=0.0, maybe_sent=True) from None
@@ -226,8 +228,17 @@ class SlackPublisher:
         return SlackSender(slack_client(config, retries=False), channel)
 
 
+def entry_key(entry: Entry) -> str:
+    """A short fingerprint of an entry (time, status, text): two entries in the same second differ."""
+    import hashlib
+
+    text = f"{isoformat_z(entry.at)}|{entry.status}|{entry.message}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def _metadata(incident: Incident, entry: Entry) -> dict[str, Any]:
-    return {"event_type": METADATA_EVENT, "event_payload": {"incident": incident.id, "entry_at": isoformat_z(entry.at)}}
+    payload = {"incident": incident.id, "entry_at": isoformat_z(entry.at), "entry": entry_key(entry)}
+    return {"event_type": METADATA_EVENT, "event_payload": payload}
 
 
 def _is_ours(message: dict[str, Any], incident: Incident, entry: Entry) -> bool:
@@ -237,6 +248,7 @@ def _is_ours(message: dict[str, Any], incident: Incident, entry: Entry) -> bool:
         metadata.get("event_type") == METADATA_EVENT
         and payload.get("incident") == incident.id
         and payload.get("entry_at") == isoformat_z(entry.at)
+        and payload.get("entry") == entry_key(entry)
     )
 
 

@@ -276,7 +276,9 @@ class XSender:
             raise SendError(f"x: {exc.response.status_code}: {_one_line(detail)}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise SendError(
-                f"x: cannot reach the X API: {type(exc).__name__}", retry_after=0.0, maybe_sent=True
+                f"x: cannot reach the X API ({type(exc).__name__}): check the network or {X_API_URL_ENV}",
+                retry_after=0.0,
+                maybe_sent=True,
             ) from None
         except requests.RequestException as exc:
             raise SendError(f"x: request failed: {type(exc).__name__}", retry_after=0.0, maybe_sent=True) from None
