@@ -211,7 +211,9 @@ class Repo:
                 print("waiting for another incidentctl command in this repo to finish...", file=sys.stderr)
                 fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                remove_stale_temp_files(self.incidents_dir, self.root)
+                from .cache import cache_path
+
+                remove_stale_temp_files(self.incidents_dir, self.root, cache_path(self.root).parent)
                 from .gitops import recover_interrupted
 
                 recover_interrupted(self.root)  # a push killed mid-rebase: undo it before reading
