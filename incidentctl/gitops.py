@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import shlex
 import subprocess
 import sys
@@ -56,13 +57,18 @@ def _run(repo: GitRepo, *args: str) -> str:
         raise GitError(_explain(exc, repo)) from None
 
 
+_LOCK_FILE = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+
+
 def _explain(exc: object, repo: GitRepo) -> str:
+    """One clear line from a failed git command; a lock file left by a killed git says what to do."""
     stderr = str(getattr(exc, "stderr", "") or exc).strip().replace("stderr: ", "").strip("'\" \n")
-    if "index.lock" in stderr:
-        lock = Path(repo.git_dir) / "index.lock"
+    match = _LOCK_FILE.search(stderr)
+    if match or "index.lock" in stderr:
+        lock = Path(match.group(1)) if match else Path(repo.git_dir) / "index.lock"
         return (
             f"git is locked by {lock}: another git command is running, or one was killed. "
-            f"If no git command is running, remove that file and try again."
+            f"If no git command is running, remove that file (rm {shlex.quote(str(lock))}) and try again."
         )
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     return "git: " + (lines[-1] if lines else "command failed")
@@ -331,6 +337,13 @@ def recover_interrupted(root: Path) -> None:
     git_dir = root / ".git"
     if not git_dir.is_dir():
         return
+    index_lock = git_dir / "index.lock"
+    if index_lock.exists():
+        # Checked before the record is written, so a refused command changes nothing.
+        raise GitError(
+            f"git is locked by {index_lock}: another git command is running, or one was killed. "
+            f"If no git command is running, remove that file (rm {shlex.quote(str(index_lock))}) and try again."
+        )
     rebasing = (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists()
     marker = git_dir / REBASE_MARKER
     if rebasing and marker.exists():
