@@ -130,3 +130,14 @@ def test_bad_token_stops_trying(tmp_path: Path, cli, slack: FakeSlack, monkeypat
     assert result.stderr.count("invalid_auth") == 2
     assert len(slack.calls("chat.postMessage")) == 1  # the second was not even tried
     assert "xoxb-wrong-token-value" not in result.output
+
+
+def test_notify_replies_in_the_thread_publish_made(tmp_path: Path, cli, slack: FakeSlack) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo(tmp_path / "r")
+    incident_id = open_incident(repo, cli)
+    published = cli("publish", incident_id, "--channel", "slack", repo=repo.root)
+    assert published.exit_code == 0, published.output
+    (root,) = slack.roots()
+    assert cli("remind", "--now", "2024-12-12T15:31:00Z", "--notify", repo=repo.root).exit_code == 0
+    (reply,) = slack.replies(root["ts"])
+    assert reply["text"].startswith(":alarm_clock: a public update on")
