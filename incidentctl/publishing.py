@@ -358,6 +358,9 @@ def _run_channel(
     fatal: str | None = None
     try:
         sender = publisher.connect(repo.config, budget)
+        bind = getattr(sender, "bind_repo", None)
+        if callable(bind):
+            bind(repo)  # optional: senders that work on the repo itself (the status page)
     except IncidentctlError as exc:
         fatal = _scrub(str(exc))
     except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the other channels

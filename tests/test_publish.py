@@ -429,19 +429,18 @@ def test_open_incident_gets_missing_deliveries_when_channel_enabled(
 
 
 def test_channels_run_in_parallel(tmp_path: Path, slack: FakeSlack, x: FakeX) -> None:
-    slack.latency = x.latency = 0.3
-    timings = {}
-    for number, channels in enumerate((["slack"], ["x"], ["slack", "x"], ["slack"], ["x"])):
-        repo = make_repo(tmp_path / f"status{number}")
-        open_incident(repo, f"API unavailable {number}", severity="sev1", message="Investigating.")
-        started = time.monotonic()
-        report = publish(repo, channels=channels)
-        elapsed = time.monotonic() - started
-        assert report.failed == 0, [d.error for d in report.deliveries]
-        key = "+".join(channels)
-        timings[key] = min(elapsed, timings.get(key, elapsed))
-    slowest_single = max(timings["slack"], timings["x"])
-    assert timings["slack+x"] <= 1.3 * slowest_single + 0.15, timings
+    """Slack's and X's sends are in flight at the same time (timing goals live in benchmarks/)."""
+    from twitter_text import parse_tweet
+
+    parse_tweet("warm up")  # twitter-text compiles its patterns on first use (about a second)
+    slack.latency = x.latency = 0.5
+    repo = make_repo(tmp_path / "status")
+    open_incident(repo, "API unavailable", severity="sev1", message="Investigating.")
+    report = publish(repo, channels=["slack", "x"])
+    assert report.failed == 0, [d.error for d in report.deliveries]
+    (post,) = [r for r in slack.requests if r["method"] == "chat.postMessage"]
+    (tweet,) = [r for r in x.requests if r["method"].endswith("/tweets")]
+    assert max(post["received"], tweet["received"]) < min(post["answered"], tweet["answered"]), (post, tweet)
 
 
 def test_unknown_channel_option_is_a_usage_error(status_repo: Repo, cli: Callable[..., Any]) -> None:

@@ -1,19 +1,21 @@
-"""The status page channel: entries reach it when the static site is built from the repo.
+"""The status page channel: an entry is delivered when the static site is rebuilt with it.
 
-There is nothing to send: an entry is "delivered" once it is public in the record, and
-``site build`` renders it (``templates/statuspage/update.html.j2`` is the per-update piece).
-This publisher exists so the channel fits the same protocol, previews and delivery records.
+Sending means rebuilding the site from the repo (once per ``publish`` run, before the first entry
+is marked delivered); the delivery's ref is the incident page, relative to the site root, or its
+full URL when ``channels.statuspage.url`` is set. ``templates/statuspage/update.html.j2`` renders
+one update for previews and ``--dry-run``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Message, RenderContext, RetryBudget, Sent
+from .base import Message, RenderContext, RetryBudget, SendError, Sent
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..model import Incident
+    from ..store import Repo
 
 CHANNEL = "statuspage"
 TEMPLATE = "statuspage/update.html.j2"
@@ -35,14 +37,33 @@ class StatuspagePublisher:
 class StatuspageSender:
     def __init__(self, config: Config) -> None:
         settings = config.channels.statuspage
-        self.output = settings.output if settings is not None else "site"
+        self.url = (settings.url or "").rstrip("/") if settings is not None else ""
+        self.repo: Repo | None = None
+        self._built = False
+
+    def bind_repo(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def _build(self) -> None:
+        if self._built:
+            return
+        if self.repo is None:
+            raise SendError("statuspage: no incident repo to build the site from", fatal=True)
+        from ..site import build_site
+
+        try:
+            build_site(self.repo)
+        except OSError as exc:
+            raise SendError(f"statuspage: cannot write the site: {exc.strerror or exc}", fatal=True) from None
+        self._built = True
 
     def send(self, incident: Incident, index: int, message: Message) -> Sent:
-        # The record is the source of the site: the entry is published by the next `site build`.
-        return Sent(ref=f"{self.output}/incidents/{incident.id}.html")
+        self._build()
+        page = f"incidents/{incident.id}.html"
+        return Sent(ref=f"{self.url}/{page}" if self.url else page)
 
     def find_sent(self, incident: Incident, index: int, message: Message) -> Sent | None:
-        return None
+        return None  # rebuilding is idempotent: sending again is always safe
 
     def finish(self, incident: Incident, latest: Message | None) -> None:
         return None

@@ -126,8 +126,9 @@ class FakeServer:
             params.update({key: values[-1] for key, values in parse_qs(raw.decode("utf-8")).items()})
         headers = {key.lower(): value for key, value in request.headers.items()}
         fault = self._take_fault(method)
+        record = {"method": method, "params": params, "headers": headers, "fault": fault, "received": time.monotonic()}
         with self.lock:
-            self.requests.append({"method": method, "params": params, "headers": headers, "fault": fault})
+            self.requests.append(record)
         if fault is not None and fault.drop == "before":
             self._drop(request)
             return
@@ -141,6 +142,7 @@ class FakeServer:
         delay = self.method_latency.get(method, self.latency)
         if delay:
             time.sleep(delay)
+        record["answered"] = time.monotonic()
         if fault is not None and fault.drop == "after":
             self._drop(request)
             return
