@@ -112,7 +112,7 @@ def run_demo(path: Path, out: Callable[[str], object] = print) -> Repo:
     _postmortem(repo, incident, out)
     _site(repo, out)
     out("")
-    out(f"Try it yourself:  cd {path} && incidentctl list && incidentctl remind --now 2024-12-12T01:00:00Z")
+    out(f"Try it yourself:  cd {path} && incidentctl list && incidentctl remind --now 2024-12-12T00:40:00Z")
     return repo
 
 

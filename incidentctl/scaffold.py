@@ -90,7 +90,11 @@ jobs:
       - run: |
           git config user.name incidentctl
           git config user.email incidentctl@users.noreply.github.com
-          incidentctl remind --notify
+          status=0
+          incidentctl remind --notify || status=$?
+          # keep the record of what was posted, so the next run does not post it again
+          git pull --rebase --quiet && git push --quiet || echo "::warning::could not push the reminder record"
+          exit $status
         env:
           SLACK_BOT_TOKEN: ${{ secrets.SLACK_BOT_TOKEN }}
 """
