@@ -417,7 +417,7 @@ def notify(repo: Repo, report: ReminderReport) -> NotifyOutcome:
     """
     from .config import channel_enabled
     from .publishers.base import SendError
-    from .publishers.slack import _call, post_thread_message, slack_client, thread_channel, thread_ts
+    from .publishers.slack import post_thread_message, slack_client, thread_channel, thread_ts
 
     config = repo.config
     settings = config.channels.slack
@@ -442,10 +442,8 @@ def notify(repo: Repo, report: ReminderReport) -> NotifyOutcome:
             text = reminder_text(item, incident, config, report.now)
             root = thread_ts(incident)
             try:
-                if root is not None:
-                    post_thread_message(client, thread_channel(incident) or settings.channel, root, text)
-                else:
-                    _call(client, "chat_postMessage", settings.channel, channel=settings.channel, text=text)
+                channel = (thread_channel(incident) if root is not None else None) or settings.channel
+                post_thread_message(client, channel, root, text)
             except SendError as exc:
                 outcome.failed.append((item, str(exc)))
                 if exc.fatal:

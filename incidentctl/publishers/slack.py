@@ -120,12 +120,12 @@ def thread_channel(incident: Incident) -> str | None:
     return root_delivery_refs(incident)[0]
 
 
-def post_thread_message(client: WebClient, channel: str, thread_ts: str, text: str) -> str:
-    """Post plain ``text`` as a reply in a thread; return the new message's ``ts``.
-
-    Errors become one :class:`SendError` line naming the fix.
+def post_thread_message(client: WebClient, channel: str, thread_ts: str | None, text: str) -> str:
+    """Post plain ``text`` as a reply in a thread (or to the channel when ``thread_ts`` is None);
+    return the new message's ``ts``. Errors become one :class:`SendError` line naming the fix.
     """
-    response = _call(client, "chat_postMessage", channel, channel=channel, thread_ts=thread_ts, text=text)
+    extra = {"thread_ts": thread_ts} if thread_ts else {}
+    response = _call(client, "chat_postMessage", channel, channel=channel, text=text, **extra)
     return str(response["ts"])
 
 
