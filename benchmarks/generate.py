@@ -26,10 +26,31 @@ from incidentctl.store import Repo
 GROUPS = ("Core API", "Web", "Mobile", "Data", "Integrations")
 COMPONENTS = [(f"c{index:02d}", f"{GROUPS[index % 5]} service {index:02d}", GROUPS[index % 5]) for index in range(50)]
 IMPACTS = ("degraded_performance", "partial_outage", "major_outage")
-WORDS = (
-    "requests errors latency database replica failover cache region deploy rollback customers elevated "
-    "timeouts queue backlog recovering mitigation traffic certificate dns upstream provider monitoring"
-).split()
+WORDS = [
+    "requests",
+    "errors",
+    "latency",
+    "database",
+    "replica",
+    "failover",
+    "cache",
+    "region",
+    "deploy",
+    "rollback",
+    "customers",
+    "elevated",
+    "timeouts",
+    "queue",
+    "backlog",
+    "recovering",
+    "mitigation",
+    "traffic",
+    "certificate",
+    "dns",
+    "upstream",
+    "provider",
+    "monitoring",
+]
 START = datetime(2022, 1, 1, tzinfo=UTC)
 
 
@@ -57,9 +78,21 @@ def make_incident(index: int, total: int, seed: int, span_days: int) -> Incident
         deliveries = {}
         if not internal:
             deliveries = {
-                "slack": Delivery(state="delivered", ref=f"{int(at.timestamp())}.{index:06d}", attempts=1, at=at + timedelta(seconds=2)),
-                "x": Delivery(state="delivered", ref=str(10**18 + index * 100 + position), attempts=1, at=at + timedelta(seconds=3)),
-                "statuspage": Delivery(state="delivered", ref=f"incidents/{index}.html", attempts=1, at=at + timedelta(seconds=4)),
+                "slack": Delivery(
+                    state="delivered",
+                    ref=f"{int(at.timestamp())}.{index:06d}",
+                    attempts=1,
+                    at=at + timedelta(seconds=2),
+                ),
+                "x": Delivery(
+                    state="delivered",
+                    ref=str(10**18 + index * 100 + position),
+                    attempts=1,
+                    at=at + timedelta(seconds=3),
+                ),
+                "statuspage": Delivery(
+                    state="delivered", ref=f"incidents/{index}.html", attempts=1, at=at + timedelta(seconds=4)
+                ),
             }
         entries.append(
             Entry(
@@ -116,14 +149,27 @@ def generate(root: Path, incidents: int, seed: int = 1, jobs: int = 2, span_days
     ranges = [(start, min(start + chunk, incidents)) for start in range(0, incidents, chunk)]
     if jobs > 1 and incidents > 200:
         with ProcessPoolExecutor(jobs) as pool:
-            list(pool.map(_write_range, *zip(*[(str(root), a, b, incidents, seed, span_days) for a, b in ranges], strict=True)))
+            list(
+                pool.map(
+                    _write_range, *zip(*[(str(root), a, b, incidents, seed, span_days) for a, b in ranges], strict=True)
+                )
+            )
     else:
         for a, b in ranges:
             _write_range(str(root), a, b, incidents, seed, span_days)
     elapsed = time.perf_counter() - began
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(
-        ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", f"generated {incidents} incidents"],
+        [
+            "git",
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "-qm",
+            f"generated {incidents} incidents",
+        ],
         cwd=root,
         check=True,
     )
@@ -142,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seconds = generate(args.path, args.incidents, args.seed, args.jobs)
     size = sum(f.stat().st_size for f in (args.path / "incidents").glob("*.yaml"))
-    print(f"{args.incidents} incidents in {seconds:.1f} s ({args.incidents / seconds:.0f}/s), {size / 1e6:.1f} MB of YAML")
+    print(
+        f"{args.incidents} incidents in {seconds:.1f} s ({args.incidents / seconds:.0f}/s), {size / 1e6:.1f} MB of YAML"
+    )
     return 0
 
 

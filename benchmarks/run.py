@@ -134,7 +134,9 @@ def bench_startup(work: Path, repeat: int) -> list[Figure]:
     listing = best([*CLI, "--repo", str(empty), "list"], repeat).seconds
     return [
         Figure("startup: --help", help_, "s", floor, "≤ 1.3× one-command Typer --help", help_ / floor <= 1.3),
-        Figure("startup: list (empty repo)", listing, "s", floor, "≤ 1.3× one-command Typer --help", listing / floor <= 1.3),
+        Figure(
+            "startup: list (empty repo)", listing, "s", floor, "≤ 1.3× one-command Typer --help", listing / floor <= 1.3
+        ),
     ]
 
 
@@ -178,14 +180,36 @@ def bench_site(work: Path, repeat: int, incidents: int) -> list[Figure]:
     )
     size_kb = (work / "full" / "index.html").stat().st_size / 1024
     figures = [
-        Figure(f"site: full build ({incidents})", full.seconds, "s", None, "≤ 8 s", full.seconds <= 8, {"index_kb": round(size_kb, 1)}),
-        Figure(f"site: full build peak memory ({incidents})", full.peak_mb, "MB", None, "≤ 300 MB", full.peak_mb <= 300),
+        Figure(
+            f"site: full build ({incidents})",
+            full.seconds,
+            "s",
+            None,
+            "≤ 8 s",
+            full.seconds <= 8,
+            {"index_kb": round(size_kb, 1)},
+        ),
+        Figure(
+            f"site: full build peak memory ({incidents})", full.peak_mb, "MB", None, "≤ 300 MB", full.peak_mb <= 300
+        ),
     ]
     # incremental: build into the default output, update one incident, rebuild; compare with a full build
     out = work / "incremental"
     run([*CLI, "--repo", str(repo), "site", "build", "--now", now, "--output", str(out)])
     target = sorted(os.listdir(repo / "incidents"))[-1].removesuffix(".yaml")
-    run([*CLI, "--repo", str(repo), "update", target, "-m", "A late note for the record.", "--at", "2025-12-31T23:00:00Z"])
+    run(
+        [
+            *CLI,
+            "--repo",
+            str(repo),
+            "update",
+            target,
+            "-m",
+            "A late note for the record.",
+            "--at",
+            "2025-12-31T23:00:00Z",
+        ]
+    )
     incremental = run([*CLI, "--repo", str(repo), "site", "build", "--now", now, "--output", str(out)])
     reference = work / "reference"
     clear_cache(repo)
@@ -241,8 +265,15 @@ def bench_publish(work: Path, repeat: int) -> list[Figure]:
                 run([*CLI, "init", str(repo), "--org", "Bench", "--component", "api:API"])
                 config = repo / "incidentctl.yaml"
                 config.write_text(config.read_text().replace("  statuspage:", "  # statuspage:"))
-                subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "no site"], cwd=repo, check=True)
-                incident = run([*CLI, "--repo", str(repo), "new", "API down", "--severity", "sev1", "-m", "Investigating."], env=env).stdout.strip()
+                subprocess.run(
+                    ["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qam", "no site"],
+                    cwd=repo,
+                    check=True,
+                )
+                incident = run(
+                    [*CLI, "--repo", str(repo), "new", "API down", "--severity", "sev1", "-m", "Investigating."],
+                    env=env,
+                ).stdout.strip()
                 result = run([*CLI, "--repo", str(repo), "publish", incident, *channels], env=env)
                 if result.returncode != 0:
                     raise SystemExit(f"publish failed in benchmark ({label})")
