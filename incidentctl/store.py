@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,20 +43,44 @@ def record_problems(
         data = fast_load(text, path)
     except RecordError as exc:
         return None, [str(exc)]
+    return validate_record(data, path, config, expected_id, text_loader=lambda: text)
+
+
+def validate_record(
+    data: Any,
+    path: Path | str,
+    config: Config | None,
+    expected_id: str | None = None,
+    *,
+    text_loader: Callable[[], str],
+) -> tuple[Incident | None, list[str]]:
+    """Validate parsed record data; ``text_loader`` gives the text for line numbers, only on error."""
     if not isinstance(data, dict):
         return None, [f"{path}:1: expected a mapping (schema, id, title, severity, timeline)"]
     try:
         incident = Incident.model_validate(data)
     except ValidationError as exc:
-        return None, validation_problems(exc, path, text)
+        return None, validation_problems(exc, path, text_loader())
     problems: list[str] = []
     if expected_id is not None and incident.id != expected_id:
+        text = text_loader()
         problems.append(
             f"{path}:{line_of(text, ['id'])}: id: {incident.id!r} does not match the file name {expected_id!r}"
         )
-    if config is not None:
-        problems.extend(_config_problems(incident, text, path, config))
+    if config is not None and not _config_ok(incident, config):
+        problems.extend(_config_problems(incident, text_loader(), path, config))
     return (incident if not problems else None), problems
+
+
+def _config_ok(incident: Incident, config: Config) -> bool:
+    """The fast check; the slow one (with line numbers) runs only when this fails."""
+    if incident.severity not in config.severities:
+        return False
+    known = config.component_ids
+    if not known:
+        return True
+    known_set = set(known)
+    return all(component in known_set for entry in incident.timeline for component in entry.components)
 
 
 def _config_problems(incident: Incident, text: str, path: Path | str, config: Config) -> list[str]:
@@ -173,6 +197,15 @@ class Repo:
 
         return load_all(self, skip_invalid=skip_invalid)
 
+    def summaries(self, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
+        """What ``list`` shows of every incident (``Incident.summary_dict()``), oldest first.
+
+        Validated like :meth:`scan`, but a warm call reads one small cache file, not every record.
+        """
+        from .cache import summaries
+
+        return summaries(self, skip_invalid=skip_invalid)
+
     # -- writing -------------------------------------------------------------------------------
 
     def save(self, incident: Incident) -> Path:
@@ -180,7 +213,7 @@ class Repo:
         path = self.record_path(incident.id)
         record = incident.to_record()
         if path.exists():
-            document = rt_load(path.read_text(encoding="utf-8"))
+            document = rt_load(path.read_text(encoding="utf-8"), self.relpath(path))
             if not isinstance(document, dict):
                 document = None
         else:

@@ -28,7 +28,21 @@ if TYPE_CHECKING:
 TEMP_PREFIX = ".incidentctl-tmp-"
 MAX_RECORD_BYTES = 5 * 1024 * 1024
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe C loader, refusing duplicate keys (ambiguous, and the round-trip writer rejects them)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _value in node.value:
+            if isinstance(key_node, yaml.ScalarNode):  # compare the resolved tag and text: no extra construction
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key_node.value!r}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 _ALIAS_HINT = re.compile(r"(^|[\s\[{,:-])[*&][^\s*&]")
 
 
@@ -152,8 +166,17 @@ def round_trip() -> YAML:
     return rt
 
 
-def rt_load(text: str) -> Any:
-    return round_trip().load(text)
+def rt_load(text: str, path: Path | str = "record") -> Any:
+    """Load for writing (comments kept); any YAML error becomes a :class:`RecordError` with the line."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return round_trip().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise RecordError(f"{path}:{mark.line + 1 if mark else 1}: invalid YAML: {exc.problem or exc.context}") from None
+    except YAMLError as exc:
+        raise RecordError(f"{path}:1: invalid YAML: {str(exc).splitlines()[0] if str(exc) else 'cannot parse'}") from None
 
 
 def rt_dump(data: Any) -> str:
