@@ -1,15 +1,24 @@
-"""A read cache for scans: validated incidents keyed by file name, size and mtime.
+"""Read caches for scans, keyed by file name, size and mtime.
 
-It lives in ``.git/incidentctl/`` (or ``.incidentctl-cache/`` outside git), never in tracked files,
-and is safe to delete at any time: a missing or unreadable cache just means a cold scan.
+Two caches live in ``.git/incidentctl/`` (or ``.incidentctl-cache/`` outside git), never in tracked
+files, and are safe to delete at any time (a missing or unreadable cache just means a cold scan):
+
+- ``summaries``: the few fields ``list`` shows, so a warm ``list`` reads one small file instead of
+  every record;
+- ``records``: each record's parsed data, so a warm full scan (site, stats, remind) validates
+  without parsing YAML again.
+
+Every record is validated on every load either way. A cold scan of many files parses them in two
+processes: YAML parsing is the cost, and it is CPU-bound.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import RecordError
 from .yamlio import atomic_write_bytes
@@ -18,15 +27,19 @@ if TYPE_CHECKING:
     from .model import Incident
     from .store import Repo
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+#: Below this many files to parse, a second process costs more than it saves.
+PARALLEL_THRESHOLD = 400
 _Key = tuple[int, int]
 
 
-def cache_path(root: Path) -> Path:
+def cache_dir(root: Path) -> Path:
     git_dir = root / ".git"
-    if git_dir.is_dir():
-        return git_dir / "incidentctl" / "scan-cache.pickle"
-    return root / ".incidentctl-cache" / "scan-cache.pickle"
+    return git_dir / "incidentctl" if git_dir.is_dir() else root / ".incidentctl-cache"
+
+
+def cache_path(root: Path, kind: str = "records") -> Path:
+    return cache_dir(root) / f"scan-{kind}.pickle"
 
 
 def _stat_key(path: Path) -> _Key | None:
@@ -37,60 +50,155 @@ def _stat_key(path: Path) -> _Key | None:
     return (st.st_size, st.st_mtime_ns)
 
 
-def load_all(repo: Repo, *, skip_invalid: bool = False) -> list[Incident]:
-    from .store import record_problems
+def _current_keys(repo: Repo) -> dict[str, _Key]:
+    folder = repo.incidents_dir
+    keys = {}
+    for incident_id in repo.ids():
+        key = _stat_key(folder / f"{incident_id}.yaml")
+        if key is not None:
+            keys[incident_id] = key
+    return keys
 
-    path = cache_path(repo.root)
-    config_key = _stat_key(repo.config_path)
-    cached: dict[str, tuple[_Key, Incident]] = {}
+
+def _read(path: Path, config_key: _Key | None) -> dict[str, tuple[_Key, Any]]:
     try:
         with open(path, "rb") as handle:
             version, stored_config_key, entries = pickle.load(handle)  # noqa: S301 - our own file in .git
-        if version == CACHE_VERSION and stored_config_key == config_key:
-            cached = entries
     except Exception:  # noqa: BLE001 - any broken cache is just a cold start
-        cached = {}
+        return {}
+    if version != CACHE_VERSION or stored_config_key != config_key or not isinstance(entries, dict):
+        return {}
+    return entries
 
-    fresh: dict[str, tuple[_Key, Incident]] = {}
-    incidents: list[Incident] = []
+
+def _write(path: Path, config_key: _Key | None, entries: dict[str, tuple[_Key, Any]]) -> None:
+    try:
+        atomic_write_bytes(path, pickle.dumps((CACHE_VERSION, config_key, entries), protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:
+        pass  # a read-only checkout still works, just without the cache
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+
+def _parse_files(root: str, ids: list[str]) -> list[tuple[str, Any, str | None]]:
+    """Parse records (no validation): ``(id, data, problem)`` each. Runs in a worker too."""
+    from .yamlio import fast_load
+
+    folder = Path(root)
+    out: list[tuple[str, Any, str | None]] = []
+    for incident_id in ids:
+        rel = f"incidents/{incident_id}.yaml"
+        try:
+            text = (folder / rel).read_text(encoding="utf-8")
+            out.append((incident_id, fast_load(text, rel), None))
+        except (OSError, UnicodeDecodeError) as exc:
+            out.append((incident_id, None, f"{rel}:1: cannot read: {exc}"))
+        except RecordError as exc:
+            out.append((incident_id, None, str(exc)))
+    return out
+
+
+def _parse_many(repo: Repo, ids: list[str]) -> list[tuple[str, Any, str | None]]:
+    """Parse ``ids``; with many files, half of them in a forked second process."""
+    if len(ids) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
+        return _parse_files(str(repo.root), ids)
+    import multiprocessing
+
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # pragma: no cover - platforms without fork
+        return _parse_files(str(repo.root), ids)
+    half = len(ids) // 2
+    with context.Pool(1) as pool:
+        pending = pool.apply_async(_parse_files, (str(repo.root), ids[half:]))
+        mine = _parse_files(str(repo.root), ids[:half])
+        return mine + pending.get()
+
+
+def _validate(repo: Repo, incident_id: str, data: Any) -> tuple[Incident | None, list[str]]:
+    from .store import validate_record
+
+    return validate_record(
+        data, f"incidents/{incident_id}.yaml", repo.config, incident_id, text_loader=_text_of(repo, incident_id)
+    )
+
+
+def _text_of(repo: Repo, incident_id: str) -> Callable[[], str]:
+    """Errors need line numbers: read the text again only when a record is invalid."""
+    return lambda: (repo.incidents_dir / f"{incident_id}.yaml").read_text(encoding="utf-8")
+
+
+def _scan(
+    repo: Repo,
+    kind: str,
+    value_of: Callable[[Incident, Any], Any],
+    from_cached: Callable[[str, Any], tuple[Any, list[str]]] | None,
+    skip_invalid: bool,
+) -> list[Any]:
+    """The shared scan: reuse cached values whose file is unchanged, parse and validate the rest."""
+    path = cache_path(repo.root, kind)
+    config_key = _stat_key(repo.config_path)
+    cached = _read(path, config_key)
+    keys = _current_keys(repo)
+    fresh: dict[str, tuple[_Key, Any]] = {}
+    values: dict[str, Any] = {}
     problems: list[str] = []
-    changed = False
-    folder = repo.incidents_dir
-    for incident_id in repo.ids():
-        file = folder / f"{incident_id}.yaml"
-        key = _stat_key(file)
-        if key is None:
-            continue
+    stale = []
+    for incident_id, key in keys.items():
         hit = cached.get(incident_id)
         if hit is not None and hit[0] == key:
-            incident = hit[1]
-        else:
-            changed = True
-            try:
-                text = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                problems.append(f"{repo.relpath(file)}:1: cannot read: {exc}")
+            if from_cached is None:
+                values[incident_id] = hit[1]
+                fresh[incident_id] = hit
                 continue
-            parsed, found = record_problems(text, repo.relpath(file), repo.config, incident_id)
-            if parsed is None:
-                problems.extend(found)
+            value, found = from_cached(incident_id, hit[1])
+            if not found:
+                values[incident_id] = value
+                fresh[incident_id] = hit
                 continue
-            incident = parsed
-        fresh[incident_id] = (key, incident)
-        incidents.append(incident)
+        stale.append(incident_id)
+    for incident_id, data, problem in _parse_many(repo, stale):
+        if problem is not None:
+            problems.append(problem)
+            continue
+        incident, found = _validate(repo, incident_id, data)
+        if incident is None:
+            problems.extend(found)
+            continue
+        stored = value_of(incident, data)
+        fresh[incident_id] = (keys[incident_id], stored)
+        values[incident_id] = stored if from_cached is None else incident
     if problems and not skip_invalid:
         raise RecordError("\n".join(problems) + "\n(run `incidentctl lint` to see every problem)")
-    if changed or len(fresh) != len(cached):
-        try:
-            atomic_write_bytes(path, pickle.dumps((CACHE_VERSION, config_key, fresh), protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:
-            pass  # a read-only checkout still works, just without the cache
+    if stale or len(fresh) != len(cached):
+        _write(path, config_key, fresh)
+    return [values[incident_id] for incident_id in keys if incident_id in values]
+
+
+def load_all(repo: Repo, *, skip_invalid: bool = False) -> list[Incident]:
+    """Every valid incident, oldest first (see :meth:`incidentctl.store.Repo.scan`)."""
+
+    def revalidate(incident_id: str, data: Any) -> tuple[Incident | None, list[str]]:
+        return _validate(repo, incident_id, data)
+
+    incidents: list[Incident] = _scan(repo, "records", lambda incident, data: data, revalidate, skip_invalid)
     incidents.sort(key=lambda incident: (incident.started_at, incident.id))
     return incidents
 
 
+def summaries(repo: Repo, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
+    """``list``'s view of every valid incident (``Incident.summary_dict()``), oldest first."""
+    rows: list[dict[str, Any]] = _scan(
+        repo, "summaries", lambda incident, data: incident.summary_dict(), None, skip_invalid
+    )
+    rows.sort(key=lambda row: (row["started_at"], row["id"]))
+    return rows
+
+
 def clear(root: Path) -> None:
-    try:
-        os.unlink(cache_path(root))
-    except FileNotFoundError:
-        pass
+    for kind in ("records", "summaries"):
+        try:
+            os.unlink(cache_path(root, kind))
+        except FileNotFoundError:
+            pass

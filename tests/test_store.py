@@ -145,3 +145,36 @@ def test_samples_are_valid_records(tmp_path: Path) -> None:
         incident, problems = record_problems(sample.read_text(), sample.name, repo.config, sample.stem)
         assert incident is not None and incident.sample, problems
         assert not incident.is_open
+
+
+def test_list_summaries_cache_warm_and_invalidated(repo: Repo, cli) -> None:  # type: ignore[no-untyped-def]
+    from incidentctl.cache import cache_path
+
+    change = open_incident(repo, "Old title", severity="sev2", message="first")
+    assert [row["title"] for row in repo.summaries()] == ["Old title"]
+    assert cache_path(repo.root, "summaries").is_file()
+    path = repo.record_path(change.incident.id)
+    path.write_text(path.read_text().replace("title: Old title", "title: New [bold]title[/bold]"))
+    result = cli("list", repo=repo.root)
+    assert "New [bold]title[/bold]" in result.stdout  # rich markup in a title is shown, not interpreted
+    # an edited config invalidates every cached summary (validation depends on it)
+    config = repo.root / "incidentctl.yaml"
+    config.write_text(config.read_text().replace("sev2: {name: Major", "sev4: {name: Major"))
+    listed = cli("list", "--json", repo=repo.root)
+    assert listed.exit_code == 1 and "unknown severity 'sev2'" in listed.stderr
+
+
+def test_cold_scan_in_two_processes_matches_one(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from incidentctl import cache
+
+    for number in range(12):
+        open_incident(repo, f"Incident {number}", severity="sev3", message=f"m{number}", incident_id=f"2024-01-01-i{number:02d}")
+    (repo.incidents_dir / "2024-01-01-i99.yaml").write_text("schema: [broken\n")
+    serial = [i.model_dump() for i in repo.scan(skip_invalid=True)]
+    cache.clear(repo.root)
+    monkeypatch.setattr(cache, "PARALLEL_THRESHOLD", 2)
+    parallel = [i.model_dump() for i in repo.scan(skip_invalid=True)]
+    assert parallel == serial and len(parallel) == 12
+    cache.clear(repo.root)
+    with pytest.raises(RecordError, match="2024-01-01-i99.yaml:"):
+        repo.scan()  # a problem found by the second process is reported like any other

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -232,15 +232,15 @@ def list_incidents(
         from ..errors import UsageError
 
         raise UsageError(f"--severity {severity!r}: unknown severity (known: {', '.join(repo.config.severities)})")
-    incidents = [
-        incident
-        for incident in reversed(repo.scan())
-        if (not open_only or incident.is_open) and (severity is None or incident.severity == severity)
+    rows = [
+        row
+        for row in reversed(repo.summaries())
+        if (not open_only or row["status"] != "resolved") and (severity is None or row["severity"] == severity)
     ]
     if as_json:
-        print_json([incident.summary_dict() for incident in incidents])
+        print_json(rows)
         return
-    _print_table(incidents, repo.config)
+    _print_table(rows, repo.config)
 
 
 def _severity_style(config: Config, severity: str) -> str:
@@ -249,16 +249,19 @@ def _severity_style(config: Config, severity: str) -> str:
     return SEVERITY_STYLE[min(rank, len(SEVERITY_STYLE) - 1)]
 
 
-def _print_table(incidents: list[Incident], config: Config) -> None:
+def _print_table(rows: list[dict[str, Any]], config: Config) -> None:
+    from ..durations import format_duration, utcnow
+
+    if not rows:
+        typer.echo("No incidents. Open one with: incidentctl new TITLE --severity sev2")
+        return
+    from datetime import datetime
+
+    from rich.markup import escape
     from rich.table import Table
 
-    from ..durations import format_duration, utcnow
     from ..render import offset_time
 
-    out = console()
-    if not incidents:
-        out.print("No incidents. Open one with: incidentctl new TITLE --severity sev2")
-        return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "SEV", "STATUS", "STARTED", "DURATION", "TITLE"):
         if column == "TITLE":
@@ -266,17 +269,18 @@ def _print_table(incidents: list[Incident], config: Config) -> None:
         else:
             table.add_column(column, no_wrap=True)
     now = utcnow()
-    for incident in incidents:
-        end = incident.resolved_at or now
+    for row in rows:
+        started = datetime.fromisoformat(row["started_at"])
+        resolved = datetime.fromisoformat(row["resolved_at"]) if row["resolved_at"] else None
         table.add_row(
-            incident.id,
-            f"[{_severity_style(config, incident.severity)}]{incident.severity}[/]",
-            f"[{STATUS_STYLE.get(incident.status, '')}]{incident.status}[/]",
-            offset_time(incident.started_at, config.tz),
-            format_duration(end - incident.started_at) + ("" if incident.resolved_at else "+"),
-            incident.title,
+            row["id"],
+            f"[{_severity_style(config, row['severity'])}]{row['severity']}[/]",
+            f"[{STATUS_STYLE.get(row['status'], '')}]{row['status']}[/]",
+            offset_time(started, config.tz),
+            format_duration((resolved or now) - started) + ("" if resolved else "+"),
+            escape(row["title"]),
         )
-    out.print(table)
+    console().print(table)
 
 
 def show(ctx: typer.Context, incident_id: IdArg, as_json: JsonOpt = False) -> None:
