@@ -59,6 +59,9 @@ def lint_repo(root: Path) -> list[str]:
             if name.endswith(".yml"):
                 problems.append(f"{rel}:1: records must end in .yaml (rename it to {name[:-4]}.yaml)")
             continue
+        if (folder / name).is_symlink():
+            problems.append(f"{rel}:1: is a symbolic link; a record must be a regular file in the repo")
+            continue
         stem = name[:-5]
         if not ID_PATTERN.match(stem):
             problems.append(f"{rel}:1: file name must be the incident id ([a-z0-9-] only)")

@@ -147,7 +147,10 @@ class Repo:
         return sorted(
             name[:-5]
             for name in os.listdir(self.incidents_dir)
-            if name.endswith(".yaml") and not name.startswith(".") and ID_PATTERN.match(name[:-5])
+            if name.endswith(".yaml")
+            and not name.startswith(".")
+            and ID_PATTERN.match(name[:-5])
+            and not os.path.islink(self.incidents_dir / name)  # a record is never a link out of the repo
         )
 
     def resolve_id(self, prefix: str) -> str:
@@ -169,6 +172,10 @@ class Repo:
 
     def read_text(self, incident_id: str) -> str:
         path = self.record_path(incident_id)
+        if path.is_symlink():
+            raise RecordError(
+                f"{self.relpath(path)}:1: is a symbolic link; a record must be a regular file in the repo"
+            )
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
