@@ -167,7 +167,21 @@ def round_trip() -> YAML:
         rt.representer.add_representer(kind, _represent_datetime)
     rt.representer.add_representer(date, _represent_date)
     rt.representer.add_representer(type(None), _represent_none)
+    rt.representer.add_representer(str, _represent_str)
+    # Never write anchors/aliases (shared objects, e.g. one timestamp used twice): readers refuse them.
+    rt.representer.ignore_aliases = lambda _data: True
     return rt
+
+
+#: Characters YAML cannot hold raw in plain, single-quoted or block scalars (or that a reader would
+#: turn into line breaks): such text is written double-quoted, where they are escaped.
+_NEEDS_ESCAPES = re.compile("[^\x09\x0a\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\x85\u2028\u2029\ufeff]")
+
+
+def _represent_str(representer: Any, value: str) -> Any:
+    if _NEEDS_ESCAPES.search(value):
+        return representer.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return representer.represent_str(value)
 
 
 def rt_load(text: str, path: Path | str = "record") -> Any:
@@ -252,7 +266,7 @@ def _fresh(value: Any, flow_keys: frozenset[str], key: str | None = None) -> Any
         if key in flow_keys and all(not isinstance(v, dict | list) for v in value):
             seq.fa.set_flow_style()
         return seq
-    if isinstance(value, str) and "\n" in value.strip("\n"):
+    if isinstance(value, str) and "\n" in value.strip("\n") and not _NEEDS_ESCAPES.search(value):
         from ruamel.yaml.scalarstring import LiteralScalarString
 
         # Multi-line messages read best as a literal block (`|`), exactly as typed.
