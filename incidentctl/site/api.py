@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from ..durations import isoformat_z
-from ..model import Entry
 from .model import ComponentView, GroupView, IncidentView, SiteView
 
 INCIDENTS_LIMIT = 50
@@ -46,7 +45,7 @@ def status(view: SiteView) -> dict[str, str]:
 
 
 def _first_seen(view: SiteView) -> str:
-    oldest = view.incidents[-1].incident.started_at if view.incidents else view.now
+    oldest = view.incidents[-1].started_at if view.incidents else view.now
     return isoformat_z(oldest)
 
 
@@ -95,7 +94,9 @@ def components(view: SiteView) -> list[dict[str, Any]]:
     return listed
 
 
-def _update(view: SiteView, incident_id: str, index: int, entry: Entry, before: dict[str, str]) -> dict[str, Any]:
+def _update(
+    view: SiteView, incident_id: str, index: int, entry: dict[str, Any], before: dict[str, str]
+) -> dict[str, Any]:
     affected = [
         {
             "code": cid,
@@ -103,16 +104,17 @@ def _update(view: SiteView, incident_id: str, index: int, entry: Entry, before: 
             "old_status": before.get(cid, "operational"),
             "new_status": impact,
         }
-        for cid, impact in entry.components.items()
+        for cid, impact in entry["components"].items()
     ]
+    at = isoformat_z(entry["at"])
     return {
         "id": f"{incident_id}-{index}",
-        "status": entry.status,
-        "body": entry.message,
+        "status": entry["status"],
+        "body": entry["message"],
         "incident_id": incident_id,
-        "created_at": isoformat_z(entry.at),
-        "updated_at": isoformat_z(entry.at),
-        "display_at": isoformat_z(entry.at),
+        "created_at": at,
+        "updated_at": at,
+        "display_at": at,
         "affected_components": affected or None,
         "deliver_notifications": True,
         "custom_tweet": None,
@@ -121,25 +123,26 @@ def _update(view: SiteView, incident_id: str, index: int, entry: Entry, before: 
 
 
 def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    public = item.incident
+    """One incident in Statuspage's shape (from its full public record in ``view.records``)."""
+    timeline = view.records[item.id]["timeline"]
     updates = []
     current: dict[str, str] = {}
-    for index, entry in enumerate(public.timeline, start=1):
-        updates.append(_update(view, public.id, index, entry, current))
-        current.update(entry.components)
+    for index, entry in enumerate(timeline, start=1):
+        updates.append(_update(view, item.id, index, entry, current))
+        current.update(entry["components"])
     updates.reverse()  # Statuspage lists the newest update first
-    monitoring = next((entry.at for entry in reversed(public.timeline) if entry.status == "monitoring"), None)
+    monitoring = next((entry["at"] for entry in reversed(timeline) if entry["status"] == "monitoring"), None)
     return {
-        "id": public.id,
-        "name": public.title,
-        "status": public.status,
-        "created_at": isoformat_z(public.started_at),
-        "updated_at": isoformat_z(public.timeline[-1].at),
+        "id": item.id,
+        "name": item.title,
+        "status": item.status,
+        "created_at": isoformat_z(item.started_at),
+        "updated_at": isoformat_z(timeline[-1]["at"]),
         "monitoring_at": _time(monitoring),
-        "resolved_at": _time(public.resolved_at),
+        "resolved_at": _time(item.resolved_at),
         "impact": item.impact,
         "shortlink": _url(view, item.path),
-        "started_at": isoformat_z(public.started_at),
+        "started_at": isoformat_z(item.started_at),
         "page_id": page_id(view),
         "incident_updates": updates,
         "components": [by_id[cid] for cid, _ in item.component_names if cid in by_id],

@@ -20,12 +20,11 @@ def lint_site_templates(root: Path, config: Config, incidents: list[Incident]) -
     from ..durations import utcnow
     from ..render import packaged_templates
     from ..store import Repo
-    from .build import plan_site
-    from .model import compute_view
+    from .build import plan_site, view_from_incidents
 
-    view = compute_view(config, incidents, utcnow())
+    view = view_from_incidents(config, incidents, utcnow())
     chosen = {item.id for item in view.active[:5]}
-    chosen.update(item.id for item in view.incidents if item.incident.postmortem is not None)
+    chosen.update(item.id for item in view.incidents if view.records[item.id]["postmortem"] is not None)
     chosen.update(item.id for item in view.incidents[:LINT_INCIDENT_PAGES])
     problems: list[str] = []
     for planned in plan_site(Repo(root=root, config=config), view):

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 from ..durations import isoformat_z
 from ..render import IMPACT_LABELS, STATUS_LABELS
-from .model import SiteView
+from .model import SiteView, newest_updates
 
 ATOM = "http://www.w3.org/2005/Atom"
 #: The feed carries the newest updates only; the history page links everything.
@@ -32,12 +32,11 @@ def build_feed(view: SiteView) -> bytes:
     base = settings.url.rstrip("/") + "/" if settings and settings.url else None
     feed_key = base or view.config.organization
 
-    updates = []
-    for item in view.incidents:
-        for index, entry in enumerate(item.incident.timeline, start=1):
-            updates.append((entry.at, item.id, index, item, entry))
-    updates.sort(key=lambda update: (update[0], update[1], update[2]), reverse=True)
-    updates = updates[:FEED_LIMIT]
+    by_id = {item.id: item for item in view.incidents}
+    updates = [
+        (at, by_id[incident_id], index, view.records[incident_id]["timeline"][index - 1])
+        for at, incident_id, index in newest_updates(view.incidents, FEED_LIMIT)
+    ]
 
     feed = ET.Element(f"{{{ATOM}}}feed")
     if base:
@@ -51,20 +50,20 @@ def build_feed(view: SiteView) -> bytes:
     ET.SubElement(author, f"{{{ATOM}}}name").text = _text(view.config.organization)
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": "feed.atom", "type": "application/atom+xml"})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": "index.html", "type": "text/html"})
-    for at, incident_id, index, item, entry in updates:
+    for _, item, index, entry in updates:
         node = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(node, f"{{{ATOM}}}id").text = _entry_id(feed_key, incident_id, index)
+        ET.SubElement(node, f"{{{ATOM}}}id").text = _entry_id(feed_key, item.id, index)
         ET.SubElement(node, f"{{{ATOM}}}title").text = _text(
-            f"{STATUS_LABELS.get(entry.status, entry.status)}: {item.incident.title}"
+            f"{STATUS_LABELS.get(entry['status'], entry['status'])}: {item.title}"
         )
-        ET.SubElement(node, f"{{{ATOM}}}updated").text = isoformat_z(at)
-        ET.SubElement(node, f"{{{ATOM}}}published").text = isoformat_z(at)
+        ET.SubElement(node, f"{{{ATOM}}}updated").text = isoformat_z(entry["at"])
+        ET.SubElement(node, f"{{{ATOM}}}published").text = isoformat_z(entry["at"])
         ET.SubElement(node, f"{{{ATOM}}}link", {"rel": "alternate", "href": item.path, "type": "text/html"})
-        lines = [entry.message] if entry.message else []
-        for cid, impact in entry.components.items():
+        lines = [entry["message"]] if entry["message"] else []
+        for cid, impact in entry["components"].items():
             lines.append(f"{view.config.component_name(cid)}: {IMPACT_LABELS.get(impact, impact)}")
-        if entry.next_update_by is not None:
-            lines.append(f"Next update by {isoformat_z(entry.next_update_by)}")
+        if entry["next_update_by"] is not None:
+            lines.append(f"Next update by {isoformat_z(entry['next_update_by'])}")
         ET.SubElement(node, f"{{{ATOM}}}content", {"type": "text"}).text = _text("\n".join(lines))
     ET.indent(feed)
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -7,12 +7,13 @@ Every input is an incident's *public* view: internal entries cannot influence an
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..model import IMPACT_RANK
 
@@ -74,16 +75,6 @@ def incident_impact(config: Config, incident: Incident) -> str:
     return severity_indicator(config, incident.severity)
 
 
-def current_indicator(config: Config, incident: Incident) -> str:
-    """What an open incident contributes to the page banner right now."""
-    current = incident.components
-    if not current:
-        return severity_indicator(config, incident.severity)
-    worst = max(current.values(), key=lambda impact: IMPACT_RANK[impact])
-    # Components back to operational while the incident is still open (monitoring): still a minor issue.
-    return IMPACT_TO_INDICATOR[worst] if worst != "operational" else "minor"
-
-
 @dataclass(frozen=True)
 class DayIncident:
     id: str
@@ -127,21 +118,99 @@ class GroupView:
     components: tuple[ComponentView, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class IncidentView:
-    """An incident as published: the public view plus what the pages need about it."""
+    """An incident as published, reduced to what the shared pages need (cheap to cache and load).
 
-    incident: Incident
-    impact: str
+    ``incident`` is what list templates see as ``item.incident``: a plain dict of the summary
+    fields (the same in a full and an incremental build). The incident page and the active cards
+    get the full public record instead (:func:`public_record`).
+    """
+
+    id: str
+    title: str
+    severity: str
     severity_name: str
+    impact: str
+    status: str
+    is_open: bool
+    started: int
+    """Times are integer microseconds since the epoch (UTC): fast to pickle, sort and compare."""
+    resolved: int | None
+    last: int
     component_names: tuple[tuple[str, str], ...]
     """(id, name) of every component the public timeline names, in config order."""
-    path: str
-    """The incident page, relative to the site root."""
+    current: tuple[tuple[str, str], ...]
+    """Current impact per component (what an open incident contributes to the page)."""
+    spans: tuple[tuple[str, int, int | None, str], ...]
+    """(component, start, end, impact) non-operational spans; end None: until the incident ends."""
+    updated: tuple[tuple[str, int], ...]
+    """Per component, the latest public entry that names it."""
+    entry_times: tuple[int, ...]
+    """Every public entry's time, in timeline order (the feed picks the newest without loading records)."""
+    stamp: str
+    """The record's file name, size and mtime: the key of every page made from it."""
+    path: str = ""
+    incident: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.path = incident_path(self.id)
+        if self.incident:
+            return  # a full public record (see SiteView.active)
+        self.incident = {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status,
+            "is_open": self.is_open,
+            "started_at": from_micros(self.started),
+            "resolved_at": from_micros(self.resolved) if self.resolved is not None else None,
+        }
 
     @property
-    def id(self) -> str:
-        return self.incident.id
+    def started_at(self) -> datetime:
+        return self.incident["started_at"]  # type: ignore[no-any-return]
+
+    @property
+    def resolved_at(self) -> datetime | None:
+        return self.incident["resolved_at"]  # type: ignore[no-any-return]
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """The cached form (plain tuples, ints and strings only)."""
+        return (
+            self.id,
+            self.title,
+            self.severity,
+            self.severity_name,
+            self.impact,
+            self.status,
+            self.is_open,
+            self.started,
+            self.resolved,
+            self.last,
+            self.component_names,
+            self.current,
+            self.spans,
+            self.updated,
+            self.entry_times,
+            self.stamp,
+        )
+
+    @classmethod
+    def from_tuple(cls, data: tuple[Any, ...]) -> IncidentView:
+        return cls(*data)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(value: datetime) -> int:
+    return (value - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 @dataclass(frozen=True)
@@ -187,6 +256,9 @@ class SiteView:
     history: list[HistoryPage]
     updated_at: datetime
     days: list[date] = field(default_factory=list)
+    records: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    """Full public records (:func:`public_record`) by id: every open incident, the API's latest
+    incidents and those with updates in the feed (see :func:`needs_record`)."""
 
     @property
     def banner(self) -> str:
@@ -205,43 +277,106 @@ def history_path(number: int) -> str:
     return "history.html" if number == 0 else f"history-{number}.html"
 
 
-def published(incidents: Sequence[Incident]) -> list[Incident]:
-    """The public views of incidents that have at least one public entry (the rest are not announced)."""
-    return [incident.public_view() for incident in incidents if any(entry.public for entry in incident.timeline)]
+def is_published(incident: Incident) -> bool:
+    """Incidents without any public entry were never announced: they appear nowhere."""
+    return any(entry.public for entry in incident.timeline)
 
 
-def describe_incident(config: Config, public: Incident) -> IncidentView:
+def describe_incident(config: Config, public: Incident, stamp: str = "") -> IncidentView:
+    """The summary of one incident's public view (``public`` must be ``Incident.public_view()``)."""
     named: set[str] = set()
+    updated: dict[str, int] = {}
+    times: list[int] = []
     for entry in public.timeline:
-        named.update(entry.components)
+        at = micros(entry.at)
+        times.append(at)
+        for cid in entry.components:
+            named.add(cid)
+            if at > updated.get(cid, -(2**62)):
+                updated[cid] = at
     order = {cid: index for index, cid in enumerate(config.component_ids)}
     ids = sorted(named, key=lambda cid: (order.get(cid, len(order)), cid))
     severity = config.severities.get(public.severity)
+    resolved_at = public.resolved_at
     return IncidentView(
-        incident=public,
-        impact=incident_impact(config, public),
+        id=public.id,
+        title=public.title,
+        severity=public.severity,
         severity_name=severity.name if severity else public.severity,
+        impact=incident_impact(config, public),
+        status=public.status,
+        is_open=public.is_open,
+        started=times[0],
+        resolved=micros(resolved_at) if resolved_at is not None else None,
+        last=times[-1],
         component_names=tuple((cid, config.component_name(cid)) for cid in ids),
-        path=incident_path(public.id),
+        current=tuple(public.components.items()),
+        spans=_impact_intervals(public),
+        updated=tuple(updated.items()),
+        entry_times=tuple(times),
+        stamp=stamp,
     )
 
 
-def _impact_intervals(public: Incident, now: datetime) -> dict[str, list[tuple[datetime, datetime, str]]]:
-    """Per component, the non-operational spans of one incident: ``(start, end, impact)``."""
-    end_of_incident = public.resolved_at or max(now, public.timeline[-1].at)
-    spans: dict[str, list[tuple[datetime, datetime, str]]] = {}
-    open_since: dict[str, tuple[datetime, str]] = {}
+def public_record(public: Incident) -> dict[str, Any]:
+    """The full public view as plain data: what the incident page and the active cards render.
+
+    Plain dicts (not models) because the sandbox checks every attribute it reads from an object,
+    and a page reads hundreds; the keys are the model's own names, so templates read the same.
+    """
+    timeline = [
+        {
+            "at": entry.at,
+            "status": entry.status,
+            "message": entry.message,
+            "visibility": entry.visibility,
+            "components": dict(entry.components),
+            "next_update_by": entry.next_update_by,
+            "author": entry.author,
+            "deliveries": {},
+        }
+        for entry in public.timeline
+    ]
+    return {
+        "id": public.id,
+        "title": public.title,
+        "severity": public.severity,
+        "commander": public.commander,
+        "sample": public.sample,
+        "sources": list(public.sources),
+        "status": public.status,
+        "is_open": public.is_open,
+        "started_at": public.started_at,
+        "resolved_at": public.resolved_at,
+        "components": public.components,
+        "worst_impact": public.worst_impact,
+        "timeline": timeline,
+        "postmortem": public.postmortem.model_dump() if public.postmortem is not None else None,
+    }
+
+
+def _impact_intervals(public: Incident) -> tuple[tuple[str, int, int | None, str], ...]:
+    """The non-operational spans of one incident: ``(component, start, end, impact)``.
+
+    ``end`` is None for a span still going on: it lasts until the incident ends (resolution, or
+    ``max(now, last entry)`` while open), which only the build knows.
+    """
+    resolved = public.resolved_at
+    end_of_incident = micros(resolved) if resolved is not None else None
+    spans: list[tuple[str, int, int | None, str]] = []
+    open_since: dict[str, tuple[int, str]] = {}
     impact: str
     for entry in public.timeline:
+        at = micros(entry.at)
         for component, impact in entry.components.items():
             previous = open_since.pop(component, None)
-            if previous is not None and previous[1] != "operational" and entry.at > previous[0]:
-                spans.setdefault(component, []).append((previous[0], entry.at, previous[1]))
-            open_since[component] = (entry.at, impact)
+            if previous is not None and previous[1] != "operational" and at > previous[0]:
+                spans.append((component, previous[0], at, previous[1]))
+            open_since[component] = (at, impact)
     for component, (since, impact) in open_since.items():
-        if impact != "operational" and end_of_incident > since:
-            spans.setdefault(component, []).append((since, end_of_incident, impact))
-    return spans
+        if impact != "operational" and (end_of_incident is None or end_of_incident > since):
+            spans.append((component, since, end_of_incident, impact))
+    return tuple(spans)
 
 
 def _weighted_downtime(spans: list[tuple[datetime, datetime, str]], start: datetime, end: datetime) -> float:
@@ -278,16 +413,22 @@ def _local_day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
-def compute_view(config: Config, incidents: Sequence[Incident], now: datetime) -> SiteView:
-    """Compute the whole site's shared state from every incident (raw records; made public here)."""
+def compute_view(
+    config: Config, views: Sequence[IncidentView], now: datetime, records: Mapping[str, dict[str, Any]]
+) -> SiteView:
+    """Compute the whole site's shared state from every published incident's summary.
+
+    ``records`` holds the full public record (:func:`public_record`) of at least every open incident.
+    """
     zone = config.tz
     now = now.astimezone(UTC).replace(microsecond=0)
-    views = [describe_incident(config, public) for public in published(incidents)]
-    views.sort(key=lambda view: (view.incident.started_at, view.id), reverse=True)
+    now_us = micros(now)
+    views = sorted(views, key=lambda view: (view.started, view.id), reverse=True)
 
     today = now.astimezone(zone).date()
     days = [today - timedelta(days=offset) for offset in range(BAR_DAYS - 1, -1, -1)]
     window_start = _local_day_start(days[0], zone)
+    window_us = micros(window_start)
     day_index = {day: index for index, day in enumerate(days)}
 
     # Component ids: configured ones in order, then any others the incidents name (sorted).
@@ -299,45 +440,45 @@ def compute_view(config: Config, incidents: Sequence[Incident], now: datetime) -
     day_incidents: dict[str, list[list[DayIncident]]] = {cid: [[] for _ in range(BAR_DAYS)] for cid in ids}
     spans_by_component: dict[str, list[tuple[datetime, datetime, str]]] = {cid: [] for cid in ids}
     status = dict.fromkeys(ids, "operational")
-    updated_at: dict[str, datetime | None] = dict.fromkeys(ids)
+    updated_at: dict[str, int] = {}
     active: list[IncidentView] = []
     overall = "none"
 
     for view in reversed(views):  # oldest first, so day lists read in time order
-        public = view.incident
-        if public.is_open:
+        if view.is_open:
             active.append(view)
-            contribution = current_indicator(config, public)
+            contribution = _current_indicator(config, view)
             if INDICATOR_RANK[contribution] > INDICATOR_RANK[overall]:
                 overall = contribution
-            for cid, impact in public.components.items():
+            for cid, impact in view.current:
                 if IMPACT_RANK[impact] > IMPACT_RANK[status[cid]]:
                     status[cid] = impact
-        for entry in public.timeline:
-            for cid in entry.components:
-                stamp = updated_at[cid]
-                if stamp is None or entry.at > stamp:
-                    updated_at[cid] = entry.at
-        for cid, spans in _impact_intervals(public, now).items():
-            spans_by_component[cid].extend(spans)
-            worst_for_incident: dict[int, str] = {}
-            for start, end, impact in spans:
-                if end <= window_start or start > now:
-                    continue
-                first = max(start, window_start).astimezone(zone).date()
-                last = (min(end, now) - timedelta(microseconds=1)).astimezone(zone).date()
-                day = first
-                while day <= last:
-                    index = day_index.get(day)
-                    if index is not None:
-                        seen = worst_for_incident.get(index, "operational")
-                        if IMPACT_RANK[impact] > IMPACT_RANK[seen]:
-                            worst_for_incident[index] = impact
-                    day += timedelta(days=1)
-            for index, impact in worst_for_incident.items():
-                if IMPACT_RANK[impact] > IMPACT_RANK[worst_day[cid][index]]:
-                    worst_day[cid][index] = impact
-                day_incidents[cid][index].append(DayIncident(public.id, public.title, impact))
+        for cid, at in view.updated:
+            if at > updated_at.get(cid, -(2**62)):
+                updated_at[cid] = at
+        end_of_incident = view.resolved if view.resolved is not None else max(now_us, view.last)
+        worst_for_incident: dict[tuple[str, int], str] = {}
+        for cid, start_us, end_value, impact in view.spans:
+            end_us = end_value if end_value is not None else end_of_incident
+            # Spans wholly before the window or after now change no figure: skip them early.
+            if end_us <= start_us or end_us <= window_us or start_us > now_us:
+                continue
+            start, end = from_micros(start_us), from_micros(end_us)
+            spans_by_component[cid].append((start, end, impact))
+            first = max(start, window_start).astimezone(zone).date()
+            last = (min(end, now) - timedelta(microseconds=1)).astimezone(zone).date()
+            day = first
+            while day <= last:
+                index = day_index.get(day)
+                if index is not None:
+                    seen = worst_for_incident.get((cid, index), "operational")
+                    if IMPACT_RANK[impact] > IMPACT_RANK[seen]:
+                        worst_for_incident[(cid, index)] = impact
+                day += timedelta(days=1)
+        for (cid, index), impact in worst_for_incident.items():
+            if IMPACT_RANK[impact] > IMPACT_RANK[worst_day[cid][index]]:
+                worst_day[cid][index] = impact
+            day_incidents[cid][index].append(DayIncident(view.id, view.title, impact))
 
     window_seconds = max((now - window_start).total_seconds(), 1.0)
     components: list[ComponentView] = []
@@ -345,6 +486,7 @@ def compute_view(config: Config, incidents: Sequence[Incident], now: datetime) -
         setting = configured.get(cid)
         downtime = _weighted_downtime(spans_by_component[cid], window_start, now)
         uptime = max(0.0, 100.0 * (1.0 - downtime / window_seconds))
+        stamp = updated_at.get(cid)
         components.append(
             ComponentView(
                 id=cid,
@@ -353,7 +495,7 @@ def compute_view(config: Config, incidents: Sequence[Incident], now: datetime) -
                 description=setting.description if setting else None,
                 position=position,
                 status=status[cid],
-                updated_at=updated_at[cid],
+                updated_at=from_micros(stamp) if stamp is not None else None,
                 uptime=uptime,
                 bar=_segments(days, worst_day[cid], day_incidents[cid]),
             )
@@ -378,7 +520,7 @@ def compute_view(config: Config, incidents: Sequence[Incident], now: datetime) -
     active.reverse()  # newest first
     settings = config.channels.statuspage
     title = (settings.title if settings and settings.title else None) or f"{config.organization} Status"
-    latest = max((entry.at for view in views for entry in view.incident.timeline), default=None)
+    latest = max((view.last for view in views), default=None)
     return SiteView(
         config=config,
         now=now,
@@ -388,11 +530,45 @@ def compute_view(config: Config, incidents: Sequence[Incident], now: datetime) -
         groups=groups,
         ungrouped=ungrouped,
         incidents=views,
-        active=active,
+        active=[with_record(item, records[item.id]) for item in active],
         history=paginate_history(views, settings.history_page_size if settings else 50, zone),
-        updated_at=latest or now,
+        updated_at=from_micros(latest) if latest is not None else now,
         days=days,
+        records=records,
     )
+
+
+def newest_updates(views: Sequence[IncidentView], limit: int) -> list[tuple[int, str, int]]:
+    """The newest ``limit`` public updates as ``(time, incident id, 1-based index)``, newest first.
+
+    Reads the summaries only: the incidents are walked by their last update, newest first, and
+    the walk stops once no later incident can hold an update among the newest ``limit``.
+    """
+    by_last = sorted(views, key=lambda view: (view.last, view.id), reverse=True)
+    found: list[tuple[int, str, int]] = []
+    for view in by_last:
+        if len(found) >= limit:
+            found.sort(reverse=True)
+            del found[limit:]
+            if view.last < found[-1][0]:
+                break
+        found.extend((at, view.id, index) for index, at in enumerate(view.entry_times, start=1))
+    found.sort(reverse=True)
+    return found[:limit]
+
+
+def with_record(item: IncidentView, record: dict[str, Any]) -> IncidentView:
+    """``item`` whose ``incident`` is the full public record (the active cards render its timeline)."""
+    return dataclasses.replace(item, incident=record)
+
+
+def _current_indicator(config: Config, view: IncidentView) -> str:
+    """What an open incident contributes to the page banner right now."""
+    if not view.current:
+        return severity_indicator(config, view.severity)
+    worst = max((impact for _, impact in view.current), key=lambda impact: IMPACT_RANK[impact])
+    # Components back to operational while the incident is still open (monitoring): still a minor issue.
+    return IMPACT_TO_INDICATOR[worst] if worst != "operational" else "minor"
 
 
 def group_id(name: str) -> str:
@@ -425,7 +601,7 @@ def _months(views: Sequence[IncidentView], zone: ZoneInfo) -> tuple[HistoryMonth
     bucket: list[IncidentView] = []
     key = label = ""
     for view in views:
-        local = view.incident.started_at.astimezone(zone)
+        local = view.started_at.astimezone(zone)
         month = f"{local:%Y-%m}"
         if month != key:
             if bucket:
@@ -456,8 +632,8 @@ def paginate_history(views: list[IncidentView], page_size: int, zone: ZoneInfo) 
     pages = [main]
     for number, chunk in enumerate(chunks, start=1):
         shown = chunk[::-1]
-        first = chunk[0].incident.started_at.astimezone(zone)
-        last = chunk[-1].incident.started_at.astimezone(zone)
+        first = chunk[0].started_at.astimezone(zone)
+        last = chunk[-1].started_at.astimezone(zone)
         label = f"{first:%b %Y}" if f"{first:%Y-%m}" == f"{last:%Y-%m}" else f"{first:%b %Y} – {last:%b %Y}"
         pages.append(
             HistoryPage(
