@@ -267,7 +267,8 @@ class _Job:
         self.cache_changed = False
 
     def page_key(self, view: IncidentView) -> str:
-        return _digest([self.shared, view.path, view.stamp, self.now_tag if view.is_open else ""])
+        # No hash needed: the shared fingerprint is one already, the stamp names the record.
+        return f"{self.shared[:32]}:{view.stamp}:{self.now_tag if view.is_open else ''}"
 
     def plan(self, previous: dict[str, str], existing: set[str]) -> None:
         """Sort the records: cached and page unchanged (reusable), or to read and/or render (tasks)."""

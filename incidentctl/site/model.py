@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ..model import Incident
 
 BAR_DAYS = 90
+PAST_SHOWN = 5
 
 #: Statuspage's incident impact / page indicator values, least to most severe.
 INDICATORS: tuple[str, ...] = ("none", "maintenance", "minor", "major", "critical")
@@ -90,6 +92,8 @@ class BarSegment:
     days: int
     impact: str
     incidents: tuple[DayIncident, ...] = ()
+    label: str = ""
+    """The mark's tooltip, e.g. ``Mar 02, 2025: Partial outage: API errors`` (made once, not per template call)."""
 
     @property
     def last(self) -> date:
@@ -107,6 +111,8 @@ class ComponentView:
     updated_at: datetime | None
     uptime: float
     bar: tuple[BarSegment, ...]
+    incident_days: int = 0
+    """Days of the bar with incidents."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ class IncidentView:
 
     ``incident`` is what list templates see as ``item.incident``: a plain dict of the summary
     fields (the same in a full and an incremental build). The incident page and the active cards
-    get the full public record instead (:func:`public_record`).
+    get the full public record instead (:func:`public_record`, attached by :func:`with_record`).
     """
 
     id: str
@@ -148,32 +154,43 @@ class IncidentView:
     """Per component, the latest public entry that names it."""
     entry_times: tuple[int, ...]
     """Every public entry's time, in timeline order (the feed picks the newest without loading records)."""
+    month: str
+    """The local month it started, ``2025-03`` (the history groups by it)."""
     stamp: str
     """The record's file name, size and mtime: the key of every page made from it."""
-    path: str = ""
-    incident: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] | None = None
+    """The full public record, when attached (:func:`with_record`)."""
+    _summary: dict[str, Any] | None = None
 
-    def __post_init__(self) -> None:
-        self.path = incident_path(self.id)
-        if self.incident:
-            return  # a full public record (see SiteView.active)
-        self.incident = {
-            "id": self.id,
-            "title": self.title,
-            "severity": self.severity,
-            "status": self.status,
-            "is_open": self.is_open,
-            "started_at": from_micros(self.started),
-            "resolved_at": from_micros(self.resolved) if self.resolved is not None else None,
-        }
+    @property
+    def path(self) -> str:
+        """The incident page, relative to the site root."""
+        return f"incidents/{self.id}.html"
+
+    @property
+    def incident(self) -> dict[str, Any]:
+        """``item.incident`` in templates: the full record when attached, else the summary fields."""
+        if self.record is not None:
+            return self.record
+        if self._summary is None:
+            self._summary = {
+                "id": self.id,
+                "title": self.title,
+                "severity": self.severity,
+                "status": self.status,
+                "is_open": self.is_open,
+                "started_at": from_micros(self.started),
+                "resolved_at": from_micros(self.resolved) if self.resolved is not None else None,
+            }
+        return self._summary
 
     @property
     def started_at(self) -> datetime:
-        return self.incident["started_at"]  # type: ignore[no-any-return]
+        return from_micros(self.started)
 
     @property
     def resolved_at(self) -> datetime | None:
-        return self.incident["resolved_at"]  # type: ignore[no-any-return]
+        return from_micros(self.resolved) if self.resolved is not None else None
 
     def to_tuple(self) -> tuple[Any, ...]:
         """The cached form (plain tuples, ints and strings only)."""
@@ -193,6 +210,7 @@ class IncidentView:
             self.spans,
             self.updated,
             self.entry_times,
+            self.month,
             self.stamp,
         )
 
@@ -254,6 +272,8 @@ class SiteView:
     """Newest first."""
     active: list[IncidentView]
     history: list[HistoryPage]
+    past: list[IncidentView]
+    """The newest resolved incidents (up to :data:`PAST_SHOWN`), for the index page."""
     updated_at: datetime
     days: list[date] = field(default_factory=list)
     records: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -314,6 +334,7 @@ def describe_incident(config: Config, public: Incident, stamp: str = "") -> Inci
         spans=_impact_intervals(public),
         updated=tuple(updated.items()),
         entry_times=tuple(times),
+        month=f"{public.started_at.astimezone(config.tz):%Y-%m}",
         stamp=stamp,
     )
 
@@ -487,6 +508,7 @@ def compute_view(
         downtime = _weighted_downtime(spans_by_component[cid], window_start, now)
         uptime = max(0.0, 100.0 * (1.0 - downtime / window_seconds))
         stamp = updated_at.get(cid)
+        bar = _segments(days, worst_day[cid], day_incidents[cid])
         components.append(
             ComponentView(
                 id=cid,
@@ -497,7 +519,8 @@ def compute_view(
                 status=status[cid],
                 updated_at=from_micros(stamp) if stamp is not None else None,
                 uptime=uptime,
-                bar=_segments(days, worst_day[cid], day_incidents[cid]),
+                bar=bar,
+                incident_days=sum(1 for segment in bar if segment.incidents),
             )
         )
 
@@ -531,7 +554,8 @@ def compute_view(
         ungrouped=ungrouped,
         incidents=views,
         active=[with_record(item, records[item.id]) for item in active],
-        history=paginate_history(views, settings.history_page_size if settings else 50, zone),
+        history=paginate_history(views, settings.history_page_size if settings else 50),
+        past=list(itertools.islice((view for view in views if not view.is_open), PAST_SHOWN)),
         updated_at=from_micros(latest) if latest is not None else now,
         days=days,
         records=records,
@@ -559,7 +583,7 @@ def newest_updates(views: Sequence[IncidentView], limit: int) -> list[tuple[int,
 
 def with_record(item: IncidentView, record: dict[str, Any]) -> IncidentView:
     """``item`` whose ``incident`` is the full public record (the active cards render its timeline)."""
-    return dataclasses.replace(item, incident=record)
+    return dataclasses.replace(item, record=record, _summary=None)
 
 
 def _current_indicator(config: Config, view: IncidentView) -> str:
@@ -578,6 +602,8 @@ def group_id(name: str) -> str:
 
 def _segments(days: list[date], worst: list[str], incidents: list[list[DayIncident]]) -> tuple[BarSegment, ...]:
     """Runs of quiet days collapse into one segment; each day with incidents is its own."""
+    from ..render import IMPACT_LABELS
+
     segments: list[BarSegment] = []
     run_start: int | None = None
     for index in range(len(days) + 1):
@@ -587,59 +613,76 @@ def _segments(days: list[date], worst: list[str], incidents: list[list[DayIncide
                 run_start = index
             continue
         if run_start is not None:
-            segments.append(BarSegment(first=days[run_start], days=index - run_start, impact="operational"))
+            first, last = days[run_start], days[index - 1]
+            span = index - run_start
+            label = (f"{first:%b %d} – " if span > 1 else "") + f"{last:%b %d, %Y}: no incidents"
+            segments.append(BarSegment(first=first, days=span, impact="operational", label=label))
             run_start = None
         if index < len(days):
+            named = "; ".join(
+                f"{IMPACT_LABELS.get(item.impact, item.impact)}: {item.title}" for item in incidents[index]
+            )
             segments.append(
-                BarSegment(first=days[index], days=1, impact=worst[index], incidents=tuple(incidents[index]))
+                BarSegment(
+                    first=days[index],
+                    days=1,
+                    impact=worst[index],
+                    incidents=tuple(incidents[index]),
+                    label=f"{days[index]:%b %d, %Y}: {named if incidents[index] else 'no incidents'}",
+                )
             )
     return tuple(segments)
 
 
-def _months(views: Sequence[IncidentView], zone: ZoneInfo) -> tuple[HistoryMonth, ...]:
+def _month_label(key: str, fmt: str) -> str:
+    return date(int(key[:4]), int(key[5:7]), 1).strftime(fmt)
+
+
+def _months(views: Sequence[IncidentView]) -> tuple[HistoryMonth, ...]:
     months: list[HistoryMonth] = []
     bucket: list[IncidentView] = []
-    key = label = ""
+    key = ""
     for view in views:
-        local = view.started_at.astimezone(zone)
-        month = f"{local:%Y-%m}"
-        if month != key:
+        if view.month != key:
             if bucket:
-                months.append(HistoryMonth(label=label, key=key, incidents=tuple(bucket)))
-            key, label, bucket = month, f"{local:%B %Y}", []
+                months.append(HistoryMonth(label=_month_label(key, "%B %Y"), key=key, incidents=tuple(bucket)))
+            key, bucket = view.month, []
         bucket.append(view)
     if bucket:
-        months.append(HistoryMonth(label=label, key=key, incidents=tuple(bucket)))
+        months.append(HistoryMonth(label=_month_label(key, "%B %Y"), key=key, incidents=tuple(bucket)))
     return tuple(months)
 
 
-def paginate_history(views: list[IncidentView], page_size: int, zone: ZoneInfo) -> list[HistoryPage]:
+def paginate_history(views: list[IncidentView], page_size: int) -> list[HistoryPage]:
     """``history.html`` with the newest ``page_size`` incidents, then archive pages when there are more.
 
     ``views`` is newest first; every page lists newest first, grouped by month (local time).
     """
     newest = views[:page_size]
     if len(views) <= page_size:
-        return [HistoryPage(0, history_path(0), _months(newest, zone), tuple(newest), None, None, "")]
+        return [HistoryPage(0, history_path(0), _months(newest), tuple(newest), None, None, "")]
     oldest_first = views[::-1]
     chunks = [oldest_first[start : start + page_size] for start in range(0, len(oldest_first), page_size)]
     count = len(chunks)
     # The first incident history.html leaves out, and the archive chunk that holds it.
     first_hidden = len(views) - 1 - page_size
     main = HistoryPage(
-        0, history_path(0), _months(newest, zone), tuple(newest), history_path(first_hidden // page_size + 1), None, ""
+        0, history_path(0), _months(newest), tuple(newest), history_path(first_hidden // page_size + 1), None, ""
     )
     pages = [main]
     for number, chunk in enumerate(chunks, start=1):
         shown = chunk[::-1]
-        first = chunk[0].started_at.astimezone(zone)
-        last = chunk[-1].started_at.astimezone(zone)
-        label = f"{first:%b %Y}" if f"{first:%Y-%m}" == f"{last:%Y-%m}" else f"{first:%b %Y} – {last:%b %Y}"
+        first, last = chunk[0].month, chunk[-1].month
+        label = (
+            _month_label(first, "%b %Y")
+            if first == last
+            else f"{_month_label(first, '%b %Y')} – {_month_label(last, '%b %Y')}"
+        )
         pages.append(
             HistoryPage(
                 number=number,
                 path=history_path(number),
-                months=_months(shown, zone),
+                months=_months(shown),
                 incidents=tuple(shown),
                 older=history_path(number - 1) if number > 1 else None,
                 newer=history_path(number + 1) if number < count else history_path(0),

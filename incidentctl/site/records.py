@@ -42,16 +42,32 @@ R = TypeVar("R")
 
 
 def record_stamps(repo: Repo) -> dict[str, str]:
-    """Every record's id → ``id:size:mtime_ns`` (the key every cached summary and page is checked against)."""
-    stamps: dict[str, str] = {}
-    folder = repo.incidents_dir
-    for incident_id in repo.ids():
-        try:
-            st = os.stat(folder / f"{incident_id}.yaml")
-        except OSError:
-            continue
-        stamps[incident_id] = f"{incident_id}:{st.st_size}:{st.st_mtime_ns}"
-    return stamps
+    """Every record's id → ``id:size:mtime_ns``, sorted by id (the records ``Repo.ids`` lists).
+
+    One ``scandir`` pass: the type of each entry comes with the listing, so only ``stat`` is a call.
+    """
+    from ..model import ID_PATTERN
+
+    stamps: list[tuple[str, str]] = []
+    try:
+        listing = os.scandir(repo.incidents_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    with listing:
+        for entry in listing:
+            name = entry.name
+            if not name.endswith(".yaml") or name.startswith("."):
+                continue
+            incident_id = name[:-5]
+            if not ID_PATTERN.match(incident_id) or entry.is_symlink():  # never a link out of the repo
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            stamps.append((incident_id, f"{incident_id}:{st.st_size}:{st.st_mtime_ns}"))
+    stamps.sort()
+    return dict(stamps)
 
 
 @dataclass
