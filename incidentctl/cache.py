@@ -80,40 +80,66 @@ def _write(path: Path, config_key: _Key | None, entries: dict[str, tuple[_Key, A
 
 # -- parsing --------------------------------------------------------------------------------------
 
+#: What a parser returns per record: ``(id, incident or None, stored value, problems)``.
+_Parsed = tuple[str, "Incident | None", Any, list[str]]
 
-def _parse_files(root: str, ids: list[str]) -> list[tuple[str, Any, str | None]]:
-    """Parse records (no validation): ``(id, data, problem)`` each. Runs in a worker too."""
+
+def _parse_files(repo: Repo, ids: list[str], summaries_only: bool) -> list[_Parsed]:
+    """Parse and validate records. Runs in a worker process too: there, only what is cheap to send
+    back is returned (summaries, or parsed data without the models)."""
     from .yamlio import fast_load
 
-    folder = Path(root)
-    out: list[tuple[str, Any, str | None]] = []
+    out: list[_Parsed] = []
     for incident_id in ids:
         rel = f"incidents/{incident_id}.yaml"
         try:
-            text = (folder / rel).read_text(encoding="utf-8")
-            out.append((incident_id, fast_load(text, rel), None))
+            text = (repo.root / rel).read_text(encoding="utf-8")
+            data = fast_load(text, rel)
         except (OSError, UnicodeDecodeError) as exc:
-            out.append((incident_id, None, f"{rel}:1: cannot read: {exc}"))
+            out.append((incident_id, None, None, [f"{rel}:1: cannot read: {exc}"]))
+            continue
         except RecordError as exc:
-            out.append((incident_id, None, str(exc)))
+            out.append((incident_id, None, None, [str(exc)]))
+            continue
+        incident, problems = _validate(repo, incident_id, data)
+        if incident is None:
+            out.append((incident_id, None, None, problems))
+        elif summaries_only:
+            out.append((incident_id, incident, incident.summary_dict(), []))
+        else:
+            out.append((incident_id, incident, data, []))
     return out
 
 
-def _parse_many(repo: Repo, ids: list[str]) -> list[tuple[str, Any, str | None]]:
-    """Parse ``ids``; with many files, half of them in a forked second process."""
+def _parse_in_worker(repo: Repo, ids: list[str], summaries_only: bool) -> list[_Parsed]:
+    # Models stay here: the parent rebuilds them from the data (cheaper than pickling models).
+    return [(i, None, value, problems) for i, _, value, problems in _parse_files(repo, ids, summaries_only)]
+
+
+def _parse_many(repo: Repo, ids: list[str], summaries_only: bool) -> list[_Parsed]:
+    """Parse ``ids``; with many files, half of them in a forked second process (YAML parsing is
+    CPU-bound and the machine has cores to spare)."""
     if len(ids) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
-        return _parse_files(str(repo.root), ids)
+        return _parse_files(repo, ids, summaries_only)
     import multiprocessing
 
     try:
         context = multiprocessing.get_context("fork")
     except ValueError:  # pragma: no cover - platforms without fork
-        return _parse_files(str(repo.root), ids)
+        return _parse_files(repo, ids, summaries_only)
     half = len(ids) // 2
     with context.Pool(1) as pool:
-        pending = pool.apply_async(_parse_files, (str(repo.root), ids[half:]))
-        mine = _parse_files(str(repo.root), ids[:half])
-        return mine + pending.get()
+        pending = pool.apply_async(_parse_in_worker, (repo, ids[half:], summaries_only))
+        mine = _parse_files(repo, ids[:half], summaries_only)
+        theirs = pending.get()
+    if not summaries_only:
+        # Rebuild the worker's models from its data (validation is cheap next to parsing).
+        rebuilt: list[_Parsed] = []
+        for incident_id, _, data, problems in theirs:
+            incident = _validate(repo, incident_id, data)[0] if data is not None else None
+            rebuilt.append((incident_id, incident, data, problems))
+        theirs = rebuilt
+    return mine + theirs
 
 
 def _validate(repo: Repo, incident_id: str, data: Any) -> tuple[Incident | None, list[str]]:
@@ -132,11 +158,15 @@ def _text_of(repo: Repo, incident_id: str) -> Callable[[], str]:
 def _scan(
     repo: Repo,
     kind: str,
-    value_of: Callable[[Incident, Any], Any],
     from_cached: Callable[[str, Any], tuple[Any, list[str]]] | None,
     skip_invalid: bool,
 ) -> list[Any]:
-    """The shared scan: reuse cached values whose file is unchanged, parse and validate the rest."""
+    """The shared scan: reuse cached values whose file is unchanged, parse and validate the rest.
+
+    ``kind`` is ``summaries`` (values are summary dicts, used as cached) or ``records`` (values
+    are parsed data; ``from_cached`` turns them back into validated incidents).
+    """
+    summaries_only = kind == "summaries"
     path = cache_path(repo.root, kind)
     config_key = _stat_key(repo.config_path)
     cached = _read(path, config_key)
@@ -158,17 +188,12 @@ def _scan(
                 fresh[incident_id] = hit
                 continue
         stale.append(incident_id)
-    for incident_id, data, problem in _parse_many(repo, stale):
-        if problem is not None:
-            problems.append(problem)
-            continue
-        incident, found = _validate(repo, incident_id, data)
-        if incident is None:
+    for incident_id, incident, stored, found in _parse_many(repo, stale, summaries_only):
+        if found:
             problems.extend(found)
             continue
-        stored = value_of(incident, data)
         fresh[incident_id] = (keys[incident_id], stored)
-        values[incident_id] = stored if from_cached is None else incident
+        values[incident_id] = stored if summaries_only else incident
     if problems and not skip_invalid:
         raise RecordError("\n".join(problems) + "\n(run `incidentctl lint` to see every problem)")
     if stale or len(fresh) != len(cached):
@@ -182,16 +207,14 @@ def load_all(repo: Repo, *, skip_invalid: bool = False) -> list[Incident]:
     def revalidate(incident_id: str, data: Any) -> tuple[Incident | None, list[str]]:
         return _validate(repo, incident_id, data)
 
-    incidents: list[Incident] = _scan(repo, "records", lambda incident, data: data, revalidate, skip_invalid)
+    incidents: list[Incident] = _scan(repo, "records", revalidate, skip_invalid)
     incidents.sort(key=lambda incident: (incident.started_at, incident.id))
     return incidents
 
 
 def summaries(repo: Repo, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
     """``list``'s view of every valid incident (``Incident.summary_dict()``), oldest first."""
-    rows: list[dict[str, Any]] = _scan(
-        repo, "summaries", lambda incident, data: incident.summary_dict(), None, skip_invalid
-    )
+    rows: list[dict[str, Any]] = _scan(repo, "summaries", None, skip_invalid)
     rows.sort(key=lambda row: (row["started_at"], row["id"]))
     return rows
 
