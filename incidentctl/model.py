@@ -53,7 +53,9 @@ def check_id(value: str) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False, populate_by_name=True)
+    # defer_build: the schemas are built on first use, so commands that never validate a record
+    # (`--help`, `list` from its cache) do not pay for them at start-up.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, populate_by_name=True, defer_build=True)
 
 
 class Delivery(_Model):
