@@ -329,6 +329,9 @@ def print_table(figures: list[Figure]) -> None:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
         if index == 0:
             print("  ".join("-" * w for w in widths))
+    for f in figures:
+        if f.notes:
+            print(f"  {f.name}: " + ", ".join(f"{key}={value}" for key, value in f.notes.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
