@@ -13,7 +13,6 @@ import ctypes.util
 import fcntl
 import functools
 import hashlib
-import heapq
 import json
 import os
 import pickle
@@ -148,8 +147,7 @@ def _build_staged(job: _Job, target: Path, previous: dict[str, str]) -> BuildRep
             else:
                 job.tasks.append(path_to_id(path))  # gone from the old site: render it again
         job.run(out, report)
-        for planned in job.shared_files():
-            _write_planned(planned, out, previous, report, job)
+        _write_shared(job, out, previous, report)
         os.chmod(staging, 0o755)  # noqa: S103 - a web root is world-readable (mkdtemp makes it 0700)
         _swap_in(staging, target)
     finally:
@@ -163,25 +161,34 @@ def _build_in_place(job: _Job, target: Path, existing: set[str]) -> BuildReport:
     out = _Output(target, target, in_place=True)
     report.reused += len(job.reusable)
     job.run(out, report)  # incident pages first: nothing links to a new page before it exists
-    for planned in job.shared_files():  # archive pages, history, index, feed, API
-        _write_planned(planned, out, job.previous, report, job)
+    _write_shared(job, out, job.previous, report)  # archive pages, history, index, feed, API
     for stale in sorted(existing - set(job.written)):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target / stale)
     return report
 
 
-def _write_planned(
-    planned: PlannedFile, out: _Output, previous: dict[str, str], report: BuildReport, job: _Job
-) -> None:
-    job.written.append(planned.path)
-    if planned.key is not None:
-        job.keys[planned.path] = planned.key
-        if previous.get(planned.path) == planned.key and out.keep(planned.path, job.existing):
+def _write_shared(job: _Job, out: _Output, previous: dict[str, str], report: BuildReport) -> None:
+    """The shared files in order; archive pages (many on a long history) rendered by two processes."""
+    planned = list(job.shared_files())
+    archives: list[PlannedFile] = []
+    for item in planned:
+        job.written.append(item.path)
+        if item.key is None:
+            continue
+        job.keys[item.path] = item.key
+        if previous.get(item.path) == item.key and out.keep(item.path, job.existing):
             report.reused += 1
-            return
-    out.write(planned.path, planned.render())
-    report.rendered += 1
+        else:
+            archives.append(item)
+
+    def render(items: Sequence[PlannedFile]) -> int:
+        for item in items:
+            out.write(item.path, item.render())
+        return len(items)
+
+    report.rendered += sum(records.parallel_map(render, archives, minimum=records.PARALLEL_MIN_PAGES))
+    report.rendered += render([item for item in planned if item.key is None])
 
 
 def path_to_id(path: str) -> str:
@@ -282,7 +289,7 @@ class _Job:
             self.summaries[incident_id] = hit
             if hit[1] is None:
                 continue  # nothing public yet
-            view = IncidentView.from_tuple(hit[1])
+            view = IncidentView.from_tuple(hit[1], stamp)
             self.views[incident_id] = view
             key = self.page_key(view)
             self.keys[view.path] = key
@@ -309,7 +316,7 @@ class _Job:
             for incident_id, summary in outcome.summaries.items():
                 self.summaries[incident_id] = summary
                 if summary[1] is not None:
-                    self.views[incident_id] = IncidentView.from_tuple(summary[1])
+                    self.views[incident_id] = IncidentView.from_tuple(summary[1], summary[0])
         records.raise_problems(sorted(problems))
 
     def _work(self, out: _Output, ids: Sequence[str]) -> _Outcome:
@@ -377,17 +384,22 @@ class _Job:
 
 def _hot_ids(views: list[IncidentView]) -> set[str]:
     """The incidents whose full record the next build will probably need (see records.HotRecords)."""
-    by_last = heapq.nlargest(records.HOT_BY_LAST, views, key=lambda view: (view.last, view.id))
-    by_start = heapq.nlargest(records.HOT_BY_START, views, key=lambda view: (view.started, view.id))
+    by_last = _newest(views, lambda view: view.last)[: records.HOT_BY_LAST]
+    by_start = _newest(views, lambda view: view.started)[: records.HOT_BY_START]
     return {view.id for view in (*by_last, *by_start)} | {view.id for view in views if view.is_open}
 
 
 def _needed_records(views: list[IncidentView]) -> set[str]:
     """The incidents the shared pages render in full: open ones, the API's newest, the feed's."""
-    newest = heapq.nlargest(api.INCIDENTS_LIMIT, views, key=lambda view: (view.started, view.id))
-    needed = {view.id for view in newest} | {view.id for view in views if view.is_open}
+    needed = {view.id for view in _newest(views, lambda view: view.started)[: api.INCIDENTS_LIMIT]}
+    needed.update(view.id for view in views if view.is_open)
     needed.update(incident_id for _, incident_id, _ in newest_updates(views, feed.FEED_LIMIT))
     return needed
+
+
+def _newest(views: list[IncidentView], when: Callable[[IncidentView], int]) -> list[IncidentView]:
+    # A full sort beats heapq.nlargest here: records come oldest first, so every one would enter the heap.
+    return sorted(views, key=lambda view: (when(view), view.id), reverse=True)
 
 
 def view_from_incidents(config: Config, incidents: Sequence[Incident], now: datetime) -> SiteView:

@@ -36,6 +36,8 @@ HOT_BY_LAST = 200
 HOT_BY_START = 50
 #: Below this many records to read or render, a helper process costs more than it saves.
 PARALLEL_MIN = 200
+#: The same for archive pages of the history (each lists ``history_page_size`` incidents).
+PARALLEL_MIN_PAGES = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -171,14 +173,16 @@ class HotRecords:
         return {incident_id: kept for incident_id, kept in self.kept.items() if incident_id in wanted}
 
 
-def parallel_map(work: Callable[[Sequence[T]], R], items: Sequence[T], workers: int = 2) -> list[R]:
+def parallel_map(
+    work: Callable[[Sequence[T]], R], items: Sequence[T], workers: int = 2, minimum: int | None = None
+) -> list[R]:
     """``work`` over ``items`` split in ``workers`` interleaved shares, one in this process and the
     others in forked children; the results come back in share order (so output never depends on timing).
 
     Fork, not a pool: the children inherit the loaded config, templates and caches for free, and
     each share is one round trip. A child's exception is raised here.
     """
-    if workers < 2 or len(items) < PARALLEL_MIN or not hasattr(os, "fork"):
+    if workers < 2 or len(items) < (PARALLEL_MIN if minimum is None else minimum) or not hasattr(os, "fork"):
         return [work(items)]
     shares = [items[start::workers] for start in range(workers)]
     children: list[tuple[int, int]] = []
