@@ -10,7 +10,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .durations import isoformat_z
 
@@ -42,7 +42,14 @@ def _aware_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+def _not_a_number(value: Any) -> Any:
+    # pydantic would read `at: 12` as 12 seconds after 1970: a typo, never a time anyone meant.
+    if isinstance(value, int | float):
+        raise ValueError("expected a timestamp like 2024-12-12T00:00:00Z, not a number")
+    return value
+
+
+AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware_utc)]
 
 
 def check_id(value: str) -> str:

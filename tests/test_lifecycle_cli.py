@@ -303,3 +303,26 @@ def test_subprocess_exit_codes_and_help_is_light(tmp_path: Path) -> None:
 
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_stale_clone_can_update_an_incident_it_has_not_pulled_yet(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    first = make_repo(tmp_path / "a", config_edit=lambda t: t.replace("push: false", "push: true"))
+    git(first.root, "remote", "add", "origin", str(remote))
+    git(first.root, "push", "-q", "origin", "main")
+    git(tmp_path, "clone", "-q", str(remote), str(tmp_path / "b"))
+    second = Repo.open(tmp_path / "b")
+    incident_id = _new(cli, first)
+    assert second.ids() == []  # not pulled yet
+    result = cli("update", incident_id, "-s", "identified", "-m", "From the other clone.", repo=second.root)
+    assert result.exit_code == 0, result.output
+    assert "From the other clone." in git(remote, "show", f"main:incidents/{incident_id}.yaml")
+
+
+def test_numbers_are_not_timestamps(repo: Repo) -> None:
+    from incidentctl.store import record_problems
+
+    text = "schema: 1\nid: a\ntitle: t\nseverity: sev1\ntimeline:\n  - at: 12\n    status: investigating\n"
+    _, problems = record_problems(text, "f.yaml", None)
+    assert problems == ["f.yaml:6: timeline.0.at: expected a timestamp like 2024-12-12T00:00:00Z, not a number"]

@@ -176,5 +176,5 @@ def test_cold_scan_in_two_processes_matches_one(repo: Repo, monkeypatch: pytest.
     parallel = [i.model_dump() for i in repo.scan(skip_invalid=True)]
     assert parallel == serial and len(parallel) == 12
     cache.clear(repo.root)
-    with pytest.raises(RecordError, match="2024-01-01-i99.yaml:"):
+    with pytest.raises(RecordError, match=r"2024-01-01-i99\.yaml:"):
         repo.scan()  # a problem found by the second process is reported like any other

@@ -94,6 +94,19 @@ def _at(value: str | None):  # type: ignore[no-untyped-def]
     return parse_timestamp(value) if value else None
 
 
+def _resolve_for_write(repo, incident_id: str) -> str:  # type: ignore[no-untyped-def]
+    """The full id; with ``git.push`` an id this clone has not seen yet may arrive with the sync
+    the write does first, so it is resolved again there."""
+    from ..errors import IncidentNotFoundError
+
+    try:
+        return str(repo.resolve_id(incident_id))
+    except IncidentNotFoundError:
+        if repo.config.git.push:
+            return incident_id
+        raise
+
+
 def _after_change(ctx: typer.Context, change, publish: bool) -> None:  # type: ignore[no-untyped-def]
     from ..errors import PushError
 
@@ -179,7 +192,7 @@ def update(
     from ..lifecycle import add_update, parse_component_impacts
 
     repo = open_repo(ctx)
-    full_id = repo.resolve_id(incident_id)
+    full_id = _resolve_for_write(repo, incident_id)
     components = parse_component_impacts(component or [], repo)
     when = _at(at)
     text = read_message(message, what=f"the update for {full_id}")
@@ -209,7 +222,7 @@ def resolve(
     from ..lifecycle import DEFAULT_RESOLVE_MESSAGE, resolve_incident
 
     repo = open_repo(ctx)
-    full_id = repo.resolve_id(incident_id)
+    full_id = _resolve_for_write(repo, incident_id)
     when = _at(at)
     text = read_message(message, what=f"the resolution of {full_id}", initial=DEFAULT_RESOLVE_MESSAGE, required=False)
     change = resolve_incident(repo, full_id, message=text, at=when)
