@@ -88,3 +88,17 @@ def test_every_part_fits_and_no_word_is_lost(tokens: list[str]) -> None:
         assert all(NUMBER.search(part) for part in parts)
         joined = "".join(_strip_numbers(parts))
         assert joined.replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_split_prefers_line_breaks_then_sentence_ends() -> None:
+    from incidentctl.publishers.x import split_post, weighted_length
+
+    lines = ["Investigating: API unavailable (19:00 EST)", "word " * 40, "Next update by 19:30 EST."]
+    text = "\n".join(line.strip() for line in lines) + " " + "tail " * 30
+    parts = split_post(text)
+    assert all(weighted_length(part) <= 280 for part in parts)
+    assert parts[0].endswith(f"word (1/{len(parts)})")  # the first post ends at the end of a line
+    assert parts[1].startswith("Next update by 19:30 EST.")  # never "... 19:30" / "EST."
+    prose = ("This sentence is fairly long and has many words in it. " * 8).strip()
+    for part in split_post(prose)[:-1]:
+        assert part.rsplit(" (", 1)[0].endswith(".")  # ends after a sentence

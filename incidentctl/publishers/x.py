@@ -124,9 +124,28 @@ def _split_with_suffix(text: str, limit: int, total: int) -> list[str]:
                 break
             cap += 1
         count = _longest_prefix(cap, lambda k, at=index: _fits(joined(at, at + k), room))  # type: ignore[misc]
+        if index + count < len(items):
+            count = _nicer_break(items, index, count, room, joined)
         parts.append(joined(index, index + count))
         index += count
     return parts
+
+
+def _nicer_break(
+    items: list[tuple[str, str]], index: int, count: int, room: int, joined: Callable[[int, int], str]
+) -> int:
+    """Within the words that fit, end the post at a line break, else after a sentence, as long as
+    the post stays at least half full: "Next update by 19:30 EST." is never cut before "EST."."""
+    for ends_well in (
+        lambda k: "\n" in items[index + k][0],
+        lambda k: items[index + k - 1][1].endswith((".", "!", "?", ":", ";")),
+    ):
+        for k in range(count, 0, -1):
+            if ends_well(k):
+                if weighted_length(joined(index, index + k)) >= room // 2:
+                    return k
+                break
+    return count
 
 
 # -- client -----------------------------------------------------------------------------------------
