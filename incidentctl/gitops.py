@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import shlex
@@ -37,15 +38,24 @@ def is_git_repo(root: Path) -> bool:
 
 def _identity_args(repo: GitRepo) -> list[str]:
     """Use the user's git identity; fall back to a neutral one on fresh machines (CI, containers)."""
-    import git
+    return list(_identity_for(str(repo.git_dir)))
 
-    args = []
+
+@functools.lru_cache(maxsize=8)
+def _identity_for(git_dir: str) -> tuple[str, ...]:
+    # Asked once per process and repo: one `git config` call instead of two per git command.
+    result = subprocess.run(
+        ["git", "--git-dir", git_dir, "config", "--get-regexp", r"^user\.(name|email)$"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    present = {line.split(" ", 1)[0] for line in result.stdout.splitlines() if " " in line}
+    args: list[str] = []
     for key, fallback in zip(("user.name", "user.email"), FALLBACK_IDENTITY, strict=True):
-        try:
-            repo.git.config("--get", key)
-        except git.GitCommandError:
+        if key not in present:
             args += ["-c", f"{key}={fallback}"]
-    return args
+    return tuple(args)
 
 
 def _run(repo: GitRepo, *args: str) -> str:
