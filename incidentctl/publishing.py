@@ -480,22 +480,41 @@ def _deliver(
     return adopt(sent, attempts, False)
 
 
+def _uncommitted(repo: Repo, ids: list[str]) -> set[str]:
+    """Records with changes not yet committed: deliveries a killed earlier run saved but never committed."""
+    from . import gitops
+
+    if not repo.config.git.commit or not gitops.is_git_repo(repo.root):
+        return set()
+    try:
+        dirty = set(gitops.dirty_paths(repo.root))
+    except Exception:  # noqa: BLE001 - only an optimisation of what gets committed; the commit reports errors
+        return set()
+    return {incident_id for incident_id in ids if f"{repo.incidents_dir.name}/{incident_id}.yaml" in dirty}
+
+
 def _commit(repo: Repo, records: _Records, ids: list[str], channels: list[str], report: PublishReport) -> None:
-    """One commit per incident that changed: ``<id>: published (slack: 2 delivered; x: 1 failed)``."""
+    """One commit per incident that changed: ``<id>: published (slack: 2 delivered; x: 1 failed)``.
+
+    A record an interrupted run changed (deliveries saved, then killed before the commit) is committed
+    too, even with nothing left to send: other clones must see those deliveries or they would resend.
+    """
     from .lifecycle import Change, commit_paths
 
+    leftover = _uncommitted(repo, ids)
     for incident_id in ids:
         counts = records.changed.get(incident_id)
         incident = records.current[incident_id]
-        if counts is None:
+        if counts is None and incident_id not in leftover:
             continue
         parts = []
-        for channel, states in sorted(counts.items(), key=lambda item: channels.index(item[0])):
+        for channel, states in sorted((counts or {}).items(), key=lambda item: channels.index(item[0])):
             described = ", ".join(f"{number} {state}" for state, number in sorted(states.items()))
             parts.append(f"{channel}: {described}")
+        described_run = "; ".join(parts) or "deliveries recorded by an interrupted run"
         change = Change(incident=incident, paths=[repo.record_path(incident_id)], summary="published")
         try:
-            commit_paths(repo, change, f"{incident_id}: published ({'; '.join(parts)})")
+            commit_paths(repo, change, f"{incident_id}: published ({described_run})")
         except PushError as exc:
             report.push_error = exc
             continue
