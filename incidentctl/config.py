@@ -24,7 +24,7 @@ SECRET_NAMES = (SLACK_SECRET, *X_SECRETS)
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Component(_Settings):
