@@ -1,0 +1,310 @@
+"""SIGKILL ``incidentctl publish`` (a real process, real slack-sdk and tweepy clients, fake servers).
+
+What a rerun after a kill guarantees, and what these tests prove:
+
+- Slack: every public entry is on the fake server exactly once (found by our metadata marker), in
+  the right thread, and the record's ref is that message. A kill after Slack stored a message but
+  before we recorded it is reconciled: the next run finds the marker and adopts the message.
+- X: every public entry's text is on X (nothing lost) and was never sent twice *successfully*: a
+  resend after a kill in flight is refused by X's duplicate rule, and that refusal is recorded as
+  delivered (X does not give the id back, so such a delivery may have no ref, and the next reply
+  then attaches to the incident's latest known post). No post ever replies to another incident's
+  post. Every X duplicate refusal comes from a resend after a kill, never from a normal run.
+- After every kill the records parse and validate and ``git fsck`` is clean; after the next
+  writing command no temp file is left; the final run commits everything (clean working tree).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git, make_repo, run_subprocess
+from fakes.fake_slack import FakeSlack
+from fakes.fake_x import FakeX
+
+from incidentctl.durations import isoformat_z
+from incidentctl.lifecycle import add_update, open_incident, resolve_incident
+from incidentctl.publishers.slack import entry_key
+from incidentctl.publishing import preview
+from incidentctl.store import Repo
+from incidentctl.yamlio import TEMP_PREFIX
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", fake.url)
+        monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
+        yield fake
+
+
+@pytest.fixture
+def x(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
+    with FakeX() as fake:
+        monkeypatch.setenv("INCIDENTCTL_X_API_URL", fake.url)
+        for name, value in fake.credentials.items():
+            monkeypatch.setenv(name, value)
+        yield fake
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    # Slack and X only: a run is then mostly sending (the status page channel's site build has its
+    # own crash loop in test_site_crash.py), so more kills land in the interesting window.
+    return make_repo(tmp_path / "status", config_edit=_without_statuspage)
+
+
+def _without_statuspage(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.strip().startswith("statuspage:")) + "\n"
+
+
+def start_publish(root: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "incidentctl", "publish", *args],
+        cwd=root,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.name.startswith(TEMP_PREFIX) or path.name.endswith(".tmp")]
+
+
+def assert_sound(root: Path) -> None:
+    """Every record parses and validates; git's objects and refs are intact."""
+    repo = Repo.open(root)
+    for incident_id in repo.ids():
+        repo.load(incident_id)
+    fsck = subprocess.run(["git", "fsck", "--no-progress", "--no-dangling"], cwd=root, capture_output=True, text=True)
+    assert fsck.returncode == 0 and "error" not in fsck.stderr.lower(), fsck.stdout + fsck.stderr
+
+
+def remove_git_locks(root: Path) -> int:
+    """What the "git is locked" message tells the user to do after a kill inside git itself."""
+    locks = [path for path in (root / ".git").rglob("*.lock") if path.parent.name != "incidentctl"]
+    locks = [path for path in locks if path.name != "incidentctl.lock"]  # ours is an flock
+    for path in locks:
+        path.unlink()
+    return len(locks)
+
+
+def _marker(message: dict[str, Any]) -> tuple[str, str, str]:
+    """Our metadata marker on a Slack message: incident id, entry time, entry fingerprint."""
+    payload = message["metadata"]["event_payload"]
+    return payload["incident"], payload["entry_at"], payload["entry"]
+
+
+def assert_exactly_once(repo: Repo, slack: FakeSlack, x: FakeX) -> dict[str, int]:
+    """Every public entry delivered; Slack once each, in its thread; X never twice, nothing lost."""
+    repo = Repo.open(repo.root)
+    slack_by_marker = Counter(_marker(m) for m in slack.messages)
+    assert all(m.get("metadata") for m in slack.messages)
+    doubles = {key: count for key, count in slack_by_marker.items() if count > 1}
+    shown = [(m["metadata"]["event_payload"], m["text"][:60], m["ts"]) for m in slack.messages if _marker(m) in doubles]
+    assert not doubles, f"Slack messages posted twice: {shown}"
+    x_texts = Counter(post["text"] for post in x.posts)
+    assert all(count == 1 for count in x_texts.values())
+    text_incident: dict[str, str] = {}
+    expected_slack = 0
+    no_ref = 0
+    for incident_id in repo.ids():
+        incident = repo.load(incident_id)
+        public = [entry for entry in incident.timeline if entry.public]
+        root_ts = public[0].deliveries["slack"].ref
+        for position, entry in enumerate(public):
+            for channel in ("slack", "x"):
+                delivery = entry.deliveries[channel]
+                assert delivery.state == "delivered", (incident_id, entry.at, channel, delivery)
+            key = (incident_id, isoformat_z(entry.at), entry_key(entry))
+            assert slack_by_marker[key] == 1, f"Slack: {key} posted {slack_by_marker[key]} times"
+            expected_slack += 1
+            message = next(m for m in slack.messages if _marker(m) == key)
+            assert message["ts"] == entry.deliveries["slack"].ref
+            assert message["thread_ts"] == (None if position == 0 else root_ts)
+            x_delivery = entry.deliveries["x"]
+            no_ref += not x_delivery.refs
+            assert all(x.post(ref)["text"] for ref in x_delivery.refs)
+        for item in preview(repo, incident, ["x"]):
+            for part in item.payload["parts"]:
+                assert x_texts[part] == 1, f"X: lost {part!r}"
+                text_incident[part] = incident_id
+    assert len(slack.messages) == expected_slack, "a Slack message nobody recorded"
+    assert set(x_texts) == set(text_incident), "a post on X that is no entry's text"
+    for post in x.posts:  # a reply never crosses incidents
+        if post["reply_to"] is not None:
+            assert text_incident[post["text"]] == text_incident[x.post(post["reply_to"])["text"]]
+    return {"slack_messages": len(slack.messages), "x_posts": len(x.posts), "x_delivered_without_ref": no_ref}
+
+
+@pytest.mark.slow
+def test_sigkill_during_publish_then_rerun_finishes_without_doubles(
+    repo: Repo, slack: FakeSlack, x: FakeX, cli: object
+) -> None:
+    # Latency after handling: a kill often lands after the remote stored a message, before we heard back.
+    slack.latency = 0.08
+    x.latency = 0.08
+    rng = random.Random(int(os.environ.get("CRASH_SEED", "5")))
+    ids = [open_incident(repo, "API errors", severity="sev1", components={"api": "major_outage"},
+                         message="We are investigating elevated error rates.", next_update="30m").incident.id]  # fmt: skip
+    started = time.monotonic()
+    first = start_publish(repo.root)
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    duration = time.monotonic() - started
+
+    stats: Counter[str] = Counter()
+    deadline = time.monotonic() + 30
+    iterations = 0
+    while iterations < 40 and time.monotonic() < deadline:
+        iterations += 1
+        stats["git_locks_removed"] += remove_git_locks(repo.root)
+        open_ids = [incident_id for incident_id in ids if Repo.open(repo.root).load(incident_id).is_open]
+        roll = rng.random()
+        if not open_ids or roll < 0.15:
+            title = rng.choice(["Website slow", "Logins failing", "Sora degraded"])
+            ids.append(open_incident(repo, title, severity="sev2", components={"web": "degraded_performance"},
+                                     message=f"Investigating ({iterations}).").incident.id)  # fmt: skip
+        elif roll < 0.25:
+            resolve_incident(repo, rng.choice(open_ids), message=f"Resolved ({iterations}).")
+        else:
+            target = rng.choice(open_ids)
+            if rng.random() < 0.2:
+                add_update(repo, target, message=f"internal note {iterations}", internal=True)
+            # Some run past 280 and become threads; every part unique (X refuses any repeated text).
+            steps = rng.choice([1, 1, 1, 20])
+            text = f"Update {iterations}: " + " ".join(f"step {iterations}.{k} is in progress." for k in range(steps))
+            add_update(repo, target, message=text)
+        leftovers = [path for path in temp_files(repo.root / "incidents")]
+        assert not leftovers, f"the next writing command left temp files: {leftovers}"
+
+        process = start_publish(repo.root)
+        time.sleep(rng.uniform(0.3, 1.0) * duration)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.communicate(timeout=30)
+            stats["killed"] += 1
+            duration *= 1.05
+        else:
+            out, err = process.communicate()
+            assert process.returncode == 0, err
+            assert "Traceback" not in err
+            stats["finished"] += 1
+            duration *= 0.8  # kills must land inside the run: follow the machine's current speed
+            stats["reconciled_slack"] += out.count("slack: delivered (found from an interrupted run)")
+        assert_sound(repo.root)
+
+    stats["git_locks_removed"] += remove_git_locks(repo.root)
+    final = run_subprocess("publish", cwd=repo.root, timeout=120)
+    assert final.returncode == 0, final.stdout + final.stderr
+    stats["reconciled_slack"] += final.stdout.count("slack: delivered (found from an interrupted run)")
+    requests = (len(slack.calls("chat.postMessage")), len(x.requests))
+    again = run_subprocess("publish", cwd=repo.root, timeout=120)
+    assert again.returncode == 0 and "nothing to publish" in again.stderr
+    assert (len(slack.calls("chat.postMessage")), len(x.requests)) == requests
+
+    assert_sound(repo.root)
+    assert temp_files(repo.root / "incidents") == [] and temp_files(repo.root / "site") == []
+    assert git(repo.root, "status", "--porcelain", "--untracked-files=no").strip() == ""
+    figures = assert_exactly_once(repo, slack, x)
+    duplicates = [item for item in x.rejected if item["reason"] == "duplicate"]
+    assert len(duplicates) <= stats["killed"], "X refused a duplicate that no kill explains"
+    assert not [item for item in x.rejected if item["reason"] != "duplicate"]
+    stats["x_duplicates_refused"] = len(duplicates)
+    assert figures["slack_messages"] > iterations // 2
+    print(f"\npublish crash loop: {iterations} iterations, {dict(stats)}, {figures}")
+    assert stats["killed"] >= 6, stats  # 15-25 on an idle machine; fewer under a loaded parallel run
+
+
+def _kill_when(process: subprocess.Popen[str], landed: object, timeout: float = 30) -> None:
+    """SIGKILL ``process`` the moment the fake server has stored the message (before it answers)."""
+    deadline = time.monotonic() + timeout
+    while not landed():  # type: ignore[operator]
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the message never reached the fake server"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+
+
+def test_killed_after_slack_stored_the_message_is_adopted_not_reposted(repo: Repo, slack: FakeSlack) -> None:
+    """The window reconciliation exists for: root message, then a thread reply, each killed in flight."""
+    incident_id = open_incident(repo, "API errors", severity="sev1", components={"api": "major_outage"},
+                                message="We are investigating.").incident.id  # fmt: skip
+    slack.latency = 2.0  # the answer comes long after the message is stored
+    _kill_when(start_publish(repo.root, "--channel", "slack"), lambda: len(slack.messages) == 1)
+    assert_sound(repo.root)
+    record = Repo.open(repo.root).load(incident_id).timeline[0].deliveries["slack"]
+    assert record.state == "pending" and record.attempts == 1, "recorded as attempted before the request"
+    slack.latency = 0.0
+    rerun = run_subprocess("publish", "--channel", "slack", cwd=repo.root)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "found from an interrupted run" in rerun.stdout
+    assert len(slack.messages) == 1
+
+    add_update(repo, incident_id, message="A fix is rolling out.")
+    slack.latency = 2.0
+    _kill_when(start_publish(repo.root, "--channel", "slack"), lambda: len(slack.messages) == 2)
+    slack.latency = 0.0
+    rerun = run_subprocess("publish", "--channel", "slack", cwd=repo.root)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(slack.messages) == 2, "the reply was posted twice"
+    timeline = Repo.open(repo.root).load(incident_id).timeline
+    assert [entry.deliveries["slack"].ref for entry in timeline] == [m["ts"] for m in slack.messages]
+    assert slack.messages[1]["thread_ts"] == slack.messages[0]["ts"]
+    assert git(repo.root, "status", "--porcelain", "--untracked-files=no").strip() == ""
+
+
+def test_killed_after_x_stored_the_post_is_never_posted_twice(repo: Repo, x: FakeX) -> None:
+    """X cannot be asked; its duplicate rule refuses the resend, and we record that as delivered."""
+    incident_id = open_incident(repo, "API errors", severity="sev1", components={"api": "major_outage"},
+                                message="We are investigating.").incident.id  # fmt: skip
+    assert run_subprocess("publish", "--channel", "x", cwd=repo.root).returncode == 0
+    add_update(repo, incident_id, message="A fix is rolling out.")
+    x.latency = 2.0
+    _kill_when(start_publish(repo.root, "--channel", "x"), lambda: len(x.posts) == 2)
+    x.latency = 0.0
+    rerun = run_subprocess("publish", "--channel", "x", cwd=repo.root)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(x.posts) == 2
+    assert [item["reason"] for item in x.rejected] == ["duplicate"], "the resend reached X and was refused"
+    delivery = Repo.open(repo.root).load(incident_id).timeline[1].deliveries["x"]
+    assert delivery.state == "delivered" and delivery.error is None
+    assert delivery.attempts == 2
+    # The next entry still replies inside the incident's thread.
+    resolve_incident(repo, incident_id, message="Fixed.")
+    assert run_subprocess("publish", "--channel", "x", cwd=repo.root).returncode == 0
+    assert len(x.thread()) == 1 and [p["reply_to"] is None for p in x.posts] == [True, False, False]
+
+
+def test_rerun_commits_the_deliveries_a_killed_run_recorded(repo: Repo, slack: FakeSlack) -> None:
+    """Killed after recording a delivery but before committing it: with nothing left to send, the
+    rerun still commits the record (another clone must see the delivery, or it would post again)."""
+    incident_id = open_incident(repo, "API errors", severity="sev1", components={"api": "major_outage"},
+                                message="We are investigating.").incident.id  # fmt: skip
+    assert run_subprocess("publish", "--channel", "slack", cwd=repo.root).returncode == 0
+    add_update(repo, incident_id, message="A fix is rolling out.")
+    record = repo.record_path(incident_id)
+    slack.method_latency = {"chat.update": 3.0}  # the root edit comes after the delivery is saved
+    process = start_publish(repo.root, "--channel", "slack")
+    _kill_when(process, lambda: "state: delivered" in record.read_text(encoding="utf-8").split("A fix is")[-1])
+    slack.method_latency = {}
+    assert git(repo.root, "status", "--porcelain", "--untracked-files=no").strip(), "killed before the commit"
+    rerun = run_subprocess("publish", "--channel", "slack", cwd=repo.root)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(slack.messages) == 2
+    assert git(repo.root, "status", "--porcelain", "--untracked-files=no").strip() == ""
+    committed = git(repo.root, "show", f"HEAD:incidents/{incident_id}.yaml")
+    assert committed.count("state: delivered") == 2
