@@ -266,7 +266,7 @@ def bench_publish(work: Path, repeat: int) -> list[Figure]:
             "SLACK_BOT_TOKEN": slack.token,
             "INCIDENTCTL_SLACK_API_URL": slack.url,
             "INCIDENTCTL_X_API_URL": x.url,
-            **x.credentials_env(),
+            **x.credentials,
         }
         for label, channels in (("both", []), ("slack", ["--channel", "slack"]), ("x", ["--channel", "x"])):
             times = []
@@ -346,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.only.split(","):
             work = Path(tmp) / name
             work.mkdir()
-            figures.extend(BENCHES[name](work, args))
+            for figure in BENCHES[name](work, args):
+                figures.append(figure)
+                ratio = f" ({figure.ratio:.2f}× floor)" if figure.ratio else ""
+                print(f"{figure.name}: {figure.value:.3f} {figure.unit}{ratio}", file=sys.stderr, flush=True)
     print_table(figures)
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = [{**asdict(f), "ratio": f.ratio} for f in figures]
