@@ -168,7 +168,9 @@ def test_cold_scan_in_two_processes_matches_one(repo: Repo, monkeypatch: pytest.
     from incidentctl import cache
 
     for number in range(12):
-        open_incident(repo, f"Incident {number}", severity="sev3", message=f"m{number}", incident_id=f"2024-01-01-i{number:02d}")
+        open_incident(
+            repo, f"Incident {number}", severity="sev3", message=f"m{number}", incident_id=f"2024-01-01-i{number:02d}"
+        )
     (repo.incidents_dir / "2024-01-01-i99.yaml").write_text("schema: [broken\n")
     serial = [i.model_dump() for i in repo.scan(skip_invalid=True)]
     cache.clear(repo.root)
