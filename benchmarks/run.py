@@ -281,7 +281,17 @@ def bench_publish(work: Path, repeat: int) -> list[Figure]:
                     check=True,
                 )
                 incident = run(
-                    [*CLI, "--repo", str(repo), "new", "API down", "--severity", "sev1", "-m", "Investigating."],
+                    [
+                        *CLI,
+                        "--repo",
+                        str(repo),
+                        "new",
+                        f"API down {label} {attempt}",
+                        "--severity",
+                        "sev1",
+                        "-m",
+                        "Investigating.",
+                    ],
                     env=env,
                 ).stdout.strip()
                 result = run([*CLI, "--repo", str(repo), "publish", incident, *channels], env=env)
