@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.fake_slack import FakeSlack
+from fakes.fake_x import FakeX
 from typer.testing import CliRunner
 
 from incidentctl.cli.app import app
@@ -127,3 +129,22 @@ def run_subprocess(
 def no_traceback(result: Any) -> bool:
     text = getattr(result, "stderr", "") + getattr(result, "stdout", "")
     return "Traceback" not in text
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    """A running fake Slack on 127.0.0.1, with the environment pointing at it (token and API URL)."""
+    with FakeSlack() as fake:
+        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", fake.url)
+        monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
+        yield fake
+
+
+@pytest.fixture
+def x(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
+    """A running fake X on 127.0.0.1, with the environment pointing at it (four secrets and API URL)."""
+    with FakeX() as fake:
+        monkeypatch.setenv("INCIDENTCTL_X_API_URL", fake.url)
+        for name, value in fake.credentials.items():
+            monkeypatch.setenv(name, value)
+        yield fake

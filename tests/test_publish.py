@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +26,6 @@ STATUS_URL_CONFIG = 'statuspage: {output: site, title: "Example Corp Status", ur
 def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(base, "BASE_DELAY_SECONDS", 0.01)
     monkeypatch.setattr(base, "REQUEST_TIMEOUT_SECONDS", 2.0)
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", fake.url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
-        yield fake
-
-
-@pytest.fixture
-def x(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
-    with FakeX() as fake:
-        monkeypatch.setenv("INCIDENTCTL_X_API_URL", fake.url)
-        for name, value in fake.credentials.items():
-            monkeypatch.setenv(name, value)
-        yield fake
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +37,6 @@ from incidentctl.publishers.slack import entry_key
 from incidentctl.publishing import preview
 from incidentctl.store import Repo
 from incidentctl.yamlio import TEMP_PREFIX
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", fake.url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
-        yield fake
-
-
-@pytest.fixture
-def x(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
-    with FakeX() as fake:
-        monkeypatch.setenv("INCIDENTCTL_X_API_URL", fake.url)
-        for name, value in fake.credentials.items():
-            monkeypatch.setenv(name, value)
-        yield fake
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,6 @@ from fakes.fake_slack import FakeSlack
 from incidentctl.gitops import commit
 from incidentctl.model import Delivery
 from incidentctl.store import Repo
-
-
-@pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    with FakeSlack() as fake:
-        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", fake.url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
-        yield fake
 
 
 def open_incident(repo: Repo, cli, commander: str | None = None) -> str:  # type: ignore[no-untyped-def]

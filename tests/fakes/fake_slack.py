@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-
-import pytest
 
 from .server import FakeServer
 
@@ -227,12 +224,3 @@ class FakeSlack(FakeServer):
             ],
             "response_metadata": {"next_cursor": ""},
         }
-
-
-@pytest.fixture
-def fake_slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
-    """A running fake Slack, with the env pointing at it (token and API URL)."""
-    with FakeSlack() as slack:
-        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", slack.url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
-        yield slack

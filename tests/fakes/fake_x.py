@@ -10,12 +10,9 @@ Faults: ``fail_next(status=503)``, ``rate_limit_next(reset_in=1)``, ``drop_next(
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from typing import Any
-
-import pytest
 
 from .server import FakeServer
 
@@ -141,13 +138,3 @@ class FakeX(FakeServer):
         post_id = str(1866000000000000000 + self._counter)
         self.posts.append({"id": post_id, "text": text, "reply_to": reply})
         return 201, {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}}, {}
-
-
-@pytest.fixture
-def fake_x(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
-    """A running fake X, with the env pointing at it (the four secrets and the API URL)."""
-    with FakeX() as x:
-        monkeypatch.setenv("INCIDENTCTL_X_API_URL", x.url)
-        for name, value in x.credentials.items():
-            monkeypatch.setenv(name, value)
-        yield x
