@@ -36,22 +36,21 @@ IMPACT_LABELS = {
 }
 
 
+def _packaged(installed_name: str, source_name: str) -> Path:
+    """A folder shipped in the wheel as ``incidentctl/<installed_name>``, or the source tree's own."""
+    here = Path(__file__).resolve().parent
+    installed = here / installed_name
+    return installed if installed.is_dir() else here.parent / source_name
+
+
 def packaged_templates() -> Path:
     """The default templates: inside the wheel (``incidentctl/_templates``) or the source tree."""
-    here = Path(__file__).resolve().parent
-    installed = here / "_templates"
-    if installed.is_dir():
-        return installed
-    return here.parent / "templates"
+    return _packaged("_templates", "templates")
 
 
 def packaged_samples() -> Path:
     """The sample incident records (real outages replayed), shipped like the templates."""
-    here = Path(__file__).resolve().parent
-    installed = here / "_samples"
-    if installed.is_dir():
-        return installed
-    return here.parent / "incidents"
+    return _packaged("_samples", "incidents")
 
 
 # -- filters --------------------------------------------------------------------------------------
