@@ -16,6 +16,7 @@ from .durations import format_duration, isoformat_z
 from .errors import TemplateError
 
 if TYPE_CHECKING:
+    from jinja2 import BytecodeCache
     from jinja2.sandbox import SandboxedEnvironment
 
     from .config import Config
@@ -119,6 +120,7 @@ def _environment(root: str, zone: str) -> SandboxedEnvironment:
     search.append(FileSystemLoader(str(packaged_templates())))
     env = SandboxedEnvironment(
         loader=ChoiceLoader(search),
+        bytecode_cache=_bytecode_cache(root),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "xml.j2"), default=False),
         trim_blocks=True,
@@ -137,6 +139,22 @@ def _environment(root: str, zone: str) -> SandboxedEnvironment:
     )
     env.globals.update(STATUS_LABELS=STATUS_LABELS, IMPACT_LABELS=IMPACT_LABELS, timezone=zone)
     return env
+
+
+def _bytecode_cache(root: str) -> BytecodeCache | None:
+    """Compiled templates kept in ``.git/incidentctl/jinja/`` (keyed by each template's source, so an
+    edited template is recompiled; never tracked, safe to delete): compiling is most of the cost of
+    rendering a handful of pages, e.g. the site rebuild after one update."""
+    if not root or not (Path(root) / ".git").is_dir():
+        return None
+    from jinja2 import FileSystemBytecodeCache
+
+    folder = Path(root) / ".git" / "incidentctl" / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return FileSystemBytecodeCache(str(folder))
 
 
 def render(env: SandboxedEnvironment, name: str, **context: Any) -> str:

@@ -174,4 +174,6 @@ def documents(view: SiteView) -> dict[str, bytes]:
 
 
 def dump(data: Any) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # Compact, like Statuspage's own API, and several times faster: indent=2 forces json's
+    # pure-Python encoder, which was a quarter of the rebuild after one update.
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
