@@ -11,7 +11,7 @@ dry-run preview, and in nothing ``publish --json`` prints; it is still in the re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,9 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeSlack, FakeX]]:
-    with FakeSlack() as slack, FakeX() as x:
-        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", slack.url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
-        monkeypatch.setenv("INCIDENTCTL_X_API_URL", x.url)
-        for name, value in x.credentials.items():
-            monkeypatch.setenv(name, value)
-        yield slack, x
+def fakes(slack: FakeSlack, x: FakeX) -> tuple[FakeSlack, FakeX]:
+    """Both fakes running, the environment pointing at them (conftest's `slack` and `x`)."""
+    return slack, x
 
 
 def _repo(path: Path) -> Repo:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -157,14 +156,9 @@ def test_site_files_hold_no_live_payload_and_round_trip_the_text(
 
 
 @pytest.fixture
-def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeSlack, FakeX]]:
-    with FakeSlack() as slack, FakeX() as x:
-        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", slack.url)
-        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
-        monkeypatch.setenv("INCIDENTCTL_X_API_URL", x.url)
-        for name, value in x.credentials.items():
-            monkeypatch.setenv(name, value)
-        yield slack, x
+def fakes(slack: FakeSlack, x: FakeX) -> tuple[FakeSlack, FakeX]:
+    """Both fakes running, the environment pointing at them (conftest's `slack` and `x`)."""
+    return slack, x
 
 
 def _mrkdwn_texts(blocks: list[dict[str, Any]]) -> list[str]:
