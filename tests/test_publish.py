@@ -262,6 +262,22 @@ def test_repeated_identical_updates_are_distinct_on_x(status_repo: Repo, x: Fake
     assert len({post["text"] for post in x.posts}) == 4
 
 
+def test_long_updates_ending_alike_are_not_refused_as_duplicates(status_repo: Repo, x: FakeX) -> None:
+    """Two long updates whose last post would be the same (e.g. only the status page link)."""
+    from datetime import timedelta
+
+    incident_id = _incident(status_repo)
+    start = status_repo.load(incident_id).started_at
+    for minutes, opening in ((20, "First long update."), (50, "Second long update.")):
+        body = opening + " " + " ".join(["Recovery is progressing in every region."] * 7)
+        add_update(status_repo, incident_id, message=body, at=start + timedelta(minutes=minutes))
+    report = publish(status_repo, channels=["x"])
+    assert report.failed == 0, [d.error for d in report.deliveries]
+    assert not x.rejected
+    texts = [post["text"] for post in x.posts]
+    assert len(texts) == len(set(texts)) and len(texts) >= 5
+
+
 def test_dry_run_needs_no_credentials_and_sends_nothing(status_repo: Repo, cli: Callable[..., Any]) -> None:
     incident_id = _incident(status_repo)
     add_update(status_repo, incident_id, message="internal: customer X escalated", internal=True)

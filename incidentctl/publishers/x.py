@@ -224,10 +224,25 @@ class XPublisher:
                 text = f"{text} [{context.index + 1}]"
                 break
         parts = tuple(split_post(text))
+        if len(parts) > 1 and set(parts[1:]) & _earlier_parts(context, text_for):
+            # A continuation (often just the status page link) is the same as one an earlier update
+            # of this incident sent: X would refuse it as a duplicate, so number this update.
+            text = f"{text} [{context.index + 1}]"
+            parts = tuple(split_post(text))
         return Message(channel=CHANNEL, text=text, payload={"parts": list(parts)}, parts=parts)
 
     def connect(self, config: Config, budget: RetryBudget) -> XSender:
         return XSender(x_client(config))
+
+
+def _earlier_parts(context: RenderContext, text_for: Callable[[Any], str]) -> set[str]:
+    """Every post the incident's earlier long updates became (short ones are a single post)."""
+    seen: set[str] = set()
+    for earlier in context.incident.timeline[: context.index]:
+        text = text_for(earlier)
+        if not _fits(text, MAX_WEIGHT):
+            seen.update(split_post(text))
+    return seen
 
 
 class XSender:
