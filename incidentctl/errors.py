@@ -31,14 +31,6 @@ class RecordError(IncidentctlError):
     """An incident record is invalid or cannot be found."""
 
 
-class ProblemsError(IncidentctlError):
-    """Validation found one or more problems, each reported as ``path:line: message``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(problems[0] if len(problems) == 1 else f"{len(problems)} problems:\n" + "\n".join(problems))
-
-
 class IncidentNotFoundError(RecordError):
     """No incident matches an id or prefix."""
 

@@ -379,19 +379,6 @@ def recover_interrupted(root: Path) -> None:
         )
 
 
-def unpushed(root: Path, remote: str = "origin") -> bool:
-    """True when the branch has commits its upstream lacks (a push failed earlier)."""
-    import git
-
-    repo = _git_repo(root)
-    try:
-        branch = repo.active_branch.name
-        out = repo.git.execute(["git", "rev-list", "--count", f"{remote}/{branch}..HEAD"])
-    except (git.GitCommandError, TypeError):
-        return True
-    return str(out).strip() != "0"
-
-
 def dirty_paths(root: Path) -> list[str]:
     """Paths with uncommitted changes (for messages only)."""
     repo = _git_repo(root)

@@ -7,7 +7,7 @@ filters and the error messages are the same everywhere.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -196,10 +196,6 @@ def _where(exc: BaseException, filename: str) -> str:
             filename = code_file
         tb = tb.tb_next
     return f"{filename}:{line}" if line else filename
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 # -- the context every message template sees -----------------------------------------------------

@@ -264,8 +264,3 @@ class Repo:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def record_as_plain(text: str) -> Any:
-    """Helper for tests and tools: the record's data as plain Python."""
-    return fast_load(text, "<record>")

@@ -9,11 +9,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..errors import IncidentctlError, UsageError
+from ..errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,10 +54,6 @@ def note(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    raise IncidentctlError(message) if code == 1 else UsageError(message)
-
-
 def read_message(value: str | None, *, what: str, initial: str = "", required: bool = True) -> str | None:
     """``--message TEXT``; ``--message -`` reads stdin; none on a terminal opens ``$EDITOR``."""
     if value == "-":
@@ -95,7 +91,7 @@ def edit_message(what: str, initial: str = "") -> str:
     return text.strip()
 
 
-def report_change(change: Change, *, quiet_id: bool = False) -> None:
+def report_change(change: Change) -> None:
     """Print the outcome of a write; a failed push becomes exit 4 after the report."""
     for remark in change.notes:
         note(f"note: {remark}")
