@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .durations import parse_duration
 from .errors import ConfigError, IncidentctlError, RepoNotFoundError
 from .model import ID_PATTERN
-from .yamlio import fast_load, validation_problems
+from .records.codec import fast_load, validation_problems
 
 CONFIG_FILE = "incidentctl.yaml"
 REPO_ENV = "INCIDENTCTL_REPO"

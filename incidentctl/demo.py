@@ -13,11 +13,12 @@ from typing import Any
 
 from .durations import isoformat_z
 from .errors import UsageError
-from .lifecycle import add_update, open_incident, record_change, resolve_incident
+from .lifecycle import add_update, open_incident, resolve_incident
 from .model import Incident
+from .records.validate import check_file
 from .render import packaged_samples
 from .scaffold import init_repo
-from .store import Repo, record_problems
+from .store import Repo
 
 DEMO_MARKER = ".incidentctl-demo"
 FIRST_SAMPLE = "2024-12-12-chatgpt-sora-api-unavailable"
@@ -27,7 +28,7 @@ DEMO_GROUPS = {"api": "Developers", "chatgpt": "Products", "sora": "Products"}
 
 def load_sample(incident_id: str) -> Incident:
     path = packaged_samples() / f"{incident_id}.yaml"
-    incident, problems = record_problems(path.read_text(encoding="utf-8"), path, None, incident_id)
+    incident, problems = check_file(path, path, None, incident_id)
     if incident is None:  # pragma: no cover - the samples are linted by the tests
         raise UsageError("\n".join(problems))
     return incident
@@ -85,9 +86,9 @@ def replay(repo: Repo, sample: Incident) -> Incident:
         )
     incident = repo.load(incident_id)
     if sample.postmortem is not None:
-        with repo.lock():
-            incident = incident.model_copy(update={"postmortem": sample.postmortem, "sources": sample.sources})
-            record_change(repo, incident, "postmortem written")
+        incident = incident.model_copy(update={"postmortem": sample.postmortem, "sources": sample.sources})
+        with repo.transaction(f"{incident_id}: postmortem written") as tx:
+            tx.save(incident)
     return incident
 
 

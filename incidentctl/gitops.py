@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import GitError, PushError
-from .yamlio import atomic_write
+from .records.codec import atomic_write
 
 if TYPE_CHECKING:
     from git import Repo as GitRepo
@@ -23,7 +23,7 @@ PUSH_ATTEMPTS = 10
 FALLBACK_IDENTITY = ("incidentctl", "incidentctl@localhost")
 
 
-def _git_repo(root: Path) -> GitRepo:
+def git_repo(root: Path) -> GitRepo:
     import git
 
     try:
@@ -36,7 +36,7 @@ def is_git_repo(root: Path) -> bool:
     return (root / ".git").exists()
 
 
-def _identity_args(repo: GitRepo) -> list[str]:
+def identity_args(repo: GitRepo) -> list[str]:
     """Use the user's git identity; fall back to a neutral one on fresh machines (CI, containers)."""
     return list(_identity_for(str(repo.git_dir)))
 
@@ -62,7 +62,7 @@ def _run(repo: GitRepo, *args: str) -> str:
     import git
 
     try:
-        return str(repo.git.execute(["git", *_identity_args(repo), *args]))
+        return str(repo.git.execute(["git", *identity_args(repo), *args]))
     except git.GitCommandError as exc:
         raise GitError(_explain(exc, repo)) from None
 
@@ -99,7 +99,7 @@ def commit(root: Path, paths: Sequence[Path], message: str) -> str | None:
 
     Returns the new commit's sha, or None when nothing in ``paths`` changed.
     """
-    repo = _git_repo(root)
+    repo = git_repo(root)
     ensure_merge_driver(root)
     rel = [str(Path(path).resolve().relative_to(root.resolve())) for path in paths]
     _run(repo, "add", "--", *rel)
@@ -113,7 +113,7 @@ def commit(root: Path, paths: Sequence[Path], message: str) -> str | None:
 
 
 def has_remote(root: Path, remote: str) -> bool:
-    repo = _git_repo(root)
+    repo = git_repo(root)
     return any(r.name == remote for r in repo.remotes)
 
 
@@ -153,7 +153,7 @@ def push(root: Path, remote: str = "origin", attempts: int = PUSH_ATTEMPTS) -> N
     """
     import git
 
-    repo = _git_repo(root)
+    repo = git_repo(root)
     if not has_remote(root, remote):
         raise PushError(f"git.push is on but this repo has no remote {remote!r}; the change is committed locally")
     try:
@@ -192,7 +192,7 @@ def sync(root: Path, remote: str = "origin") -> str | None:
     import git
 
     try:
-        repo = _git_repo(root)
+        repo = git_repo(root)
         if not has_remote(root, remote) or repo.is_dirty(untracked_files=False):
             return None
         branch = repo.active_branch.name
@@ -233,7 +233,7 @@ def _catch_up(repo: GitRepo, remote: str, branch: str) -> None:
     marker = Path(repo.git_dir) / REBASE_MARKER
     marker.write_text(f"{remote}/{branch}\n", encoding="utf-8")
     try:
-        repo.git.execute(["git", *_identity_args(repo), "rebase", "--quiet", "--autostash", f"{remote}/{branch}"])
+        repo.git.execute(["git", *identity_args(repo), "rebase", "--quiet", "--autostash", f"{remote}/{branch}"])
     except git.GitCommandError as exc:
         details = _conflict_details(f"{exc.stdout or ''}\n{exc.stderr or ''}")
         try:
@@ -381,5 +381,5 @@ def recover_interrupted(root: Path) -> None:
 
 def dirty_paths(root: Path) -> list[str]:
     """Paths with uncommitted changes (for messages only)."""
-    repo = _git_repo(root)
+    repo = git_repo(root)
     return [line[3:] for line in str(repo.git.status("--porcelain")).splitlines() if line]

@@ -1,4 +1,4 @@
-"""The lifecycle of an incident: open, update, resolve. Each is one record write and one commit."""
+"""The lifecycle of an incident: open, update, resolve. Each is one transaction: one record write, one commit."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import enabled_channels
 from .durations import parse_deadline, utcnow
 from .errors import PushError, RecordError, UsageError
-from .model import IMPACTS, STATUSES, Delivery, Entry, Incident
+from .model import IMPACTS, STATUSES, Entry, Incident
 from .store import Repo
+
+if TYPE_CHECKING:
+    from .records.transaction import Transaction
 
 DEFAULT_RESOLVE_MESSAGE = "This incident has been resolved."
 
@@ -83,12 +86,6 @@ def _check_severity(repo: Repo, severity: str) -> None:
         raise UsageError(f"--severity {severity!r}: unknown severity (known: {', '.join(repo.config.severities)})")
 
 
-def _pending(repo: Repo, visibility: str) -> dict[str, Delivery]:
-    if visibility != "public":
-        return {}
-    return {channel: Delivery() for channel in enabled_channels(repo.config)}
-
-
 def _insert(timeline: list[Entry], entry: Entry) -> list[Entry]:
     """Keep the timeline in time order: a backfilled entry goes where it belongs."""
     index = len(timeline)
@@ -117,7 +114,7 @@ def open_incident(
     _check_severity(repo, severity)
     _check_status(status)
     when = at or utcnow()
-    with repo.lock():
+    with repo.transaction() as tx:
         if incident_id is not None:
             repo.record_path(incident_id)  # validates the id
             if repo.record_path(incident_id).exists():
@@ -130,10 +127,11 @@ def open_incident(
             message=message.strip(),
             components=dict(components or {}),
             next_update_by=parse_deadline(next_update, when) if next_update else None,
-            deliveries=_pending(repo, "public"),
         )
         incident = Incident(id=incident_id, title=title, severity=severity, commander=commander, timeline=[entry])
-        return record_change(repo, incident, f"opened ({severity}, {status})")
+        tx.message = f"{incident.id}: opened ({severity}, {status})"
+        tx.save(incident)
+    return change_of(tx, incident, f"opened ({severity}, {status})")
 
 
 def add_update(
@@ -153,7 +151,7 @@ def add_update(
     if severity is not None:
         _check_severity(repo, severity)
     when = at or utcnow()
-    with repo.lock():
+    with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
         new_status = status or _status_at(incident, when)
         if not message.strip() and status is None and not components and severity is None:
@@ -166,34 +164,35 @@ def add_update(
             visibility=visibility,
             components=dict(components or {}),
             next_update_by=parse_deadline(next_update, when) if next_update else None,
-            deliveries=_pending(repo, visibility),
         )
         updates: dict[str, object] = {"timeline": _insert(incident.timeline, entry)}
         if severity is not None:
             updates["severity"] = severity
         changed = incident.model_copy(update=updates)
-        Incident.model_validate(changed.model_dump(by_alias=True))
         summary = _describe(incident, entry, severity)
-        return record_change(repo, changed, summary)
+        tx.message = f"{changed.id}: {summary}"
+        tx.save(changed)
+    return change_of(tx, changed, summary)
 
 
 def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None, at: datetime | None = None) -> Change:
     """Resolve: status ``resolved`` and every affected component back to ``operational``."""
     when = at or utcnow()
-    with repo.lock():
+    with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
         entry = Entry(
             at=when,
             status="resolved",
             message=(message or DEFAULT_RESOLVE_MESSAGE).strip(),
             components={component: "operational" for component in incident.components},
-            deliveries=_pending(repo, "public"),
         )
         changed = incident.model_copy(update={"timeline": _insert(incident.timeline, entry)})
         note = [] if incident.is_open else ["the incident was already resolved; a new resolution entry was added"]
-        result = record_change(repo, changed, "resolved")
-        result.notes.extend(note)
-        return result
+        tx.message = f"{changed.id}: resolved"
+        tx.save(changed)
+    result = change_of(tx, changed, "resolved")
+    result.notes.extend(note)
+    return result
 
 
 def _status_at(incident: Incident, when: datetime) -> str:
@@ -219,19 +218,21 @@ def _describe(before: Incident, entry: Entry, severity: str | None) -> str:
     return "; ".join(parts)
 
 
-def record_change(repo: Repo, incident: Incident, summary: str, extra_paths: Sequence[Path] = ()) -> Change:
-    """Save ``incident``, commit it (and ``extra_paths``) as ``<id>: <summary>``, push if configured.
-
-    Call with the repo lock held. A push that keeps failing does not raise: it is returned in
-    ``Change.push_error`` so the caller can still report what was done, then exit 4.
-    """
-    path = repo.save(incident)
-    change = Change(incident=incident, paths=[path, *extra_paths], summary=summary)
-    commit_paths(repo, change, f"{incident.id}: {summary}")
-    return change
+def change_of(tx: Transaction, incident: Incident, summary: str) -> Change:
+    """What a finished transaction did, as the :class:`Change` the CLI reports (push error: exit 4)."""
+    return Change(
+        incident=incident,
+        paths=list(tx.saved),
+        summary=summary,
+        commit=tx.commit_sha,
+        push_error=tx.push_error,
+        notes=list(tx.notes),
+    )
 
 
 def commit_paths(repo: Repo, change: Change, message: str) -> None:
+    """Compatibility shim for ``publishing.py`` (being moved to the delivery ledger, which will use
+    :class:`~incidentctl.records.transaction.Transaction`): commit ``change.paths`` and push."""
     settings = repo.config.git
     if not settings.commit:
         return

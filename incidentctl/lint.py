@@ -9,7 +9,8 @@ from pathlib import Path
 from .config import CONFIG_FILE, Config, parse_config
 from .errors import IncidentctlError
 from .model import ID_PATTERN, Incident
-from .store import INCIDENTS_DIR, record_problems
+from .records.validate import check_file
+from .store import INCIDENTS_DIR
 
 #: Extra checks run after the records: ``(root, config, incidents) -> problems``. Templates,
 #: postmortems and plugins add theirs here.
@@ -66,12 +67,7 @@ def lint_repo(root: Path) -> list[str]:
         if not ID_PATTERN.match(stem):
             problems.append(f"{rel}:1: file name must be the incident id ([a-z0-9-] only)")
             continue
-        try:
-            text = (folder / name).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            problems.append(f"{rel}:1: not UTF-8 text")
-            continue
-        incident, found = record_problems(text, rel, config, stem)
+        incident, found = check_file(folder / name, rel, config, stem)
         problems.extend(found)
         if incident is not None:
             incidents.append(incident)

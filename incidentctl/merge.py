@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RecordError
-from .yamlio import atomic_write, fast_load, merge_into, rt_dump, rt_load
+from .records.codec import atomic_write, merge_into, rt_dump, rt_load
+from .records.validate import check_bytes_parsed, record_problems
+from .store import FLOW_KEYS
 
 #: Top-level scalar fields settled by "last writer wins": the side with the later entry.
 LAST_WRITER_WINS = ("title", "severity", "commander", "sample")
@@ -117,14 +119,11 @@ def _ordered_union(*keysets: Any) -> list[Any]:
 
 def _load(text: str, label: str) -> dict[str, Any] | None:
     """Plain, validated data of one version; ``None`` for an empty version (no common ancestor)."""
-    from .store import record_problems
-
     if not text.strip():
         return None
-    data = fast_load(text, label)
-    if not isinstance(data, dict):
+    _incident, data, problems = check_bytes_parsed(text.encode("utf-8", "surrogatepass"), label, None)
+    if data is not None and not isinstance(data, dict):
         raise RecordError(f"{label}: not an incident record (expected a mapping)")
-    _incident, problems = record_problems(text, label, None)
     if problems:
         raise RecordError(problems[0])
     return dict(_normalize(data))
@@ -404,7 +403,6 @@ def merge_records(base_text: str, ours_text: str, theirs_text: str) -> MergeResu
     be merged semantically (invalid YAML, or a genuine conflict) ``conflicts`` says why and
     ``text`` is ``ours_text`` unchanged.
     """
-    from .store import FLOW_KEYS, record_problems
 
     try:
         base = _load(base_text, "base version")

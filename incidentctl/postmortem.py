@@ -275,7 +275,7 @@ def render_postmortem(repo: Repo, incident: Incident, now: datetime | None = Non
 
 def write_postmortem(repo: Repo, incident: Incident, output: Path, now: datetime | None = None) -> Path:
     """Render to ``output`` atomically (the folder is created)."""
-    from .yamlio import atomic_write
+    from .records.codec import atomic_write
 
     text = render_postmortem(repo, incident, now)
     if output.exists() and output.is_dir():
@@ -309,14 +309,14 @@ def init_postmortem(repo: Repo, incident_id: str) -> Change | None:
     """
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    from .lifecycle import record_change
-    from .yamlio import atomic_write, rt_dump, rt_load
+    from .lifecycle import change_of
+    from .records.codec import rt_dump, rt_load
 
-    with repo.lock():
+    with repo.transaction() as tx:
         full_id = repo.resolve_id(incident_id)
         repo.load(full_id)  # the record must be valid before we touch it
         path = repo.record_path(full_id)
-        document = rt_load(path.read_text(encoding="utf-8"))
+        document = rt_load(path.read_text(encoding="utf-8"), repo.relpath(path))
         section = document.get("postmortem")
         if section is None:
             section = CommentedMap()
@@ -345,9 +345,9 @@ def init_postmortem(repo: Repo, incident_id: str) -> Change | None:
             added += 1
         if not added:
             return None
-        atomic_write(path, rt_dump(document))
-        incident = repo.load(full_id)
-        return record_change(repo, incident, "postmortem placeholders")
+        tx.message = f"{full_id}: postmortem placeholders"
+        incident = tx.save_text(full_id, rt_dump(document))
+    return change_of(tx, incident, "postmortem placeholders")
 
 
 def _flow_seq(seq: Any) -> Any:
@@ -374,12 +374,12 @@ def review_branch(repo: Repo, incident: Incident, now: datetime | None = None) -
     """
     import git
 
-    from .gitops import _git_repo, _identity_args
+    from .gitops import git_repo, identity_args
 
     text = render_postmortem(repo, incident, now)
     branch = f"postmortem/{incident.id}"
     rel = f"{POSTMORTEMS_DIR}/{incident.id}.md"
-    handle = _git_repo(repo.root)
+    handle = git_repo(repo.root)
     if not handle.head.is_valid():
         raise GitError("the repository has no commit yet; commit something before creating a review branch")
     if f"refs/heads/{branch}" in {ref.path for ref in handle.references}:
@@ -397,7 +397,7 @@ def review_branch(repo: Repo, incident: Incident, now: datetime | None = None) -
         tree = _git(handle, ["write-tree"], env=env)
         parent = handle.head.commit.hexsha
         message = f"{incident.id}: postmortem for review"
-        commit = _git(handle, [*_identity_args(handle), "commit-tree", tree, "-p", parent, "-m", message])
+        commit = _git(handle, [*identity_args(handle), "commit-tree", tree, "-p", parent, "-m", message])
         # The empty old value makes the ref update fail if the branch appeared meanwhile.
         _git(handle, ["update-ref", "-m", "incidentctl postmortem --branch", f"refs/heads/{branch}", commit, ""])
     except git.GitCommandError as exc:  # pragma: no cover - reported by _git
@@ -431,8 +431,8 @@ def _git(handle: Any, args: list[str], *, env: dict[str, str] | None = None, inp
 def lint_postmortems(root: Path, config: Config, incidents: list[Incident]) -> list[str]:
     """Warnings for required postmortems missing or incomplete; errors for a template that fails."""
     from .errors import TemplateError
+    from .records.codec import line_of
     from .store import INCIDENTS_DIR
-    from .yamlio import line_of
 
     problems = []
     for incident in incidents:

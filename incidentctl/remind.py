@@ -301,33 +301,37 @@ def should_notify(reminder: Reminder, incident: Incident, config: Config, now: d
 def snooze(repo: Repo, incident_id: str, duration: str, *, now: datetime | None = None) -> Change:
     """Silence an incident's reminders for ``duration`` (``0`` ends a snooze); one commit."""
     from .durations import utcnow
-    from .lifecycle import record_change
+    from .lifecycle import change_of
     from .model import Reminders
 
     span = parse_duration(duration)
     if span > timedelta(days=30):
         raise UsageError(f"snooze {duration!r}: at most 30d (reminders exist so nobody goes silent)")
     when = now or utcnow()
-    with repo.lock():
+    summary = f"snoozed reminders for {format_duration(span)}" if span else "reminders no longer snoozed"
+    with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
         current = incident.reminders or Reminders()
         until = when + span if span else None
         changed = incident.model_copy(update={"reminders": current.model_copy(update={"snoozed_until": until})})
-        summary = f"snoozed reminders for {format_duration(span)}" if span else "reminders no longer snoozed"
-        return record_change(repo, changed, summary)
+        tx.message = f"{changed.id}: {summary}"
+        tx.save(changed)
+    return change_of(tx, changed, summary)
 
 
 def record_notified(repo: Repo, incident_id: str, keys: Sequence[str], at: datetime) -> Change:
     """Remember that reminders ``keys`` were posted at ``at`` (one commit)."""
-    from .lifecycle import record_change
+    from .lifecycle import change_of
     from .model import Reminders
 
-    with repo.lock():
+    summary = f"reminded ({', '.join(sorted({key.split('.')[0] for key in keys}))})"
+    with repo.transaction(f"{incident_id}: {summary}") as tx:
         incident = repo.load(incident_id)
         current = incident.reminders or Reminders()
         notified = {**current.notified, **dict.fromkeys(keys, at)}
         changed = incident.model_copy(update={"reminders": current.model_copy(update={"notified": notified})})
-        return record_change(repo, changed, f"reminded ({', '.join(sorted({key.split('.')[0] for key in keys}))})")
+        tx.save(changed)
+    return change_of(tx, changed, summary)
 
 
 # -- text ---------------------------------------------------------------------------------------------

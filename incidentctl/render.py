@@ -149,7 +149,9 @@ def _bytecode_cache(root: str) -> BytecodeCache | None:
         return None
     from jinja2 import FileSystemBytecodeCache
 
-    folder = Path(root) / ".git" / "incidentctl" / "jinja"
+    from .records.cache import cache_dir  # light module: os, pickle
+
+    folder = cache_dir(Path(root)) / "jinja"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -254,18 +256,30 @@ MESSAGE_TEMPLATES = ("x.txt.j2", "slack.json.j2", "statuspage/update.html.j2")
 
 
 def sample_incidents() -> list[Incident]:
-    """The packaged sample records (replayed public outages); the demo and ``lint`` render them."""
-    from .model import Incident
-    from .yamlio import fast_load
+    """The packaged sample records (replayed public outages); the demo and ``lint`` render them.
+
+    A broken sample raises :class:`~incidentctl.errors.RecordError` (see :func:`sample_records`)."""
+    from .errors import RecordError
+
+    samples, problems = sample_records()
+    if problems:
+        raise RecordError("\n".join(problems))
+    return samples
+
+
+def sample_records() -> tuple[list[Incident], list[str]]:
+    """The valid packaged samples and the problems of the others (THE record check's wording)."""
+    from .records.validate import check_file  # the record pipeline only when samples are read
 
     folder = packaged_samples()
-    samples = []
+    samples: list[Incident] = []
+    problems: list[str] = []
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        try:
-            samples.append(Incident.model_validate(fast_load(path.read_text(encoding="utf-8"), path)))
-        except Exception:  # noqa: BLE001, S112 - a broken sample is reported by the records' own lint
-            continue
-    return samples
+        incident, found = check_file(path, f"samples/{path.name}", None, path.stem)
+        problems.extend(found)
+        if incident is not None:
+            samples.append(incident)
+    return samples, problems
 
 
 def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> list[str]:
@@ -276,7 +290,8 @@ def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> lis
     env = environment(root, config)
     problems: list[str] = []
     seen: set[str] = set()
-    records = [*incidents, *sample_incidents()]
+    samples, problems = sample_records()
+    records = [*incidents, *samples]
     for incident in records:
         view = incident.public_view()
         for entry in view.timeline:

@@ -9,7 +9,7 @@ from pathlib import Path
 from .config import CONFIG_FILE, parse_config
 from .errors import ConfigError, UsageError
 from .model import ID_PATTERN
-from .yamlio import atomic_write
+from .records.codec import atomic_write
 
 GITIGNORE = """\
 # incidentctl: the built status page and caches are generated, never committed.

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from conftest import git, make_repo, run_subprocess
 
+from incidentctl.records.codec import TEMP_PREFIX
 from incidentctl.store import Repo
-from incidentctl.yamlio import TEMP_PREFIX
 
 INCIDENT = "2024-12-12-api-down"
 

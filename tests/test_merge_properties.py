@@ -12,8 +12,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from incidentctl.merge import merge_records
 from incidentctl.model import Delivery, Entry, Incident
+from incidentctl.records.codec import merge_into, rt_dump
 from incidentctl.store import FLOW_KEYS
-from incidentctl.yamlio import merge_into, rt_dump
 
 START = datetime(2024, 12, 12, tzinfo=UTC)
 CHANNELS = ("slack", "x", "statuspage")

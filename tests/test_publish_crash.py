@@ -35,8 +35,8 @@ from incidentctl.durations import isoformat_z
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.publishers.slack import entry_key
 from incidentctl.publishing import preview
+from incidentctl.records.codec import TEMP_PREFIX
 from incidentctl.store import Repo
-from incidentctl.yamlio import TEMP_PREFIX
 
 
 @pytest.fixture

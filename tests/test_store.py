@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, make_repo
 
-from incidentctl import yamlio
 from incidentctl.errors import RecordError
 from incidentctl.lifecycle import open_incident
 from incidentctl.lint import lint_repo
+from incidentctl.records import codec as yamlio
 from incidentctl.store import Repo, record_problems
 
 VALID = """\
@@ -92,7 +92,7 @@ def test_stale_temp_files_removed_by_next_write(repo: Repo) -> None:
 
 
 def test_scan_cache_is_used_and_invalidated(repo: Repo) -> None:
-    from incidentctl.cache import cache_path
+    from incidentctl.records.cache import cache_path
 
     change = open_incident(repo, "X", severity="sev2", message="first")
     assert [i.title for i in repo.scan()] == ["X"]
@@ -148,7 +148,7 @@ def test_samples_are_valid_records(tmp_path: Path) -> None:
 
 
 def test_list_summaries_cache_warm_and_invalidated(repo: Repo, cli) -> None:  # type: ignore[no-untyped-def]
-    from incidentctl.cache import cache_path
+    from incidentctl.records.cache import cache_path
 
     change = open_incident(repo, "Old title", severity="sev2", message="first")
     assert [row["title"] for row in repo.summaries()] == ["Old title"]
@@ -165,7 +165,7 @@ def test_list_summaries_cache_warm_and_invalidated(repo: Repo, cli) -> None:  # 
 
 
 def test_cold_scan_in_two_processes_matches_one(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    from incidentctl import cache
+    from incidentctl.records import cache
 
     for number in range(12):
         open_incident(

@@ -111,16 +111,14 @@ def _completion_repo(ctx: typer.Context) -> Repo | None:
 
 def complete_incident_id(ctx: typer.Context, incomplete: str) -> list[str]:
     from ..config import find_repo
+    from ..records.listing import list_records
     from ..store import INCIDENTS_DIR
 
     try:
         root = find_repo(repo_option(ctx))
     except Exception:  # noqa: BLE001
         return []
-    folder = root / INCIDENTS_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(name[:-5] for name in os.listdir(folder) if name.endswith(".yaml") and name.startswith(incomplete))
+    return [incident_id for incident_id in list_records(root / INCIDENTS_DIR) if incident_id.startswith(incomplete)]
 
 
 def complete_severity(ctx: typer.Context, incomplete: str) -> list[str]:

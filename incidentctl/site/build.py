@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
 from ..errors import IncidentctlError
-from ..yamlio import atomic_write_bytes
+from ..records.cache import cache_dir
+from ..records.codec import atomic_write_bytes
 from . import api, feed, records
 from .model import (
     INDICATOR_BANNERS,
@@ -634,8 +635,7 @@ def _check_target(repo: Repo, target: Path) -> None:
 
 
 def _cache_folder(repo: Repo) -> Path:
-    git_dir = repo.root / ".git"
-    return git_dir / "incidentctl" if git_dir.is_dir() else repo.root / ".incidentctl-cache"
+    return cache_dir(repo.root)
 
 
 @contextlib.contextmanager

@@ -11,17 +11,16 @@ a missing or unreadable cache only means every record is read again.
 from __future__ import annotations
 
 import heapq
-import os
 import pickle
-import signal
-import sys
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ..errors import IncidentctlError, RecordError
-from ..yamlio import atomic_write_bytes
+from ..errors import RecordError
+from ..records.codec import atomic_write_bytes
+from ..records.listing import list_records
+from ..records.parallel import parallel_map as parallel_map  # the build's: THE one parallel map
+from ..records.validate import check_file
 from .model import IncidentView, describe_incident, is_published, public_record
 
 if TYPE_CHECKING:
@@ -39,37 +38,13 @@ PARALLEL_MIN = 200
 #: The same for archive pages of the history (each lists ``history_page_size`` incidents).
 PARALLEL_MIN_PAGES = 16
 
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 def record_stamps(repo: Repo) -> dict[str, str]:
-    """Every record's id → ``id:size:mtime_ns``, sorted by id (the records ``Repo.ids`` lists).
-
-    One ``scandir`` pass: the type of each entry comes with the listing, so only ``stat`` is a call.
-    """
-    from ..model import ID_PATTERN
-
-    stamps: list[tuple[str, str]] = []
-    try:
-        listing = os.scandir(repo.incidents_dir)
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-    with listing:
-        for entry in listing:
-            name = entry.name
-            if not name.endswith(".yaml") or name.startswith("."):
-                continue
-            incident_id = name[:-5]
-            if not ID_PATTERN.match(incident_id) or entry.is_symlink():  # never a link out of the repo
-                continue
-            try:
-                st = entry.stat()
-            except OSError:
-                continue
-            stamps.append((incident_id, f"{incident_id}:{st.st_size}:{st.st_mtime_ns}"))
-    stamps.sort()
-    return dict(stamps)
+    """Every record's id → ``id:size:mtime_ns``, sorted by id (THE listing: :func:`list_records`)."""
+    return {
+        incident_id: f"{incident_id}:{size}:{mtime}"
+        for incident_id, (size, mtime) in list_records(repo.incidents_dir).items()
+    }
 
 
 @dataclass
@@ -108,16 +83,9 @@ def save_cache(folder: Path, cache: SummaryCache) -> None:
 
 
 def read_incident(repo: Repo, incident_id: str, problems: list[str]) -> Any:
-    """Load and validate one record like the scan does; problems are collected, not raised."""
-    from ..store import record_problems
-
+    """Load and validate one record like every reader does; problems are collected, not raised."""
     path = repo.incidents_dir / f"{incident_id}.yaml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{repo.relpath(path)}:1: cannot read: {exc}")
-        return None
-    incident, found = record_problems(text, repo.relpath(path), repo.config, incident_id)
+    incident, found = check_file(path, repo.relpath(path), repo.config, incident_id)
     problems.extend(found)
     return incident
 
@@ -171,76 +139,3 @@ class HotRecords:
     def result(self) -> dict[str, tuple[str, bytes]]:
         wanted = self.wanted_ids()
         return {incident_id: kept for incident_id, kept in self.kept.items() if incident_id in wanted}
-
-
-def parallel_map(
-    work: Callable[[Sequence[T]], R], items: Sequence[T], workers: int = 2, minimum: int | None = None
-) -> list[R]:
-    """``work`` over ``items`` split in ``workers`` interleaved shares, one in this process and the
-    others in forked children; the results come back in share order (so output never depends on timing).
-
-    Fork, not a pool: the children inherit the loaded config, templates and caches for free, and
-    each share is one round trip. A child's exception is raised here.
-    """
-    if workers < 2 or len(items) < (PARALLEL_MIN if minimum is None else minimum) or not hasattr(os, "fork"):
-        return [work(items)]
-    shares = [items[start::workers] for start in range(workers)]
-    children: list[tuple[int, int]] = []
-    try:
-        for share in shares[1:]:
-            children.append(_fork(work, share))
-        results = [work(shares[0])]
-        while children:
-            pid, fd = children.pop(0)
-            results.append(_collect(pid, fd))
-        return results
-    finally:
-        for pid, fd in children:  # this process failed first: stop and reap the helpers
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
-            os.close(fd)
-
-
-def _fork(work: Callable[[Sequence[T]], R], share: Sequence[T]) -> tuple[int, int]:
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 0
-        try:
-            os.close(read_fd)
-            try:
-                payload = pickle.dumps((True, work(share)), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # noqa: BLE001 - handed to the parent to raise
-                payload = _pickled_error(exc)
-            with os.fdopen(write_fd, "wb") as handle:
-                handle.write(payload)
-        except BaseException:  # noqa: BLE001 - the parent reports a child that died without a result
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    return pid, read_fd
-
-
-def _pickled_error(exc: BaseException) -> bytes:
-    try:
-        return pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - an exception that cannot be pickled still gets its message across
-        return pickle.dumps((False, IncidentctlError(f"{type(exc).__name__}: {exc}")))
-
-
-def _collect(pid: int, fd: int) -> Any:
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read()
-    _, status = os.waitpid(pid, 0)
-    if not data:
-        raise IncidentctlError(f"site build: the helper process stopped without a result (status {status})")
-    ok, value = pickle.loads(data)  # noqa: S301 - from our own child process
-    if not ok:
-        raise value
-    return value

@@ -9,7 +9,9 @@ files, and are safe to delete at any time (a missing or unreadable cache just me
   without parsing YAML again.
 
 Every record is validated on every load either way. A cold scan of many files parses them in two
-processes: YAML parsing is the cost, and it is CPU-bound.
+processes (:func:`incidentctl.records.parallel.parallel_map`): YAML parsing is the cost, and it is CPU-bound.
+
+:func:`cache_dir` is THE place of every cache (scans, the site's, compiled templates, the build lock).
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ import contextlib
 import gc
 import os
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RecordError
-from .yamlio import atomic_write_bytes
+from ..errors import RecordError
+from .codec import atomic_write_bytes
+from .listing import list_records
+from .parallel import parallel_map
+from .validate import check_file_parsed, validate_record
 
 if TYPE_CHECKING:
-    from .model import Incident
-    from .store import Repo
+    from ..model import Incident
+    from ..store import Repo
 
 CACHE_VERSION = 2
 #: Below this many files to parse, a second process costs more than it saves.
@@ -36,6 +41,7 @@ _Key = tuple[int, int]
 
 
 def cache_dir(root: Path) -> Path:
+    """THE cache folder: ``.git/incidentctl/`` (never tracked), or ``.incidentctl-cache/`` outside git."""
     git_dir = root / ".git"
     return git_dir / "incidentctl" if git_dir.is_dir() else root / ".incidentctl-cache"
 
@@ -50,16 +56,6 @@ def _stat_key(path: Path) -> _Key | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns)
-
-
-def _current_keys(repo: Repo) -> dict[str, _Key]:
-    folder = repo.incidents_dir
-    keys = {}
-    for incident_id in repo.ids():
-        key = _stat_key(folder / f"{incident_id}.yaml")
-        if key is not None:
-            keys[incident_id] = key
-    return keys
 
 
 def _read(path: Path, config_key: _Key | None) -> dict[str, tuple[_Key, Any]]:
@@ -86,24 +82,14 @@ def _write(path: Path, config_key: _Key | None, entries: dict[str, tuple[_Key, A
 _Parsed = tuple[str, "Incident | None", Any, list[str]]
 
 
-def _parse_files(repo: Repo, ids: list[str], summaries_only: bool) -> list[_Parsed]:
-    """Parse and validate records. Runs in a worker process too: there, only what is cheap to send
-    back is returned (summaries, or parsed data without the models)."""
-    from .yamlio import fast_load
-
+def _parse_files(repo: Repo, ids: Sequence[str], summaries_only: bool) -> list[_Parsed]:
+    """Parse and validate records through THE record check
+    (:func:`incidentctl.records.validate.check_file`): the same wording as every other reader."""
     out: list[_Parsed] = []
+    folder = repo.incidents_dir
     for incident_id in ids:
         rel = f"incidents/{incident_id}.yaml"
-        try:
-            text = (repo.root / rel).read_text(encoding="utf-8")
-            data = fast_load(text, rel)
-        except (OSError, UnicodeDecodeError) as exc:
-            out.append((incident_id, None, None, [f"{rel}:1: cannot read: {exc}"]))
-            continue
-        except RecordError as exc:
-            out.append((incident_id, None, None, [str(exc)]))
-            continue
-        incident, problems = _validate(repo, incident_id, data)
+        incident, data, problems = check_file_parsed(folder / f"{incident_id}.yaml", rel, repo.config, incident_id)
         if incident is None:
             out.append((incident_id, None, None, problems))
         elif summaries_only:
@@ -113,40 +99,32 @@ def _parse_files(repo: Repo, ids: list[str], summaries_only: bool) -> list[_Pars
     return out
 
 
-def _parse_in_worker(repo: Repo, ids: list[str], summaries_only: bool) -> list[_Parsed]:
-    # Models stay here: the parent rebuilds them from the data (cheaper than pickling models).
-    return [(i, None, value, problems) for i, _, value, problems in _parse_files(repo, ids, summaries_only)]
-
-
 def _parse_many(repo: Repo, ids: list[str], summaries_only: bool) -> list[_Parsed]:
     """Parse ``ids``; with many files, half of them in a forked second process (YAML parsing is
     CPU-bound and the machine has cores to spare)."""
-    if len(ids) < PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
-        return _parse_files(repo, ids, summaries_only)
-    import multiprocessing
+    parent = os.getpid()
 
-    try:
-        context = multiprocessing.get_context("fork")
-    except ValueError:  # pragma: no cover - platforms without fork
-        return _parse_files(repo, ids, summaries_only)
-    half = len(ids) // 2
-    with context.Pool(1) as pool:
-        pending = pool.apply_async(_parse_in_worker, (repo, ids[half:], summaries_only))
-        mine = _parse_files(repo, ids[:half], summaries_only)
-        theirs = pending.get()
-    if not summaries_only:
-        # Rebuild the worker's models from its data (validation is cheap next to parsing).
-        rebuilt: list[_Parsed] = []
-        for incident_id, _, data, problems in theirs:
-            incident = _validate(repo, incident_id, data)[0] if data is not None else None
-            rebuilt.append((incident_id, incident, data, problems))
-        theirs = rebuilt
-    return mine + theirs
+    def work(share: Sequence[str]) -> list[_Parsed]:
+        parsed = _parse_files(repo, share, summaries_only)
+        if os.getpid() == parent:
+            return parsed
+        # In the child: models stay here, the parent rebuilds them from the data (cheaper than pickling models).
+        return [(i, None, value, problems) for i, _, value, problems in parsed]
+
+    workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+    shares = parallel_map(work, ids, workers=workers, minimum=PARALLEL_THRESHOLD)
+    out = shares[0]
+    for theirs in shares[1:]:
+        for incident_id, incident, data, problems in theirs:
+            rebuilt = incident
+            if rebuilt is None and data is not None and not summaries_only:
+                # Rebuild the child's models from its data (validation is cheap next to parsing).
+                rebuilt = _validate(repo, incident_id, data)[0]
+            out.append((incident_id, rebuilt, data, problems))
+    return out
 
 
 def _validate(repo: Repo, incident_id: str, data: Any) -> tuple[Incident | None, list[str]]:
-    from .store import validate_record
-
     return validate_record(
         data, f"incidents/{incident_id}.yaml", repo.config, incident_id, text_loader=_text_of(repo, incident_id)
     )
@@ -154,7 +132,7 @@ def _validate(repo: Repo, incident_id: str, data: Any) -> tuple[Incident | None,
 
 def _text_of(repo: Repo, incident_id: str) -> Callable[[], str]:
     """Errors need line numbers: read the text again only when a record is invalid."""
-    return lambda: (repo.incidents_dir / f"{incident_id}.yaml").read_text(encoding="utf-8")
+    return lambda: (repo.incidents_dir / f"{incident_id}.yaml").read_text(encoding="utf-8", errors="replace")
 
 
 def _scan(
@@ -196,7 +174,7 @@ def _scan_files(
     path = cache_path(repo.root, kind)
     config_key = _stat_key(repo.config_path)
     cached = _read(path, config_key)
-    keys = _current_keys(repo)
+    keys = list_records(repo.incidents_dir)
     fresh: dict[str, tuple[_Key, Any]] = {}
     values: dict[str, Any] = {}
     problems: list[str] = []

@@ -1,0 +1,208 @@
+"""THE write transaction: every change to a record goes through one.
+
+Short form (one change, one commit)::
+
+    with repo.transaction(f"{incident.id}: resolved") as tx:
+        incident = tx.repo.load(incident_id)  # read under the lock, on the synced history
+        tx.save(changed)
+    tx.commit_sha, tx.push_error, tx.notes  # what happened (push_error: report, then exit 4)
+
+Entering takes the per-repo ``flock`` (the OS releases it if the process dies), removes temp files
+a killed run left, undoes a rebase an interrupted push left, and, when ``git.commit`` and
+``git.push`` are on, catches up with the remote (fetch + rebase). A sync that fails does not stop
+the write (the record is written locally and the push says what is wrong), but it is REPORTED:
+``tx.sync_error`` and a line in ``tx.notes``.
+
+:meth:`Transaction.save` validates every time: the model, then the read-back rule (what is written
+must parse back, through THE record check, equal to what was saved); a record that does not is put
+back as it was and :class:`RecordError` is raised.
+
+Leaving without an exception commits every saved, not yet committed record with the message given
+to :meth:`Repo.transaction` (``<id>: <what>``), then pushes once if anything was committed. A push
+that keeps failing is not raised: it is kept in ``tx.push_error`` so the caller can report what was
+done and then exit 4 (``PushError``). Leaving with an exception commits nothing.
+
+Long-lived form (the publish delivery ledger)::
+
+    with repo.transaction() as tx:  # no message: nothing is committed implicitly
+        ...  # tx.save(incident) from several threads, many times per incident (thread-safe)
+        for incident_id, message in done:
+            tx.commit(message, [incident_id])  # one commit per incident, its own message
+    # one push on exit for every commit made
+
+``tx.commit(message, ids=None)`` commits the given incidents' records (default: every record saved
+since the last commit) and returns the new commit's sha, or None when nothing changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING
+
+from .. import gitops
+from ..errors import GitError, PushError, RecordError
+from .cache import cache_dir
+from .codec import atomic_write_bytes, remove_stale_temp_files
+from .validate import check_bytes
+
+if TYPE_CHECKING:
+    from ..model import Incident
+    from ..store import Repo
+
+
+class Transaction:
+    """One write under the repo lock; see the module docstring for the API."""
+
+    def __init__(self, repo: Repo, message: str | None = None) -> None:
+        self.repo = repo
+        self.message = message
+        self.sync_error: str | None = None
+        self.push_error: PushError | None = None
+        self.notes: list[str] = []
+        self.commits: list[str] = []
+        self._committed = False  # commit() ran in a git repo: push on exit (also sends older local commits)
+        self.saved: list[Path] = []
+        """Every record path saved, in order of first save."""
+        self._uncommitted: list[Path] = []
+        self._lock = threading.Lock()
+        self._handle: IO[str] | None = None
+
+    # -- entering and leaving ----------------------------------------------------------------------
+
+    def __enter__(self) -> Transaction:
+        repo = self.repo
+        git_dir = repo.root / ".git"
+        lock_path = (git_dir if git_dir.is_dir() else repo.root) / "incidentctl.lock"
+        try:
+            handle = open(lock_path, "a+")
+        except OSError as exc:
+            raise GitError(f"cannot create the lock file {lock_path}: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print("waiting for another incidentctl command in this repo to finish...", file=sys.stderr)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            self._handle = handle
+            remove_stale_temp_files(repo.incidents_dir, repo.root, cache_dir(repo.root))
+            gitops.recover_interrupted(repo.root)  # a push killed mid-rebase: undo it before reading
+            settings = repo.config.git
+            if settings.commit and settings.push:
+                self.sync_error = gitops.sync(repo.root, settings.remote)  # write on the latest record
+                if self.sync_error:
+                    self.notes.append(f"could not catch up with {settings.remote} before writing: {self.sync_error}")
+        except BaseException:
+            self._release(handle)
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        handle = self._handle
+        try:
+            if kind is None:
+                if self.message is not None and self._uncommitted:
+                    self.commit(self.message)
+                self._push()
+        finally:
+            if handle is not None:
+                self._release(handle)
+
+    @staticmethod
+    def _release(handle: IO[str]) -> None:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def save(self, incident: Incident) -> Path:
+        """Validate, write atomically and read back ``incident``'s record (thread-safe)."""
+        from ..model import Incident
+
+        if self._handle is None:
+            raise RuntimeError("Transaction.save outside `with repo.transaction(...)`")
+        Incident.model_validate(incident.model_dump(by_alias=True))  # the model's own rules, every time
+        repo = self.repo
+        with self._lock:
+            path = repo.record_path(incident.id)
+            before = path.read_bytes() if path.exists() else None
+            repo.save(incident)
+            back, problems = check_bytes(path.read_bytes(), repo.relpath(path), repo.config, incident.id)
+            if back is None or back.to_record() != incident.to_record():
+                if before is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    atomic_write_bytes(path, before)
+                detail = "; ".join(problems) or "it reads back different from what was saved"
+                raise RecordError(f"{repo.relpath(path)}: not written: {detail}")
+            self._track(path)
+            return path
+
+    def save_text(self, incident_id: str, text: str) -> Incident:
+        """Write a record's text as is (``postmortem --init``'s commented placeholders); it must read
+        back as a valid record with that id, else the old file is put back and :class:`RecordError` raised."""
+        repo = self.repo
+        if self._handle is None:
+            raise RuntimeError("Transaction.save_text outside `with repo.transaction(...)`")
+        with self._lock:
+            path = repo.record_path(incident_id)
+            before = path.read_bytes() if path.exists() else None
+            atomic_write_bytes(path, text.encode("utf-8"))
+            back, problems = check_bytes(path.read_bytes(), repo.relpath(path), repo.config, incident_id)
+            if back is None:
+                if before is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    atomic_write_bytes(path, before)
+                raise RecordError(f"{repo.relpath(path)}: not written: {'; '.join(problems)}")
+            self._track(path)
+            return back
+
+    def _track(self, path: Path) -> None:
+        if path not in self.saved:
+            self.saved.append(path)
+        if path not in self._uncommitted:
+            self._uncommitted.append(path)
+
+    def commit(self, message: str, ids: Iterable[str] | None = None) -> str | None:
+        """Commit the records of ``ids`` (default: every record saved and not yet committed) as ``message``.
+
+        Returns the commit's sha (None: git.commit is off, no git, or nothing changed). Pushed on exit.
+        """
+        repo = self.repo
+        with self._lock:
+            wanted = self._uncommitted if ids is None else [repo.record_path(incident_id) for incident_id in ids]
+            paths = list(wanted)
+            self._uncommitted = [path for path in self._uncommitted if path not in paths]
+        if not paths or not repo.config.git.commit:
+            return None
+        if not gitops.is_git_repo(repo.root):
+            note = "not a git repository: the change is saved but not committed"
+            if note not in self.notes:
+                self.notes.append(note)
+            return None
+        self._committed = True
+        sha = gitops.commit(repo.root, paths, message)
+        if sha:
+            self.commits.append(sha)
+        return sha
+
+    @property
+    def commit_sha(self) -> str | None:
+        """The last commit made (None: none)."""
+        return self.commits[-1] if self.commits else None
+
+    def _push(self) -> None:
+        settings = self.repo.config.git
+        if not self._committed or not settings.push:
+            return
+        try:
+            gitops.push(self.repo.root, settings.remote)
+        except PushError as exc:
+            self.push_error = exc
