@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .durations import parse_deadline, utcnow
 from .errors import PushError, RecordError, UsageError
-from .model import IMPACTS, STATUSES, Entry, Incident
+from .model import IMPACTS, STATUSES, Delivery, Entry, Incident
 from .store import Repo
 
 if TYPE_CHECKING:
@@ -86,6 +86,15 @@ def _check_severity(repo: Repo, severity: str) -> None:
         raise UsageError(f"--severity {severity!r}: unknown severity (known: {', '.join(repo.config.severities)})")
 
 
+def _pending(repo: Repo, visibility: str) -> dict[str, Delivery]:
+    """``pending`` for every channel configured in ``incidentctl.yaml`` (never the environment: the
+    record must not depend on which secrets the writer's machine has). The publish planner reads it
+    to tell "resolved before it was published" from "resolved before the channel existed"."""
+    if visibility != "public":
+        return {}
+    return {channel: Delivery() for channel in repo.config.configured_channels()}
+
+
 def _insert(timeline: list[Entry], entry: Entry) -> list[Entry]:
     """Keep the timeline in time order: a backfilled entry goes where it belongs."""
     index = len(timeline)
@@ -127,6 +136,7 @@ def open_incident(
             message=message.strip(),
             components=dict(components or {}),
             next_update_by=parse_deadline(next_update, when) if next_update else None,
+            deliveries=_pending(repo, "public"),
         )
         incident = Incident(id=incident_id, title=title, severity=severity, commander=commander, timeline=[entry])
         tx.message = f"{incident.id}: opened ({severity}, {status})"
@@ -164,6 +174,7 @@ def add_update(
             visibility=visibility,
             components=dict(components or {}),
             next_update_by=parse_deadline(next_update, when) if next_update else None,
+            deliveries=_pending(repo, visibility),
         )
         updates: dict[str, object] = {"timeline": _insert(incident.timeline, entry)}
         if severity is not None:
@@ -185,6 +196,7 @@ def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None
             status="resolved",
             message=(message or DEFAULT_RESOLVE_MESSAGE).strip(),
             components={component: "operational" for component in incident.components},
+            deliveries=_pending(repo, "public"),
         )
         changed = incident.model_copy(update={"timeline": _insert(incident.timeline, entry)})
         note = [] if incident.is_open else ["the incident was already resolved; a new resolution entry was added"]

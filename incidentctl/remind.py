@@ -268,14 +268,14 @@ def find_reminders(incidents: Iterable[Incident], config: Config, now: datetime)
 
 
 def check_reminders(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str]]:
-    """Reminders for every valid record in ``repo``, and the ids of invalid records skipped.
+    """Reminders for every valid record in ``repo``, and the problems of the invalid records skipped
+    (``path:line: message``, the wording of every other command).
 
     One broken record must not silence the reminders of every other incident.
     """
-    incidents = repo.scan(skip_invalid=True)
-    loaded = {incident.id for incident in incidents}
-    skipped = [incident_id for incident_id in repo.ids() if incident_id not in loaded]
-    return find_reminders(incidents, repo.config, now), skipped
+    problems: list[str] = []
+    incidents = repo.scan(skip_invalid=True, problems=problems)
+    return find_reminders(incidents, repo.config, now), problems
 
 
 # -- noise control ----------------------------------------------------------------------------------

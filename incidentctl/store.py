@@ -20,7 +20,7 @@ from .model import ID_PATTERN, Incident
 from .records import cache
 from .records.codec import atomic_write, merge_into, rt_dump, rt_load
 from .records.listing import list_records
-from .records.validate import check_bytes, check_file, read_bytes
+from .records.validate import check_bytes, check_file, decode, read_bytes
 from .records.validate import record_problems as record_problems  # for the merge driver and tests
 
 if TYPE_CHECKING:
@@ -92,6 +92,10 @@ class Repo:
         path = self.record_path(incident_id)
         return read_bytes(path, self.relpath(path))
 
+    def read_text(self, incident_id: str) -> str:
+        path = self.record_path(incident_id)
+        return decode(self.read_bytes(incident_id), self.relpath(path))
+
     def load(self, incident_id: str) -> Incident:
         """Load and validate one record (``incident_id`` must be a full id; see :meth:`resolve_id`)."""
         path = self.record_path(incident_id)
@@ -108,9 +112,10 @@ class Repo:
     def get(self, id_or_prefix: str) -> Incident:
         return self.load(self.resolve_id(id_or_prefix))
 
-    def scan(self, *, skip_invalid: bool = False) -> list[Incident]:
-        """Every incident, oldest first. Invalid records raise unless ``skip_invalid``."""
-        return cache.load_all(self, skip_invalid=skip_invalid)
+    def scan(self, *, skip_invalid: bool = False, problems: list[str] | None = None) -> list[Incident]:
+        """Every incident, oldest first. Invalid records raise unless ``skip_invalid``; their
+        problems (``path:line: message``) are added to ``problems`` when given."""
+        return cache.load_all(self, skip_invalid=skip_invalid, problems=problems)
 
     def summaries(self, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
         """What ``list`` shows of every incident (``Incident.summary_dict()``), oldest first.

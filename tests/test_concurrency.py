@@ -142,9 +142,8 @@ DELIVER = textwrap.dedent(
     """
     import sys
     from incidentctl.store import Repo
-    from incidentctl.lifecycle import record_change
     repo = Repo.open(sys.argv[1])
-    with repo.lock():
+    with repo.transaction("2024-12-12-api-down: delivered") as tx:
         incident = repo.load("2024-12-12-api-down")
         name = repo.root.name
         timeline = [
@@ -152,9 +151,9 @@ DELIVER = textwrap.dedent(
                                                     if d.state != "delivered" else d) for c, d in e.deliveries.items()}})
             for i, e in enumerate(incident.timeline)
         ]
-        change = record_change(repo, incident.model_copy(update={"timeline": timeline}), "delivered")
-        if change.push_error:
-            raise SystemExit(str(change.push_error))
+        tx.save(incident.model_copy(update={"timeline": timeline}))
+    if tx.push_error:
+        raise SystemExit(str(tx.push_error))
     """
 )
 

@@ -80,7 +80,7 @@ def _seed(repo: Repo) -> list[str]:
     )
     resolve_incident(repo, third, message="Back to normal.", at=T0 + timedelta(hours=4))
     ids.append(third)
-    with repo.lock():
+    with repo.transaction() as tx:
         for incident_id, public in ((second, False), (third, True)):
             incident = repo.load(incident_id)
             postmortem = Postmortem(
@@ -94,7 +94,7 @@ def _seed(repo: Repo) -> list[str]:
                 resolution=f"{MARKER} resolution",
                 authors=[f"{MARKER}-author"],
             )
-            repo.save(incident.model_copy(update={"postmortem": postmortem}))
+            tx.save(incident.model_copy(update={"postmortem": postmortem}))
     return ids
 
 

@@ -214,8 +214,8 @@ def test_interrupted_run_is_reconciled(
     last = timeline[-1]
     deliveries = {name: d.model_copy(update={"state": state, "error": None}) for name, d in last.deliveries.items()}
     timeline[-1] = last.model_copy(update={"deliveries": deliveries})
-    with status_repo.lock():
-        status_repo.save(record.model_copy(update={"timeline": timeline}))
+    with status_repo.transaction() as tx:
+        tx.save(record.model_copy(update={"timeline": timeline}))
     assert len(slack.messages) == 3 and len(x.posts) == 3
 
     second = publish(status_repo, [incident_id], channels=["slack", "x"])

@@ -364,7 +364,8 @@ def test_invalid_record_is_skipped_not_fatal(tmp_path: Path, cli) -> None:  # ty
     result = cli("remind", "--now", "2024-12-12T16:00:00Z", "--json", repo=repo.root)
     assert result.exit_code == 0
     assert len(json.loads(result.stdout)["due"]) == 1
-    assert "2024-12-13-broken.yaml is invalid and was skipped" in result.stderr
+    assert "warning: incidents/2024-12-13-broken.yaml:2: invalid YAML" in result.stderr
+    assert "(record skipped; run `incidentctl lint`)" in result.stderr
 
 
 def test_notify_without_slack_prints_and_says_so(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ import pytest
 from conftest import git, make_repo
 from fakes.fake_slack import FakeSlack
 
-from incidentctl.gitops import commit
 from incidentctl.model import Delivery
 from incidentctl.store import Repo
 
@@ -28,7 +27,7 @@ def mark_published(repo: Repo, incident_id: str, slack: FakeSlack) -> str:
 
     response = WebClient(token=slack.token, base_url=slack.url).chat_postMessage(channel="#incidents", text="API down")
     ts = str(response["ts"])
-    with repo.lock():
+    with repo.transaction(f"{incident_id}: published") as tx:
         incident = repo.load(incident_id)
         first = incident.timeline[0].model_copy(
             update={
@@ -38,7 +37,7 @@ def mark_published(repo: Repo, incident_id: str, slack: FakeSlack) -> str:
             }
         )
         incident = incident.model_copy(update={"timeline": [first, *incident.timeline[1:]]})
-        commit(repo.root, [repo.save(incident)], f"{incident_id}: published")
+        tx.save(incident)
     return ts
 
 

@@ -80,8 +80,8 @@ def _run_once(repo: Repo, when: datetime | None, *, notify: bool, as_json: bool)
     from ..remind import notify as notify_slack
 
     report, skipped = check_reminders(repo, when or utcnow())
-    for incident_id in skipped:
-        note(f"warning: incidents/{incident_id}.yaml is invalid and was skipped (run `incidentctl lint`)")
+    for problem in skipped:
+        note(f"warning: {problem} (record skipped; run `incidentctl lint`)")
     outcome = notify_slack(repo, report) if notify else None
     if as_json:
         data = report.to_json()

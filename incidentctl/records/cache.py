@@ -140,6 +140,7 @@ def _scan(
     kind: str,
     from_cached: Callable[[str, Any], tuple[Any, list[str]]] | None,
     skip_invalid: bool,
+    collect: list[str] | None = None,
 ) -> list[Any]:
     """The shared scan: reuse cached values whose file is unchanged, parse and validate the rest.
 
@@ -148,7 +149,7 @@ def _scan(
     """
     summaries_only = kind == "summaries"
     with _no_gc():
-        return _scan_files(repo, kind, from_cached, skip_invalid, summaries_only)
+        return _scan_files(repo, kind, from_cached, skip_invalid, summaries_only, collect)
 
 
 @contextlib.contextmanager
@@ -170,6 +171,7 @@ def _scan_files(
     from_cached: Callable[[str, Any], tuple[Any, list[str]]] | None,
     skip_invalid: bool,
     summaries_only: bool,
+    collect: list[str] | None,
 ) -> list[Any]:
     path = cache_path(repo.root, kind)
     config_key = _stat_key(repo.config_path)
@@ -198,6 +200,8 @@ def _scan_files(
             continue
         fresh[incident_id] = (keys[incident_id], stored)
         values[incident_id] = stored if summaries_only else incident
+    if collect is not None:
+        collect.extend(problems)
     if problems and not skip_invalid:
         raise RecordError("\n".join(problems) + "\n(run `incidentctl lint` to see every problem)")
     if stale or len(fresh) != len(cached):
@@ -205,13 +209,14 @@ def _scan_files(
     return [values[incident_id] for incident_id in keys if incident_id in values]
 
 
-def load_all(repo: Repo, *, skip_invalid: bool = False) -> list[Incident]:
-    """Every valid incident, oldest first (see :meth:`incidentctl.store.Repo.scan`)."""
+def load_all(repo: Repo, *, skip_invalid: bool = False, problems: list[str] | None = None) -> list[Incident]:
+    """Every valid incident, oldest first (see :meth:`incidentctl.store.Repo.scan`); the problems of
+    the invalid ones are added to ``problems`` when given."""
 
     def revalidate(incident_id: str, data: Any) -> tuple[Incident | None, list[str]]:
         return _validate(repo, incident_id, data)
 
-    incidents: list[Incident] = _scan(repo, "records", revalidate, skip_invalid)
+    incidents: list[Incident] = _scan(repo, "records", revalidate, skip_invalid, problems)
     incidents.sort(key=lambda incident: (incident.started_at, incident.id))
     return incidents
 
