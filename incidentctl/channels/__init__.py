@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import (
+    BaseChannel,
     Channel,
     ChannelSettings,
     ConnectContext,
@@ -31,6 +32,7 @@ from .registry import (
 )
 
 __all__ = [
+    "BaseChannel",
     "ENTRY_POINT_GROUP",
     "Channel",
     "ChannelSettings",

@@ -23,8 +23,7 @@ ENTRY_POINT_GROUP = "incidentctl.channels"
 LEGACY_ENTRY_POINT_GROUP = "incidentctl.publishers"
 
 _registered: dict[str, Channel] = {}
-_source_points: dict[str, Any] = {}
-_source_points_checked: list[bool] = []
+_scanned: dict[str, Any] = {}
 _loaded: dict[str, Channel] = {}
 
 
@@ -58,17 +57,17 @@ def _source_tree_points() -> dict[str, Any]:
 
 
 def _entry_points() -> dict[str, Any]:
+    """Installed entry points by name, scanned once per process (a new plugin needs a new process)."""
     from importlib.metadata import entry_points
 
-    found: dict[str, Any] = {}
-    if not _source_points_checked:
-        _source_points.update(_source_tree_points())
-        _source_points_checked.append(True)
-    found.update(_source_points)
+    if _scanned:
+        return _scanned
+    found: dict[str, Any] = _source_tree_points()
     for group in (LEGACY_ENTRY_POINT_GROUP, ENTRY_POINT_GROUP):  # the new group wins
         for point in entry_points(group=group):
             found[point.name] = point
-    return found
+    _scanned.update(found)
+    return _scanned
 
 
 def _check(channel: object, where: str) -> Channel:
