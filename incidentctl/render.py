@@ -165,7 +165,9 @@ def _where(exc: BaseException, filename: str) -> str:
 
 def incident_url(config: Config, incident_id: str) -> str | None:
     """The incident's page on the status site, when ``channels.statuspage.url`` is configured."""
-    settings = config.channels.statuspage
+    from .channels.statuspage import settings_for
+
+    settings = settings_for(config)
     if settings is None or not settings.url:
         return None
     return f"{settings.url.rstrip('/')}/incidents/{incident_id}.html"
