@@ -32,8 +32,8 @@ from .registry import (
 )
 
 __all__ = [
-    "BaseChannel",
     "ENTRY_POINT_GROUP",
+    "BaseChannel",
     "Channel",
     "ChannelSettings",
     "ConnectContext",
