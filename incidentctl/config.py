@@ -5,22 +5,21 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .durations import parse_duration
 from .errors import ConfigError, IncidentctlError, RepoNotFoundError
 from .model import ID_PATTERN
 from .records.codec import fast_load, validation_problems
 
+if TYPE_CHECKING:
+    from .channels.statuspage import StatuspageSettings
+
 CONFIG_FILE = "incidentctl.yaml"
 REPO_ENV = "INCIDENTCTL_REPO"
-
-X_SECRETS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
-SLACK_SECRET = "SLACK_BOT_TOKEN"
-SECRET_NAMES = (SLACK_SECRET, *X_SECRETS)
 
 
 class _Settings(BaseModel):
@@ -84,34 +83,45 @@ def default_severities() -> dict[str, Severity]:
     }
 
 
-class SlackSettings(_Settings):
-    channel: str = "#incidents"
-    mention: str | None = None
-    """Who reminders mention when the incident has no commander, e.g. ``<!subteam^S123>``."""
-
-
-class XSettings(_Settings):
-    pass
-
-
-class StatuspageSettings(_Settings):
-    output: str = "site"
-    url: str | None = None
-    title: str | None = None
-    history_page_size: int = Field(default=50, ge=1)
-
-
 class Channels(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    slack: SlackSettings | None = None
-    x: XSettings | None = None
-    statuspage: StatuspageSettings | None = None
+    """``channels:``: raw settings per channel name, validated by each channel's own ``settings_model``
+    (see :meth:`Config.channel_settings`). The order of the file is kept."""
 
-    @field_validator("slack", "x", "statuspage", mode="before")
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
     @classmethod
     def _empty_is_enabled(cls, value: Any) -> Any:
         # `x:` with nothing after it means "enabled with defaults", like `x: {}`.
-        return {} if value is None else value
+        if isinstance(value, dict):
+            return {name: {} if settings is None else settings for name, settings in value.items()}
+        return value
+
+    def names(self) -> list[str]:
+        return list((self.model_extra or {}).keys())
+
+    def raw(self, name: str) -> Any:
+        return (self.model_extra or {}).get(name)
+
+    @property
+    def statuspage(self) -> StatuspageSettings | None:
+        """Transitional: the site reads its settings here; new code calls ``statuspage.settings_for(config)``."""
+        from .channels.statuspage import CHANNEL, StatuspageSettings
+
+        settings = _validated_settings(self, CHANNEL)
+        return settings if isinstance(settings, StatuspageSettings) else None
+
+
+def _validated_settings(channels: Channels, name: str) -> Any:
+    from .channels.registry import find_channel
+
+    raw = channels.raw(name)
+    if raw is None:
+        return None
+    channel = find_channel(name)
+    if channel is None:
+        return raw
+    return channel.settings_model.model_validate(raw)
 
 
 class GitSettings(_Settings):
@@ -127,6 +137,7 @@ class Config(_Settings):
     severities: dict[str, Severity] = Field(default_factory=default_severities)
     channels: Channels = Field(default_factory=Channels)
     git: GitSettings = Field(default_factory=GitSettings)
+    _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -171,15 +182,15 @@ class Config(_Settings):
         return component_id
 
     def configured_channels(self) -> list[str]:
-        """Channels present in the config, built-in ones first."""
-        names = [name for name in ("slack", "x", "statuspage") if getattr(self.channels, name) is not None]
-        names.extend(sorted((self.channels.model_extra or {}).keys()))
-        return names
+        """Channels present in the config, in the file's order."""
+        return self.channels.names()
 
     def channel_settings(self, name: str) -> Any:
-        if name in ("slack", "x", "statuspage"):
-            return getattr(self.channels, name)
-        return (self.channels.model_extra or {}).get(name)
+        """``channels.<name>`` validated through the channel's ``settings_model`` (``None`` when not configured;
+        the raw value for a channel no installed plugin provides)."""
+        if name not in self._settings:
+            self._settings[name] = _validated_settings(self.channels, name)
+        return self._settings[name]
 
 
 def load_config(root: Path) -> Config:
@@ -199,10 +210,19 @@ def parse_config(text: str, path: Path | str = CONFIG_FILE) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with at least `organization:`")
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         problems = validation_problems(exc, path, text)
         raise ConfigError("\n".join(problems)) from None
+    problems = []
+    for name in config.configured_channels():
+        try:
+            config.channel_settings(name)
+        except ValidationError as exc:
+            problems.extend(validation_problems(exc, path, text, prefix=("channels", name)))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config
 
 
 def find_repo(explicit: Path | str | None = None, cwd: Path | None = None) -> Path:
@@ -225,26 +245,22 @@ def find_repo(explicit: Path | str | None = None, cwd: Path | None = None) -> Pa
     )
 
 
-def secrets_present(names: tuple[str, ...], env: dict[str, str] | None = None) -> bool:
-    source = os.environ if env is None else env
-    return all(source.get(name) for name in names)
-
-
 def secret_values(env: dict[str, str] | None = None) -> list[str]:
     """Every secret value set in the environment, for scrubbing output."""
+    from .channels.registry import secret_names
+
     source = os.environ if env is None else env
-    return [value for name in SECRET_NAMES if (value := source.get(name)) and len(value) >= 4]
+    return [value for name in secret_names() if (value := source.get(name)) and len(value) >= 4]
 
 
 def channel_enabled(config: Config, name: str, env: dict[str, str] | None = None) -> bool:
-    """A channel is enabled when it is configured and, for Slack and X, its secrets are set."""
-    if config.channel_settings(name) is None and name not in (config.channels.model_extra or {}):
+    """A channel is enabled when it is configured and the secrets it declares as required are set."""
+    from .channels.registry import find_channel, missing_secrets
+
+    if config.channels.raw(name) is None:
         return False
-    if name == "slack":
-        return secrets_present((SLACK_SECRET,), env)
-    if name == "x":
-        return secrets_present(X_SECRETS, env)
-    return True
+    channel = find_channel(name)
+    return channel is None or not missing_secrets(channel, env)
 
 
 def enabled_channels(config: Config, env: dict[str, str] | None = None) -> list[str]:

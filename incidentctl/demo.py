@@ -9,7 +9,6 @@ import shutil
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from .durations import isoformat_z
 from .errors import UsageError
@@ -119,7 +118,8 @@ def run_demo(path: Path, out: Callable[[str], object] = print) -> Repo:
 
 
 def _render_channels(repo: Repo, incident: Incident, out: Callable[[str], object]) -> None:
-    from .publishing import preview
+    from .channels.registry import get_channel
+    from .delivery import preview
     from .render import local_time
 
     out("\n== What each channel would receive, update by update (dry run: nothing is sent) ==")
@@ -129,35 +129,8 @@ def _render_channels(repo: Repo, incident: Incident, out: Callable[[str], object
         if item.at != current:
             current = item.at
             out(f"\n-- {local_time(item.at, repo.config.tz)} --")
-        if item.channel == "slack":
-            label = {"post": "new message", "reply": "thread reply", "edit": "first message edited"}.get(
-                item.kind, item.kind
-            )
-            out(f"[slack, {label}]")
-            for line in _blocks_as_text(item.payload.get("blocks", [])) or [item.text]:
-                out(f"  {line}")
-        elif item.channel == "x":
-            parts = item.payload.get("parts") or [item.text]
-            for number, part in enumerate(parts, 1):
-                out(f"[x, {'post' if item.kind == 'post' and number == 1 else 'reply'}]")
-                out("  " + part.replace("\n", "\n  "))
-        elif item.channel == "statuspage":
-            out(f"[statuspage] incidents/{incident.id}.html rebuilt with this update")
-        else:
-            out(f"[{item.channel}] {item.text}")
-
-
-def _blocks_as_text(blocks: list[dict[str, Any]]) -> list[str]:
-    """A Slack Block Kit message as the lines a reader sees (for the demo's dry run)."""
-    lines: list[str] = []
-    for block in blocks:
-        if block.get("type") in ("header", "section") and isinstance(block.get("text"), dict):
-            lines.extend(str(block["text"].get("text", "")).splitlines())
-        if block.get("type") == "section" and block.get("fields"):
-            lines.append(" | ".join(str(field.get("text", "")).replace("\n", ": ") for field in block["fields"]))
-        if block.get("type") == "context":
-            lines.append(" · ".join(str(element.get("text", "")) for element in block.get("elements", [])))
-    return lines
+        for line in get_channel(item.channel).show(item, demo=True):
+            out(line)
 
 
 def _postmortem(repo: Repo, incident: Incident, out: Callable[[str], object]) -> None:

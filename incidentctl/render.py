@@ -1,12 +1,10 @@
-"""The one Jinja environment: sandboxed, ``StrictUndefined``, repo templates before packaged ones.
+"""Rendering helpers: the filters, template error messages, and the variables message templates see.
 
-Every template (Slack, X, the status page, the postmortem) is rendered here, so the sandbox, the
-filters and the error messages are the same everywhere.
+The environment itself lives in :mod:`incidentctl.templating` (one ``Templates`` object per repo).
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +14,6 @@ from .durations import format_duration, isoformat_z
 from .errors import TemplateError
 
 if TYPE_CHECKING:
-    from jinja2 import BytecodeCache
     from jinja2.sandbox import SandboxedEnvironment
 
     from .config import Config
@@ -103,60 +100,23 @@ def _iso(value: Any) -> str:
 
 
 def environment(root: Path | None, config: Config | None = None) -> SandboxedEnvironment:
-    """The environment for an incident repo (``root/templates`` first, then the packaged defaults)."""
-    zone = config.timezone if config is not None else "UTC"
-    return _environment(str(root) if root else "", zone)
+    """The environment of the repo's :class:`~incidentctl.templating.Templates` (one per repo)."""
+    from .templating import templates_for
+
+    return templates_for(root, config).env
 
 
-@functools.lru_cache(maxsize=8)
-def _environment(root: str, zone: str) -> SandboxedEnvironment:
-    from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
-    from jinja2.sandbox import SandboxedEnvironment
+class _ForgetTemplates:
+    """Transitional for tests that cleared the old ``lru_cache``: ``_environment.cache_clear()``."""
 
-    search = []
-    if root:
-        # Added even before the folder exists: an override dropped in later is still found.
-        search.append(FileSystemLoader(str(Path(root) / "templates")))
-    search.append(FileSystemLoader(str(packaged_templates())))
-    env = SandboxedEnvironment(
-        loader=ChoiceLoader(search),
-        bytecode_cache=_bytecode_cache(root),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2", "xml.j2"), default=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    tz = ZoneInfo(zone)
-    env.filters.update(
-        duration=duration_filter,
-        localtime=lambda value, fmt="%Y-%m-%d %H:%M %Z": local_time(value, tz, fmt),
-        offsettime=lambda value: offset_time(value, tz),
-        iso=_iso,
-        mrkdwn=escape_mrkdwn,
-        status_label=lambda value: STATUS_LABELS.get(str(value), str(value)),
-        impact_label=lambda value: IMPACT_LABELS.get(str(value), str(value)),
-    )
-    env.globals.update(STATUS_LABELS=STATUS_LABELS, IMPACT_LABELS=IMPACT_LABELS, timezone=zone)
-    return env
+    @staticmethod
+    def cache_clear() -> None:
+        from .templating import forget_templates
+
+        forget_templates()
 
 
-def _bytecode_cache(root: str) -> BytecodeCache | None:
-    """Compiled templates kept in ``.git/incidentctl/jinja/`` (keyed by each template's source, so an
-    edited template is recompiled; never tracked, safe to delete): compiling is most of the cost of
-    rendering a handful of pages, e.g. the site rebuild after one update."""
-    if not root or not (Path(root) / ".git").is_dir():
-        return None
-    from jinja2 import FileSystemBytecodeCache
-
-    from .records.cache import cache_dir  # light module: os, pickle
-
-    folder = cache_dir(Path(root)) / "jinja"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return FileSystemBytecodeCache(str(folder))
+_environment = _ForgetTemplates()
 
 
 def render(env: SandboxedEnvironment, name: str, **context: Any) -> str:
@@ -205,7 +165,9 @@ def _where(exc: BaseException, filename: str) -> str:
 
 def incident_url(config: Config, incident_id: str) -> str | None:
     """The incident's page on the status site, when ``channels.statuspage.url`` is configured."""
-    settings = config.channels.statuspage
+    from .channels.statuspage import settings_for
+
+    settings = settings_for(config)
     if settings is None or not settings.url:
         return None
     return f"{settings.url.rstrip('/')}/incidents/{incident_id}.html"

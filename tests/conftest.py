@@ -15,8 +15,8 @@ from fakes.fake_slack import FakeSlack
 from fakes.fake_x import FakeX
 from typer.testing import CliRunner
 
+from incidentctl.channels import secret_names
 from incidentctl.cli.app import app
-from incidentctl.config import SECRET_NAMES
 from incidentctl.scaffold import init_repo
 from incidentctl.store import Repo
 
@@ -28,7 +28,7 @@ SAMPLES = PROJECT_ROOT / "incidents"
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No secrets, no user git config, no repo from the environment, no colour."""
     for name in (
-        *SECRET_NAMES,
+        *secret_names(),
         "INCIDENTCTL_REPO",
         "INCIDENTCTL_SLACK_API_URL",
         "INCIDENTCTL_X_API_URL",

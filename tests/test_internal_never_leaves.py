@@ -11,7 +11,7 @@ dry-run preview, and in nothing ``publish --json`` prints; it is still in the re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,9 @@ from conftest import make_repo
 from fakes.fake_slack import FakeSlack
 from fakes.fake_x import FakeX
 
+from incidentctl.channels import RetryPolicy, use_retry_policy
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.model import Postmortem
-from incidentctl.publishers import base
 from incidentctl.store import Repo
 
 MARKER = "ZZ-INTERNAL-7c1e-do-not-publish"
@@ -32,8 +32,9 @@ T0 = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "BASE_DELAY_SECONDS", 0.01)
+def _fast_retries() -> Iterator[None]:
+    with use_retry_policy(RetryPolicy(base_delay=0.01)):
+        yield
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +13,22 @@ from conftest import git, make_repo, no_traceback
 from fakes.fake_slack import FakeSlack
 from fakes.fake_x import FakeX
 
+from incidentctl.channels import RetryPolicy, use_retry_policy
 from incidentctl.config import secret_values
+from incidentctl.delivery import preview, publish
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
-from incidentctl.publishers import base
-from incidentctl.publishing import preview, publish
 from incidentctl.store import Repo
 
 STATUS_URL_CONFIG = 'statuspage: {output: site, title: "Example Corp Status", url: https://status.example.com}'
 
 
+FAST = RetryPolicy(base_delay=0.01, request_timeout=2.0)
+
+
 @pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "BASE_DELAY_SECONDS", 0.01)
-    monkeypatch.setattr(base, "REQUEST_TIMEOUT_SECONDS", 2.0)
+def _fast_retries() -> Iterator[None]:
+    with use_retry_policy(FAST):
+        yield
 
 
 @pytest.fixture
@@ -178,10 +181,9 @@ def test_connection_dropped_after_post_is_not_posted_twice(status_repo: Repo, sl
 
 def test_timeout_then_found_in_thread(status_repo: Repo, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     incident_id = _incident(status_repo)
-    monkeypatch.setattr(base, "REQUEST_TIMEOUT_SECONDS", 0.3)
     # Every post times out on the client, but the server still posts it.
     slack.method_latency = {"chat.postMessage": 0.6}
-    report = publish(status_repo, channels=["slack"])
+    report = publish(status_repo, channels=["slack"], retry=RetryPolicy(base_delay=0.01, request_timeout=0.3))
     slack.method_latency = {}
     assert len(slack.messages) == 1
     # Either the check found it within the run, or it is left for the next run to reconcile.
@@ -202,12 +204,11 @@ def test_interrupted_run_is_reconciled(
     assert publish(status_repo, [incident_id], channels=["slack", "x"]).failed == 0
     resolve_incident(status_repo, incident_id, message="Resolved after the rollback.")
     # No retry inside this run: the send lands, the answer is lost, the delivery stays unrecorded.
-    monkeypatch.setattr(base, "MAX_ATTEMPTS", 1)
     slack.drop_next(1, after=True, method="chat.postMessage")
     x.drop_next(1, after=True)
-    first = publish(status_repo, [incident_id], channels=["slack", "x"])
+    one_try = RetryPolicy(max_attempts=1, base_delay=0.01, request_timeout=2.0)
+    first = publish(status_repo, [incident_id], channels=["slack", "x"], retry=one_try)
     assert first.failed == 2
-    monkeypatch.setattr(base, "MAX_ATTEMPTS", 4)
     # Simulate the crash: the record says pending (attempts 1), as written before the send.
     record = status_repo.load(incident_id)
     timeline = list(record.timeline)
@@ -310,7 +311,7 @@ def test_preview_renders_every_channel_for_each_public_entry(status_repo: Repo) 
     assert {p.channel for p in previews} == set(channels)
     for item in previews:
         if item.channel == "x":
-            from incidentctl.publishers.x import weighted_length
+            from incidentctl.channels.x import weighted_length
 
             assert all(weighted_length(part) <= 280 for part in item.payload["parts"])
 
@@ -453,28 +454,28 @@ def test_unknown_channel_option_is_a_usage_error(status_repo: Repo, cli: Callabl
 
 def test_a_plugin_publisher_through_the_registry(tmp_path: Path) -> None:
     """A third-party channel (say Mastodon) needs no change to the core: register it and configure it."""
-    from incidentctl.publishers import Message, RenderContext, RetryBudget, Sent, register, unregister
+    from incidentctl.channels import BaseChannel, ConnectContext, Message, RenderContext, Sent, register, unregister
 
     received: list[str] = []
 
     class EchoSender:
-        def send(self, incident: Any, index: int, message: Message) -> Sent:
+        def send(self, incident: Any, timeline_index: int, message: Message) -> Sent:
             received.append(message.text)
             return Sent(ref=f"echo-{len(received)}")
 
-        def find_sent(self, incident: Any, index: int, message: Message) -> Sent | None:
+        def find_sent(self, incident: Any, timeline_index: int, message: Message) -> Sent | None:
             return None
 
         def finish(self, incident: Any, latest: Message | None) -> None:
             return None
 
-    class EchoPublisher:
+    class EchoPublisher(BaseChannel):
         name = "echo"
 
         def render(self, context: RenderContext) -> Message:
             return Message(channel="echo", text=f"{context.incident.title}: {context.entry.message}")
 
-        def connect(self, config: Any, budget: RetryBudget) -> EchoSender:
+        def connect(self, context: ConnectContext) -> EchoSender:
             return EchoSender()
 
     register(EchoPublisher())

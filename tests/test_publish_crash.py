@@ -31,10 +31,10 @@ from conftest import git, make_repo, run_subprocess
 from fakes.fake_slack import FakeSlack
 from fakes.fake_x import FakeX
 
+from incidentctl.channels.slack import entry_key
+from incidentctl.delivery import preview
 from incidentctl.durations import isoformat_z
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
-from incidentctl.publishers.slack import entry_key
-from incidentctl.publishing import preview
 from incidentctl.records.codec import TEMP_PREFIX
 from incidentctl.store import Repo
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from conftest import make_repo
 
+from incidentctl.delivery import publish
 from incidentctl.lifecycle import add_update, open_incident
-from incidentctl.publishing import publish
 
 
 def test_publish_rebuilds_the_site_and_records_the_page(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incidentctl.publishers.x import split_post, weighted_length
+from incidentctl.channels.x import split_post, weighted_length
 
 NUMBER = re.compile(r" \((\d+)/(\d+)\)$")
 
@@ -91,7 +91,7 @@ def test_every_part_fits_and_no_word_is_lost(tokens: list[str]) -> None:
 
 
 def test_split_prefers_line_breaks_then_sentence_ends() -> None:
-    from incidentctl.publishers.x import split_post, weighted_length
+    from incidentctl.channels.x import split_post, weighted_length
 
     lines = ["Investigating: API unavailable (19:00 EST)", "word " * 40, "Next update by 19:30 EST."]
     text = "\n".join(line.strip() for line in lines) + " " + "tail " * 30

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,10 +22,10 @@ from conftest import make_repo
 from fakes.fake_slack import FakeSlack
 from fakes.fake_x import FakeX
 
+from incidentctl.channels import RetryPolicy, use_retry_policy
+from incidentctl.channels.x import weighted_length
+from incidentctl.delivery import publish
 from incidentctl.lifecycle import add_update, open_incident
-from incidentctl.publishers import base
-from incidentctl.publishers.x import weighted_length
-from incidentctl.publishing import publish
 from incidentctl.render import escape_mrkdwn
 from incidentctl.site import build_site
 from incidentctl.store import Repo
@@ -47,8 +48,9 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(base, "BASE_DELAY_SECONDS", 0.01)
+def _fast_retries() -> Iterator[None]:
+    with use_retry_policy(RetryPolicy(base_delay=0.01)):
+        yield
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -10,7 +9,7 @@ import typer
 from .common import complete_channel, complete_incident_id, note, open_repo, print_json
 
 if TYPE_CHECKING:
-    from ..publishing import PublishReport
+    from ..delivery import PublishReport
     from ..store import Repo
 
 
@@ -48,7 +47,7 @@ def publish_after_change(ctx: typer.Context, incident_id: str) -> int:
 
 
 def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run: bool, as_json: bool) -> int:
-    from ..publishing import publish as run_publish
+    from ..delivery import publish as run_publish
 
     report = run_publish(repo, ids, channels, dry_run=dry_run)
     if as_json:
@@ -63,6 +62,8 @@ def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run:
 
 
 def _print(report: PublishReport) -> None:
+    from ..channels.registry import get_channel
+
     if report.dry_run:
         if not report.previews:
             note("nothing to publish")
@@ -70,13 +71,8 @@ def _print(report: PublishReport) -> None:
             typer.echo(
                 f"--- {preview.channel} · {preview.incident_id} · {preview.at:%Y-%m-%dT%H:%M:%SZ} · {preview.kind}"
             )
-            if preview.channel == "slack":
-                typer.echo(json.dumps(preview.payload, indent=2, ensure_ascii=False))
-            elif preview.channel == "x" and len(preview.payload.get("parts", [])) > 1:
-                for number, part in enumerate(preview.payload["parts"], 1):
-                    typer.echo(f"[post {number}] {part}")
-            else:
-                typer.echo(preview.text)
+            for line in get_channel(preview.channel).show(preview, demo=False):
+                typer.echo(line)
         for warning in report.warnings:
             note(f"note: {warning}")
         return

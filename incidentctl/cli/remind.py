@@ -76,8 +76,8 @@ def _run_once(repo: Repo, when: datetime | None, *, notify: bool, as_json: bool)
     """Check (and notify) and print; return how many are due and the error for the exit status."""
     from ..durations import utcnow
     from ..errors import DeliveryError
+    from ..notify import notify as notify_slack
     from ..remind import check_reminders
-    from ..remind import notify as notify_slack
 
     report, skipped = check_reminders(repo, when or utcnow())
     for problem in skipped:

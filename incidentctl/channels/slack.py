@@ -12,15 +12,17 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..config import SLACK_SECRET
 from ..durations import isoformat_z
 from ..errors import ConfigError, TemplateError
-from . import base
 from .base import (
     METADATA_EVENT,
+    ChannelSettings,
+    ConnectContext,
     Message,
+    Preview,
     RenderContext,
     RetryBudget,
+    Secret,
     SendError,
     Sent,
     retry_after_seconds,
@@ -29,19 +31,27 @@ from .base import (
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
-    from ..config import Config
     from ..model import Entry, Incident
+    from ..store import Repo
 
 SLACK_API_URL_ENV = "INCIDENTCTL_SLACK_API_URL"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 TEMPLATE = "slack.json.j2"
 CHANNEL = "slack"
+SLACK_SECRET = "SLACK_BOT_TOKEN"
+SECRETS = (Secret(SLACK_SECRET, "export the bot token (xoxb-...) to publish to Slack"),)
+
+
+class SlackSettings(ChannelSettings):
+    channel: str = "#incidents"
+    mention: str | None = None
+    """Who reminders mention when the incident has no commander, e.g. ``<!subteam^S123>``."""
 
 
 # -- shared helpers (also used by reminders) ------------------------------------------------------
 
 
-def slack_client(config: Config | None = None, *, budget: RetryBudget | None = None, retries: bool = True) -> WebClient:
+def slack_client(budget: RetryBudget | None = None, *, retries: bool = True) -> WebClient:
     """A ``WebClient`` with the bot token from ``SLACK_BOT_TOKEN``, a timeout and bounded retries.
 
     ``INCIDENTCTL_SLACK_API_URL`` points it elsewhere (tests, proxies). Retries (connection errors,
@@ -55,8 +65,10 @@ def slack_client(config: Config | None = None, *, budget: RetryBudget | None = N
     base_url = os.environ.get(SLACK_API_URL_ENV) or DEFAULT_SLACK_API_URL
     if not base_url.endswith("/"):
         base_url += "/"
-    handlers = _retry_handlers(budget or RetryBudget()) if retries else []
-    return WebClient(token=token, base_url=base_url, timeout=base.REQUEST_TIMEOUT_SECONDS, retry_handlers=handlers)  # type: ignore[arg-type]
+    budget = budget or RetryBudget()
+    handlers = _retry_handlers(budget) if retries else []
+    timeout = budget.timeout
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=handlers)  # type: ignore[arg-type]
 
 
 def _retry_handlers(budget: RetryBudget) -> list[Any]:
@@ -194,15 +206,11 @@ def _call(client: WebClient, method: str, shown_channel: str, **kwargs: Any) -> 
 
 def template_context(context: RenderContext, kind: str) -> dict[str, Any]:
     """What ``slack.json.j2`` (and the other templates) see."""
-    from ..render import message_context
-
-    return {**message_context(context.incident, context.entry, context.config), "kind": kind}
+    return {**context.message_context(), "kind": kind}
 
 
 def render_blocks(context: RenderContext, kind: str) -> Message:
-    from ..render import render
-
-    text = render(context.env, TEMPLATE, **template_context(context, kind))
+    text = context.templates.render(TEMPLATE, **template_context(context, kind))
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -214,18 +222,63 @@ def render_blocks(context: RenderContext, kind: str) -> Message:
     return Message(channel=CHANNEL, text=payload["text"], payload=payload)
 
 
-class SlackPublisher:
-    """Block Kit messages in one thread per incident."""
+class SlackChannel:
+    """Block Kit messages in one thread per incident; the root message is edited to the current state."""
 
     name = CHANNEL
+    settings_model = SlackSettings
+    secrets = SECRETS
+    edits_root = True
 
     def render(self, context: RenderContext) -> Message:
         return render_blocks(context, "root" if context.is_first or context.purpose == "summary" else "reply")
 
-    def connect(self, config: Config, budget: RetryBudget) -> SlackSender:
-        settings = config.channels.slack
-        channel = settings.channel if settings is not None else "#incidents"
-        return SlackSender(slack_client(config, retries=False), channel)
+    def show(self, preview: Preview, *, demo: bool) -> list[str]:
+        if not demo:
+            return json.dumps(preview.payload, indent=2, ensure_ascii=False).splitlines()
+        label = {"post": "new message", "reply": "thread reply", "edit": "first message edited"}.get(
+            preview.kind, preview.kind
+        )
+        return [
+            f"[{CHANNEL}, {label}]",
+            *(f"  {line}" for line in blocks_as_text(preview.payload.get("blocks", [])) or [preview.text]),
+        ]
+
+    def connect(self, context: ConnectContext) -> SlackSender:
+        settings = context.settings if isinstance(context.settings, SlackSettings) else SlackSettings()
+        return SlackSender(slack_client(context.retry, retries=False), settings.channel)
+
+
+def blocks_as_text(blocks: list[dict[str, Any]]) -> list[str]:
+    """A Block Kit message as the lines a reader sees (for the demo's dry run)."""
+    lines: list[str] = []
+    for block in blocks:
+        if block.get("type") in ("header", "section") and isinstance(block.get("text"), dict):
+            lines.extend(str(block["text"].get("text", "")).splitlines())
+        if block.get("type") == "section" and block.get("fields"):
+            lines.append(" | ".join(str(field.get("text", "")).replace("\n", ": ") for field in block["fields"]))
+        if block.get("type") == "context":
+            lines.append(" · ".join(str(element.get("text", "")) for element in block.get("elements", [])))
+    return lines
+
+
+# -- the public API reminders use -----------------------------------------------------------------
+
+
+def settings_for(repo: Repo) -> SlackSettings | None:
+    """The validated ``channels.slack`` settings, ``None`` when Slack is not configured."""
+    settings = repo.config.channel_settings(CHANNEL)
+    return settings if isinstance(settings, SlackSettings) else None
+
+
+def reminder_sender(repo: Repo, budget: RetryBudget | None = None) -> SlackSender | None:
+    """A sender for posts outside publishing (reminders), with retries; ``None`` when Slack is not enabled."""
+    from ..config import channel_enabled
+
+    settings = settings_for(repo)
+    if settings is None or not channel_enabled(repo.config, CHANNEL):
+        return None
+    return SlackSender(slack_client(budget), settings.channel, mention=settings.mention)
 
 
 def entry_key(entry: Entry) -> str:
@@ -259,9 +312,11 @@ def _looks_like_id(channel: str) -> bool:
 class SlackSender:
     """One run's connection to Slack."""
 
-    def __init__(self, client: WebClient, channel: str) -> None:
+    def __init__(self, client: WebClient, channel: str, *, mention: str | None = None) -> None:
         self.client = client
         self.channel = channel
+        self.mention = mention
+        """Who reminders mention when the incident has no commander (``channels.slack.mention``)."""
         self._channel_id: str | None = channel if _looks_like_id(channel) else None
 
     def _root(self, incident: Incident) -> tuple[str, str] | None:
@@ -290,10 +345,16 @@ class SlackSender:
                 break
         raise SendError(_explain("channel_not_found", self.channel), fatal=True)
 
-    def send(self, incident: Incident, index: int, message: Message) -> Sent:
-        entry = incident.timeline[index]
+    def post_in_thread(self, incident: Incident, text: str) -> str:
+        """Post plain ``text`` in the incident's thread (the channel when it has none); return its ``ts``."""
+        root = thread_ts(incident)
+        channel = (thread_channel(incident) if root is not None else None) or self.channel
+        return post_thread_message(self.client, channel, root, text)
+
+    def send(self, incident: Incident, timeline_index: int, message: Message) -> Sent:
+        entry = incident.timeline[timeline_index]
         payload = message.payload
-        first = _is_first(incident, index)
+        first = _is_first(incident, timeline_index)
         root = None if first else self._root(incident)
         if not first and root is None:
             raise SendError("slack: the incident's first message has not been delivered yet", retry_after=None)
@@ -320,9 +381,9 @@ class SlackSender:
         ts = str(response["ts"])
         return Sent(ref=ts, refs=(f"{channel_id}/{ts}",))
 
-    def find_sent(self, incident: Incident, index: int, message: Message) -> Sent | None:
-        entry = incident.timeline[index]
-        if _is_first(incident, index):
+    def find_sent(self, incident: Incident, timeline_index: int, message: Message) -> Sent | None:
+        entry = incident.timeline[timeline_index]
+        if _is_first(incident, timeline_index):
             channel_id = self._resolve_channel_id()
             delivery = entry.deliveries.get(CHANNEL)
             since = (delivery.at if delivery is not None and delivery.at else entry.at) - timedelta(minutes=5)

@@ -13,16 +13,24 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..config import X_SECRETS
 from ..errors import ConfigError
-from . import base
-from .base import Message, RenderContext, RetryBudget, SendError, Sent
+from .base import (
+    ConnectContext,
+    Message,
+    NoSettings,
+    Preview,
+    RenderContext,
+    RetryBudget,
+    Secret,
+    SendError,
+    Sent,
+    retry_after_seconds,
+)
 
 if TYPE_CHECKING:
     import requests
     import tweepy
 
-    from ..config import Config
     from ..model import Incident
 
 X_API_URL_ENV = "INCIDENTCTL_X_API_URL"
@@ -30,6 +38,15 @@ PUBLIC_API_URL = "https://api.twitter.com"
 TEMPLATE = "x.txt.j2"
 CHANNEL = "x"
 MAX_WEIGHT = 280
+X_SECRETS = ("X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET")
+_HOW = (
+    "set X_API_KEY, X_API_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET (the app's keys and tokens) to publish to X"
+)
+SECRETS = tuple(Secret(name, _HOW) for name in X_SECRETS)
+
+
+class XSettings(NoSettings):
+    """Nothing to configure: ``x:`` enables X (its secrets come from the environment)."""
 
 
 # -- length and splitting ---------------------------------------------------------------------------
@@ -175,7 +192,7 @@ def _transport_adapter(base_url: str | None, timeout: float) -> requests.adapter
     return TimeoutHostAdapter(max_retries=0)
 
 
-def x_client(config: Config | None = None) -> tweepy.Client:
+def x_client(budget: RetryBudget | None = None) -> tweepy.Client:
     """A ``tweepy.Client`` (OAuth 1.0a user context) with a timeout on every request.
 
     Never ``wait_on_rate_limit`` (tweepy would sleep and recurse without bound): rate limits come
@@ -197,48 +214,61 @@ def x_client(config: Config | None = None) -> tweepy.Client:
     base_url = os.environ.get(X_API_URL_ENV) or None
     if base_url and base_url.rstrip("/") == PUBLIC_API_URL:
         base_url = None
-    client.session.mount(PUBLIC_API_URL, _transport_adapter(base_url, base.REQUEST_TIMEOUT_SECONDS))
+    client.session.mount(PUBLIC_API_URL, _transport_adapter(base_url, (budget or RetryBudget()).timeout))
     return client
 
 
 # -- publisher --------------------------------------------------------------------------------------
 
 
-class XPublisher:
+class XChannel:
     """Plain-text posts, threaded per incident."""
 
     name = CHANNEL
+    settings_model = XSettings
+    secrets = SECRETS
+    edits_root = False
 
     def render(self, context: RenderContext) -> Message:
-        from ..render import message_context, render
-
         def text_for(entry: Any) -> str:
-            return render(context.env, TEMPLATE, **message_context(context.incident, entry, context.config)).strip()
+            return context.render_template(TEMPLATE, entry).strip()
 
         text = text_for(context.entry)
         # The template puts the time in each post; two identical updates in the same minute still
         # collide with X's duplicate rule, so number the later one.
         minute = context.entry.at.replace(second=0)
-        for earlier in context.incident.timeline[: context.index]:
+        for earlier in context.incident.timeline[: context.public_index]:
             if earlier.at.replace(second=0) == minute and text_for(earlier) == text:
-                text = f"{text} [{context.index + 1}]"
+                text = f"{text} [{context.public_index + 1}]"
                 break
         parts = tuple(split_post(text))
         if len(parts) > 1 and set(parts[1:]) & _earlier_parts(context, text_for):
             # A continuation (often just the status page link) is the same as one an earlier update
             # of this incident sent: X would refuse it as a duplicate, so number this update.
-            text = f"{text} [{context.index + 1}]"
+            text = f"{text} [{context.public_index + 1}]"
             parts = tuple(split_post(text))
         return Message(channel=CHANNEL, text=text, payload={"parts": list(parts)}, parts=parts)
 
-    def connect(self, config: Config, budget: RetryBudget) -> XSender:
-        return XSender(x_client(config))
+    def show(self, preview: Preview, *, demo: bool) -> list[str]:
+        parts = list(preview.payload.get("parts") or [preview.text])
+        if demo:
+            lines = []
+            for number, part in enumerate(parts, 1):
+                lines.append(f"[{CHANNEL}, {'post' if preview.kind == 'post' and number == 1 else 'reply'}]")
+                lines.append("  " + part.replace("\n", "\n  "))
+            return lines
+        if len(parts) > 1:
+            return [f"[post {number}] {part}" for number, part in enumerate(parts, 1)]
+        return [preview.text]
+
+    def connect(self, context: ConnectContext) -> XSender:
+        return XSender(x_client(context.retry))
 
 
 def _earlier_parts(context: RenderContext, text_for: Callable[[Any], str]) -> set[str]:
     """Every post the incident's earlier long updates became (short ones are a single post)."""
     seen: set[str] = set()
-    for earlier in context.incident.timeline[: context.index]:
+    for earlier in context.incident.timeline[: context.public_index]:
         text = text_for(earlier)
         if not _fits(text, MAX_WEIGHT):
             seen.update(split_post(text))
@@ -253,7 +283,8 @@ class XSender:
         #: Posts of a thread already sent in this run, by (incident, entry index): resume, never resend.
         self.progress: dict[tuple[str, int], list[str]] = {}
 
-    def send(self, incident: Incident, index: int, message: Message) -> Sent:
+    def send(self, incident: Incident, timeline_index: int, message: Message) -> Sent:
+        index = timeline_index
         entry = incident.timeline[index]
         delivery = entry.deliveries.get(CHANNEL)
         maybe_sent_before = delivery is not None and delivery.attempts > 1
@@ -284,7 +315,7 @@ class XSender:
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to, user_auth=True)
         except tweepy.TooManyRequests as exc:
             headers = getattr(exc.response, "headers", {}) or {}
-            raise SendError("x: rate limited (429)", retry_after=base.retry_after_seconds(headers)) from None
+            raise SendError("x: rate limited (429)", retry_after=retry_after_seconds(headers)) from None
         except tweepy.TwitterServerError as exc:
             raise SendError(f"x: server error {exc.response.status_code}", retry_after=0.0) from None
         except tweepy.Unauthorized:
@@ -321,7 +352,7 @@ class XSender:
             raise SendError("x: unexpected response (no post id)")
         return str(data["id"])
 
-    def find_sent(self, incident: Incident, index: int, message: Message) -> Sent | None:
+    def find_sent(self, incident: Incident, timeline_index: int, message: Message) -> Sent | None:
         # X offers no cheap way to look up our own recent posts; a resend that X rejects as a
         # duplicate proves the earlier attempt landed (see send()).
         return None

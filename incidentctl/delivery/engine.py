@@ -1,0 +1,301 @@
+"""Publishing: deliver every public entry not yet delivered, on every enabled channel, exactly once.
+
+Data flows one way: record → render → send → record the delivery → commit. For each send the
+delivery is saved as ``pending`` (attempts + 1) *before* the request and as ``delivered``/``failed``
+after it, so a crash in between leaves a ``pending`` delivery with attempts > 0: the next run asks
+the channel whether that attempt landed (``Sender.find_sent``) before sending again.
+
+Channels run in parallel (one thread each) and never block each other; within a channel the
+incident's entries go out in time order, and a failure stops that channel for that incident until
+the next run (a reply cannot go out before the post it replies to).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..channels.base import Preview
+from ..config import secret_values
+from ..durations import utcnow
+from ..errors import IncidentctlError, PushError
+from ..model import Delivery
+from .ledger import DeliveryResult, Ledger, commit_ledger
+from .plan import (
+    choose_channels,
+    dry_run_previews,
+    plan_entries,
+    public_timeline_indexes,
+    render_entry,
+)
+
+if TYPE_CHECKING:
+    from ..channels.base import Channel, Message, RetryBudget, RetryPolicy, Sender
+    from ..model import Incident
+    from ..store import Repo
+    from ..templating import Templates
+
+
+@dataclass
+class PublishReport:
+    """Everything one ``publish`` did (or, for a dry run, would do)."""
+
+    dry_run: bool = False
+    deliveries: list[DeliveryResult] = field(default_factory=list)
+    previews: list[Preview] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    push_error: PushError | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for result in self.deliveries if result.state != "delivered")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"dry_run": self.dry_run}
+        if self.dry_run:
+            data["previews"] = [preview.to_json() for preview in self.previews]
+        data["deliveries"] = [result.to_json() for result in self.deliveries]
+        data["failed"] = self.failed
+        data["warnings"] = list(self.warnings)
+        return data
+
+
+def _scrub(text: str) -> str:
+    for value in secret_values():
+        text = text.replace(value, "***")
+    return " ".join(text.split())[:500]
+
+
+def publish(
+    repo: Repo,
+    incident_ids: Sequence[str] | None = None,
+    channels: Sequence[str] | None = None,
+    dry_run: bool = False,
+    *,
+    retry: RetryPolicy | None = None,
+) -> PublishReport:
+    """Deliver every public entry not yet delivered (of ``incident_ids``, else all incidents).
+
+    ``channels`` narrows to those channels; ``dry_run`` renders what would be sent and sends
+    nothing (no credentials needed). ``retry`` overrides the retry policy (default:
+    :func:`~incidentctl.channels.base.current_retry_policy`). Failures are recorded in the report
+    and in the records: check ``report.failed``.
+    """
+    from ..channels.base import current_retry_policy
+    from ..channels.registry import get_channel
+    from ..templating import templates_for
+
+    report = PublishReport(dry_run=dry_run)
+    chosen = choose_channels(repo, channels, dry_run)
+    explicit = incident_ids is not None
+    ids = [repo.resolve_id(value) for value in incident_ids] if incident_ids is not None else repo.ids()
+    ids = list(dict.fromkeys(ids))
+    if not chosen or not ids:
+        if not chosen:
+            report.warnings.append(
+                "no channel is enabled: configure channels in incidentctl.yaml and set their secrets"
+            )
+        return report
+    by_name = {name: get_channel(name) for name in chosen}
+    templates = templates_for(repo.root, repo.config)
+
+    if dry_run:
+        report.previews.extend(dry_run_previews(repo, ids, by_name, explicit, templates))
+        return report
+
+    policy = retry or current_retry_policy()
+    with repo.lock():
+        incidents = [repo.load(incident_id) for incident_id in ids]
+        ledger = Ledger(repo, incidents)
+        plans: dict[str, list[tuple[str, list[int]]]] = {name: [] for name in chosen}
+        for incident in incidents:
+            for name in chosen:
+                plan = plan_entries(incident, name, explicit)
+                if not plan:
+                    continue
+                plans[name].append((incident.id, plan))
+                for timeline_index in plan:
+                    if name not in incident.timeline[timeline_index].deliveries:
+                        ledger.update(incident.id, timeline_index, name, state="pending")
+        threads = [
+            threading.Thread(
+                daemon=True,  # ^C ends the run; a send in flight is reconciled by the next one
+                target=_run_channel,
+                args=(by_name[name], plans[name], ledger, repo, templates, policy.start(), report),
+                name=f"publish-{name}",
+            )
+            for name in chosen
+            if plans[name]
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        report.deliveries.sort(
+            key=lambda result: (ids.index(result.incident_id), result.at, chosen.index(result.channel))
+        )
+        commit_ledger(repo, ledger, ids, chosen, report, _scrub)
+    return report
+
+
+def _run_channel(
+    channel: Channel,
+    plan: list[tuple[str, list[int]]],
+    ledger: Ledger,
+    repo: Repo,
+    templates: Templates,
+    budget: RetryBudget,
+    report: PublishReport,
+) -> None:
+    """Send one channel's entries in order; never raises (failures are recorded)."""
+    from ..channels.base import ConnectContext
+
+    name = channel.name
+    sender: Sender | None = None
+    fatal: str | None = None
+    try:
+        context = ConnectContext(repo=repo, settings=repo.config.channel_settings(name), retry=budget, clock=utcnow)
+        sender = channel.connect(context)
+    except IncidentctlError as exc:
+        fatal = _scrub(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the other channels
+        fatal = _scrub(f"{name}: cannot connect: {type(exc).__name__}: {exc}")
+
+    for incident_id, timeline_indexes in plan:
+        incident = ledger.get(incident_id)
+        view = incident.public_view()
+        public_index_of = {full: public for public, full in enumerate(public_timeline_indexes(incident))}
+        delivered_any = False
+        for timeline_index in timeline_indexes:
+            if fatal is not None or sender is None:
+                _record_failure(
+                    ledger, report, incident_id, timeline_index, name, fatal or f"{name}: not connected", tried=False
+                )
+                break
+            try:
+                message = render_entry(channel, view, public_index_of[timeline_index], repo, templates)
+            except IncidentctlError as exc:
+                _record_failure(ledger, report, incident_id, timeline_index, name, _scrub(str(exc)), tried=False)
+                break
+            outcome = _deliver(sender, ledger, incident_id, timeline_index, name, message, budget)
+            report.deliveries.append(outcome)
+            ledger.count(incident_id, name, outcome.state)
+            if outcome.state == "delivered":
+                delivered_any = True
+                continue
+            if outcome.fatal:
+                fatal = outcome.error
+            break
+        if delivered_any and sender is not None:
+            _finish(channel, sender, ledger.get(incident_id), repo, templates, report)
+
+
+def _finish(
+    channel: Channel, sender: Sender, incident: Incident, repo: Repo, templates: Templates, report: PublishReport
+) -> None:
+    """After an incident's sends: ``finish`` (with the summary when the channel ``edits_root``)."""
+    from ..channels.base import SendError
+
+    try:
+        view = incident.public_view()
+        summary = None
+        if channel.edits_root and len(view.timeline) > 1:
+            summary = render_entry(channel, view, len(view.timeline) - 1, repo, templates, purpose="summary")
+        sender.finish(incident, summary)
+    except SendError as exc:
+        report.warnings.append(f"{incident.id}: {_scrub(str(exc))} (could not update the first message)")
+    except IncidentctlError as exc:
+        report.warnings.append(f"{incident.id}: {_scrub(str(exc))}")
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug is a warning, not a crash
+        report.warnings.append(f"{incident.id}: {channel.name}: {_scrub(f'{type(exc).__name__}: {exc}')}")
+
+
+def _record_failure(
+    ledger: Ledger,
+    report: PublishReport,
+    incident_id: str,
+    timeline_index: int,
+    channel: str,
+    error: str,
+    *,
+    tried: bool,
+) -> None:
+    delivery = ledger.update(incident_id, timeline_index, channel, state="failed", error=error, at=utcnow())
+    entry = ledger.get(incident_id).timeline[timeline_index]
+    report.deliveries.append(
+        DeliveryResult(incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error)
+    )
+    ledger.count(incident_id, channel, "failed")
+
+
+def _deliver(
+    sender: Sender,
+    ledger: Ledger,
+    incident_id: str,
+    timeline_index: int,
+    channel: str,
+    message: Message,
+    budget: RetryBudget,
+) -> DeliveryResult:
+    """One entry on one channel: reconcile an interrupted attempt, then send with retries."""
+    from ..channels.base import SendError, Sent, with_retries
+
+    incident = ledger.get(incident_id)
+    entry = incident.timeline[timeline_index]
+    before = entry.deliveries.get(channel) or Delivery()
+
+    def adopt(sent: Sent, attempts: int, reconciled: bool) -> DeliveryResult:
+        delivery = ledger.update(
+            incident_id, timeline_index, channel, state="delivered", ref=sent.ref, refs=list(sent.refs), error=None,
+            attempts=attempts, at=utcnow(),
+        )  # fmt: skip
+        return DeliveryResult(
+            incident_id, entry.at, channel, "delivered", delivery.ref, delivery.attempts, None, reconciled
+        )
+
+    try:
+        # An earlier attempt (crashed run, or a failure after the request went out) may have landed.
+        if before.attempts > 0:
+            found = sender.find_sent(ledger.get(incident_id), timeline_index, message)
+            if found is not None:
+                return adopt(found, before.attempts, True)
+    except SendError:
+        pass  # cannot check now: fall through and send; the channel's own rule (X duplicates) still guards
+    except Exception:  # noqa: BLE001, S110 - same: a failed check must not stop the send
+        pass
+
+    attempts = before.attempts
+
+    def mark_pending(_attempt: int) -> None:
+        nonlocal attempts
+        attempts += 1
+        ledger.update(incident_id, timeline_index, channel, state="pending", attempts=attempts, at=utcnow())
+
+    def send() -> Sent:
+        try:
+            return sender.send(ledger.get(incident_id), timeline_index, message)
+        except SendError:
+            raise
+        except IncidentctlError as exc:
+            raise SendError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - a publisher bug becomes a recorded failure
+            raise SendError(f"{channel}: {type(exc).__name__}: {exc}") from None
+
+    def check(_exc: SendError) -> Sent | None:
+        return sender.find_sent(ledger.get(incident_id), timeline_index, message)
+
+    try:
+        sent, _ = with_retries(send, budget, on_attempt=mark_pending, before_retry=check)
+    except SendError as exc:
+        error = _scrub(str(exc))
+        changes: dict[str, Any] = {"state": "failed", "error": error, "attempts": attempts, "at": utcnow()}
+        if exc.partial_refs:
+            changes["refs"] = list(exc.partial_refs)
+        delivery = ledger.update(incident_id, timeline_index, channel, **changes)
+        return DeliveryResult(
+            incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error, fatal=exc.fatal
+        )
+    return adopt(sent, attempts, False)

@@ -1,0 +1,149 @@
+"""What to send: per channel, which entries of which incident; a dry run is the plan, rendered.
+
+No network and no credentials here: :func:`preview` (the demo) and ``publish --dry-run`` only
+render. Planning never relies on a delivery record existing: an entry with no record for a
+channel is planned exactly like a ``pending`` one (see :func:`plan_entries`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..channels.base import Preview
+from ..config import channel_enabled
+from ..errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from ..channels.base import Channel, Message
+    from ..model import Incident
+    from ..store import Repo
+    from ..templating import Templates
+
+
+def public_timeline_indexes(incident: Incident) -> list[int]:
+    """Timeline indexes of the public entries; position ``i`` in this list is public index ``i``."""
+    return [timeline_index for timeline_index, entry in enumerate(incident.timeline) if entry.public]
+
+
+def render_entry(
+    channel: Channel, view: Incident, public_index: int, repo: Repo, templates: Templates, purpose: str = "entry"
+) -> Message:
+    """Render ``view.timeline[public_index]`` (``view`` is the public view) for ``channel``."""
+    from ..channels.base import RenderContext
+
+    context = RenderContext(
+        incident=view,
+        entry=view.timeline[public_index],
+        public_index=public_index,
+        config=repo.config,
+        settings=repo.config.channel_settings(channel.name),
+        templates=templates,
+        purpose=purpose,
+    )
+    return channel.render(context)
+
+
+def kind_of(public_index: int) -> str:
+    return "post" if public_index == 0 else "reply"
+
+
+def summary_preview(channel: Channel, view: Incident, repo: Repo, templates: Templates) -> Preview | None:
+    """A channel that ``edits_root`` edits its first message to the incident's current state: show that too."""
+    if not channel.edits_root or len(view.timeline) < 2:
+        return None
+    message = render_entry(channel, view, len(view.timeline) - 1, repo, templates, purpose="summary")
+    return Preview(channel.name, view.id, view.timeline[-1].at, "edit", message.text, message.payload)
+
+
+def preview(repo: Repo, incident: Incident, channels: Sequence[str] | None = None) -> list[Preview]:
+    """What every configured channel receives for every public entry of ``incident``.
+
+    Needs no credentials and makes no network call. ``demo`` uses this; ``publish --dry-run``
+    shows the same messages for the entries it would send.
+    """
+    from ..channels.registry import get_channel
+    from ..templating import templates_for
+
+    templates = templates_for(repo.root, repo.config)
+    view = incident.public_view()
+    if not incident.public_entries:
+        return []
+    previews: list[Preview] = []
+    for name in channels or repo.config.configured_channels():
+        channel = get_channel(name)
+        for public_index, entry in enumerate(view.timeline):
+            message = render_entry(channel, view, public_index, repo, templates)
+            previews.append(Preview(name, incident.id, entry.at, kind_of(public_index), message.text, message.payload))
+        summary = summary_preview(channel, view, repo, templates)
+        if summary is not None:
+            previews.append(summary)
+    return previews
+
+
+def choose_channels(repo: Repo, requested: Sequence[str] | None, dry_run: bool) -> list[str]:
+    """The channels this run uses: the requested ones (each must be configured, and enabled unless a
+    dry run), else every enabled channel (every configured one for a dry run)."""
+    from ..channels.registry import get_channel, missing_secrets_message
+
+    configured = repo.config.configured_channels()
+    if requested:
+        for name in requested:
+            if name not in configured:
+                shown = ", ".join(configured) or "none"
+                raise UsageError(f"--channel {name}: not configured in incidentctl.yaml (configured: {shown})")
+        chosen = list(dict.fromkeys(requested))
+        if not dry_run:
+            for name in chosen:
+                if not channel_enabled(repo.config, name):
+                    raise ConfigError(missing_secrets_message(get_channel(name)))
+        return chosen
+    if dry_run:
+        return configured
+    return [name for name in configured if channel_enabled(repo.config, name)]
+
+
+def plan_entries(incident: Incident, channel: str, explicit: bool) -> list[int]:
+    """Timeline indexes to send on ``channel``, in order.
+
+    An entry with no delivery record for the channel counts as not delivered (records need not carry
+    ``pending`` placeholders). Such entries are added when the incident is open, named explicitly,
+    or already partly published there; a resolved incident that never went to a newly enabled
+    channel is left alone (no backfill of old history).
+    """
+    timeline_indexes = public_timeline_indexes(incident)
+    known = [incident.timeline[timeline_index].deliveries.get(channel) for timeline_index in timeline_indexes]
+    if not any(known) and not incident.is_open and not explicit:
+        return []
+    return [
+        timeline_index
+        for timeline_index, delivery in zip(timeline_indexes, known, strict=True)
+        if delivery is None or delivery.state != "delivered"
+    ]
+
+
+def dry_run_previews(
+    repo: Repo, ids: list[str], channels: dict[str, Channel], explicit: bool, templates: Templates
+) -> list[Preview]:
+    """``publish --dry-run``: the plan, rendered."""
+    previews: list[Preview] = []
+    for incident_id in ids:
+        incident = repo.load(incident_id)
+        view = incident.public_view()
+        public_index_of = {full: public for public, full in enumerate(public_timeline_indexes(incident))}
+        for name, channel in channels.items():
+            plan = plan_entries(incident, name, explicit)
+            for timeline_index in plan:
+                public_index = public_index_of[timeline_index]
+                message = render_entry(channel, view, public_index, repo, templates)
+                previews.append(
+                    Preview(
+                        name, incident.id, incident.timeline[timeline_index].at, kind_of(public_index),
+                        message.text, message.payload,
+                    )
+                )  # fmt: skip
+            if plan:
+                summary = summary_preview(channel, view, repo, templates)
+                if summary is not None:
+                    previews.append(summary)
+    return previews
