@@ -130,13 +130,13 @@ def complete_severity(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 def complete_status(incomplete: str) -> list[str]:
-    from ..model import STATUSES
+    from ..vocabulary import STATUSES
 
     return [status for status in STATUSES if status.startswith(incomplete)]
 
 
 def complete_component(ctx: typer.Context, incomplete: str) -> list[str]:
-    from ..model import IMPACTS
+    from ..vocabulary import IMPACTS
 
     repo = _completion_repo(ctx)
     ids = repo.config.component_ids if repo else []

@@ -310,7 +310,8 @@ def _print_incident(incident: Incident, config: Config) -> None:
     from rich.markup import escape
 
     from ..durations import format_duration, utcnow
-    from ..render import IMPACT_LABELS, offset_time
+    from ..render import offset_time
+    from ..vocabulary import IMPACT_LABELS
 
     out = console()
     tz = config.tz
