@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from .durations import parse_duration
+from .durations import parse_due_period, parse_duration
 from .errors import ConfigError, IncidentctlError, RepoNotFoundError
 from .model import ID_PATTERN
 from .records.codec import fast_load, validation_problems
@@ -67,9 +67,10 @@ class Severity(_Settings):
     @classmethod
     def _parse_due(cls, value: str) -> str:
         text = str(value).strip()
-        if text.endswith("bd") and text[:-2].isdigit():
-            return text
-        _duration(text)
+        try:
+            parse_due_period(text)
+        except IncidentctlError as exc:
+            raise ValueError(str(exc)) from None
         return text
 
 

@@ -33,10 +33,6 @@ def load_sample(incident_id: str) -> Incident:
     return incident
 
 
-def sample_ids() -> list[str]:
-    return sorted(path.stem for path in packaged_samples().glob("*.yaml"))
-
-
 def prepare(path: Path) -> None:
     """Refuse to touch a folder that is not empty, unless an earlier demo made it."""
     if path.exists():
@@ -106,9 +102,9 @@ def run_demo(path: Path, out: Callable[[str], object] = print) -> Repo:
     out(f"Replaying the sample {sample.title!r} ({sample.started_at:%Y-%m-%d}) into {path.resolve()}\n")
     incident = replay(repo, sample)
     out(f"$ incidentctl show {incident.id}")
-    from .cli.incidents import _print_incident
+    from .display import print_incident
 
-    _print_incident(incident, repo.config)
+    print_incident(incident, repo.config)
     _render_channels(repo, incident, out)
     _postmortem(repo, incident, out)
     _site(repo, out)

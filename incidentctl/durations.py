@@ -1,11 +1,18 @@
-"""Durations and timestamps as people type and read them: ``30m``, ``4h 38m``, ISO 8601."""
+"""Durations and timestamps as people type and read them: ``30m``, ``4h 38m``, ``5bd``, ISO 8601.
+
+Also the calendar rules deadlines use: business days and the end of a local day.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 _DURATION = re.compile(r"(\d+)\s*([wdhms])", re.IGNORECASE)
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -88,3 +95,55 @@ def parse_deadline(text: str, base: datetime) -> datetime:
 def isoformat_z(value: datetime) -> str:
     """``2024-12-12T00:00:00Z``: the one spelling used in records and JSON."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- due periods and business days ----------------------------------------------------------------
+
+
+def parse_due_period(text: str) -> int | timedelta:
+    """A ``postmortem_due`` value: ``5bd`` gives 5 (business days), ``3d`` a duration (72 hours)."""
+    stripped = text.strip()
+    if stripped.endswith("bd") and stripped[:-2].isdigit():
+        return int(stripped[:-2])
+    return parse_duration(stripped)
+
+
+def is_business_day(day: date) -> bool:
+    """Monday to Friday (public holidays are not known to incidentctl)."""
+    return day.weekday() < 5
+
+
+def add_business_days(moment: datetime, days: int, tz: ZoneInfo) -> datetime:
+    """``days`` business days after ``moment``, counted on local dates in ``tz``.
+
+    The rule: take ``moment``'s local date and wall-clock time in ``tz``; step forward one calendar
+    day at a time, counting only Monday–Friday, until ``days`` have been counted; the result is
+    that date at the same wall-clock time. So a resolution on Friday 17:00 with ``5bd`` is due the
+    next Friday 17:00, and one on Saturday 10:00 is due the Friday after (Monday is day 1). A wall
+    time that does not exist on the due date (a spring-forward gap) resolves to the offset before
+    the change, i.e. one hour later on the clock.
+    """
+    if days < 0:
+        raise ValueError("business days must not be negative")
+    local = moment.astimezone(tz)
+    day = local.date()
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_business_day(day):
+            counted += 1
+    wall = datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=tz)
+    return wall.astimezone(UTC)
+
+
+def add_due_period(moment: datetime, period: str, tz: ZoneInfo) -> datetime:
+    """``moment`` plus a ``postmortem_due`` value: ``5bd`` (business days) or a duration (``3d``)."""
+    parsed = parse_due_period(period)
+    if isinstance(parsed, int):
+        return add_business_days(moment, parsed, tz)
+    return moment + parsed
+
+
+def end_of_local_day(day: date, tz: ZoneInfo) -> datetime:
+    """The instant the local date ``day`` ends in ``tz`` (midnight after it), in UTC."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz).astimezone(UTC)

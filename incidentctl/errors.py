@@ -1,6 +1,6 @@
 """One exception tree for everything a user can cause or meet.
 
-The CLI maps these to SPEC.md's exit codes in a single handler; library callers catch
+The CLI maps these to the documented exit codes in a single handler; library callers catch
 :class:`IncidentctlError` and read ``exit_code`` if they care.
 """
 

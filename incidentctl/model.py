@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .durations import isoformat_z
+from .vocabulary import IMPACT_RANK, Impact, Status
+from .vocabulary import IMPACTS as IMPACTS  # re-exported: the record's allowed values
+from .vocabulary import STATUSES as STATUSES
 
 SCHEMA_VERSION = 1
 
-Status = Literal["investigating", "identified", "monitoring", "resolved"]
-Impact = Literal["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"]
 Visibility = Literal["public", "internal"]
 DeliveryState = Literal["pending", "delivered", "failed"]
 ActionStatus = Literal["open", "in_progress", "done", "wontfix"]
-
-STATUSES: tuple[str, ...] = get_args(Status)
-IMPACTS: tuple[str, ...] = get_args(Impact)
-#: Impacts from least to most severe; ``under_maintenance`` counts as degraded for rollups.
-IMPACT_RANK: dict[str, int] = {
-    "operational": 0,
-    "under_maintenance": 1,
-    "degraded_performance": 2,
-    "partial_outage": 3,
-    "major_outage": 4,
-}
 
 ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
 
@@ -133,10 +123,30 @@ class Postmortem(_Model):
     published_at: AwareDatetime | None = None
 
 
-class Snooze(_Model):
-    until: AwareDatetime
-    by: str | None = None
-    at: AwareDatetime | None = None
+#: Postmortem fields that must be filled in before the postmortem counts as written.
+REQUIRED_POSTMORTEM_FIELDS: tuple[str, ...] = (
+    "summary",
+    "impact",
+    "root_causes",
+    "trigger",
+    "detection",
+    "resolution",
+    "action_items",
+)
+
+
+def missing_postmortem_fields(postmortem: Postmortem | None) -> list[str]:
+    """The required postmortem fields still empty (every one when there is no postmortem)."""
+    if postmortem is None:
+        return list(REQUIRED_POSTMORTEM_FIELDS)
+    missing = []
+    for name in REQUIRED_POSTMORTEM_FIELDS:
+        value = getattr(postmortem, name)
+        if isinstance(value, str):
+            value = value.strip()
+        if not value:
+            missing.append(name)
+    return missing
 
 
 class Reminders(_Model):

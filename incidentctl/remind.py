@@ -9,7 +9,7 @@ Rules (documented in the README and ``remind --help``):
   a DST change never moves a deadline.
 - **Postmortem due** (resolved incidents whose severity requires one, until the postmortem's
   required fields are filled in): ``postmortem_due`` after the resolution. ``3d`` is a duration
-  (72 hours); ``5bd`` is business days: see :func:`add_business_days`.
+  (72 hours); ``5bd`` is business days: see :func:`incidentctl.durations.add_business_days`.
 - **Action item due**: an action item that is not ``done``/``wontfix`` is due at the end of its
   ``due`` date in the configured time zone (local midnight after it).
 - A snooze (``incidentctl snooze ID 30m``) sets ``reminders.snoozed_until``: until then the
@@ -25,33 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from .durations import format_duration, isoformat_z, parse_duration
+from .durations import add_due_period, end_of_local_day, format_duration, isoformat_z, parse_duration
 from .errors import UsageError
+from .model import missing_postmortem_fields
 
 if TYPE_CHECKING:
     from .config import Config, Severity
     from .lifecycle import Change
-    from .model import Incident, Postmortem
+    from .model import Incident
     from .store import Repo
 
 Reason = Literal["update_due", "postmortem_due", "action_item_due"]
-REASONS: tuple[str, ...] = ("update_due", "postmortem_due", "action_item_due")
 #: Postmortem and action-item reminders are re-posted at most this often.
 SLOW_REPOST = timedelta(days=1)
-#: Postmortem fields that must be filled in before the postmortem counts as written.
-REQUIRED_POSTMORTEM_FIELDS: tuple[str, ...] = (
-    "summary",
-    "impact",
-    "root_causes",
-    "trigger",
-    "detection",
-    "resolution",
-    "action_items",
-)
 
 
 @dataclass(frozen=True)
@@ -73,7 +63,7 @@ class Reminder:
         return now - self.due_at
 
     def to_json(self, now: datetime) -> dict[str, Any]:
-        """The ``remind --json`` shape (SPEC.md keys first, then details)."""
+        """The ``remind --json`` shape (the documented keys first, then details)."""
         return {
             "id": self.incident_id,
             "severity": self.severity,
@@ -106,50 +96,6 @@ class ReminderReport:
         }
 
 
-# -- business days ----------------------------------------------------------------------------------
-
-
-def is_business_day(day: date) -> bool:
-    """Monday to Friday (public holidays are not known to incidentctl)."""
-    return day.weekday() < 5
-
-
-def add_business_days(moment: datetime, days: int, tz: ZoneInfo) -> datetime:
-    """``days`` business days after ``moment``, counted on local dates in ``tz``.
-
-    The rule: take ``moment``'s local date and wall-clock time in ``tz``; step forward one calendar
-    day at a time, counting only Monday–Friday, until ``days`` have been counted; the result is
-    that date at the same wall-clock time. So a resolution on Friday 17:00 with ``5bd`` is due the
-    next Friday 17:00, and one on Saturday 10:00 is due the Friday after (Monday is day 1). A wall
-    time that does not exist on the due date (a spring-forward gap) resolves to the offset before
-    the change, i.e. one hour later on the clock.
-    """
-    if days < 0:
-        raise ValueError("business days must not be negative")
-    local = moment.astimezone(tz)
-    day = local.date()
-    counted = 0
-    while counted < days:
-        day += timedelta(days=1)
-        if is_business_day(day):
-            counted += 1
-    wall = datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=tz)
-    return wall.astimezone(UTC)
-
-
-def add_due_period(moment: datetime, period: str, tz: ZoneInfo) -> datetime:
-    """``moment`` plus a ``postmortem_due`` value: ``5bd`` (business days) or a duration (``3d``)."""
-    text = period.strip()
-    if text.endswith("bd") and text[:-2].isdigit():
-        return add_business_days(moment, int(text[:-2]), tz)
-    return moment + parse_duration(text)
-
-
-def end_of_local_day(day: date, tz: ZoneInfo) -> datetime:
-    """The instant the local date ``day`` ends in ``tz`` (midnight after it), in UTC."""
-    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=tz).astimezone(UTC)
-
-
 # -- what is due --------------------------------------------------------------------------------------
 
 
@@ -164,20 +110,6 @@ def next_update_due(incident: Incident, severity: Severity) -> datetime | None:
     if last.next_update_by is not None:
         return last.next_update_by
     return last.at + severity.update_every
-
-
-def missing_postmortem_fields(postmortem: Postmortem | None) -> list[str]:
-    """The required postmortem fields still empty (every one when there is no postmortem)."""
-    if postmortem is None:
-        return list(REQUIRED_POSTMORTEM_FIELDS)
-    missing = []
-    for name in REQUIRED_POSTMORTEM_FIELDS:
-        value = getattr(postmortem, name)
-        if isinstance(value, str):
-            value = value.strip()
-        if not value:
-            missing.append(name)
-    return missing
 
 
 def postmortem_due(incident: Incident, config: Config) -> datetime | None:

@@ -12,26 +12,13 @@ from zoneinfo import ZoneInfo
 
 from .durations import format_duration, isoformat_z
 from .errors import TemplateError
+from .vocabulary import IMPACT_LABELS, STATUS_LABELS
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
 
     from .config import Config
     from .model import Entry, Incident
-
-STATUS_LABELS = {
-    "investigating": "Investigating",
-    "identified": "Identified",
-    "monitoring": "Monitoring",
-    "resolved": "Resolved",
-}
-IMPACT_LABELS = {
-    "operational": "Operational",
-    "degraded_performance": "Degraded performance",
-    "partial_outage": "Partial outage",
-    "major_outage": "Major outage",
-    "under_maintenance": "Under maintenance",
-}
 
 
 def _packaged(installed_name: str, source_name: str) -> Path:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .durations import isoformat_z, utcnow
-from .postmortem import IncidentMetrics, incident_metrics
+from .metrics import IncidentMetrics, incident_metrics
 
 if TYPE_CHECKING:
     from .config import Config

@@ -11,8 +11,9 @@ from conftest import SAMPLES, git, make_repo
 
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.lint import lint_repo
+from incidentctl.metrics import incident_metrics
 from incidentctl.model import Entry, Incident
-from incidentctl.postmortem import incident_metrics, markdown_cell, render_postmortem
+from incidentctl.postmortem import markdown_cell, render_postmortem
 from incidentctl.store import Repo
 
 FIRST = "2024-12-12-chatgpt-sora-api-unavailable"

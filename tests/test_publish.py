@@ -493,7 +493,7 @@ def test_a_plugin_publisher_through_the_registry(tmp_path: Path) -> None:
 
 
 def test_cli_subprocess_selects_the_fakes_from_the_environment(status_repo: Repo, slack: FakeSlack, x: FakeX) -> None:
-    """The real console entry point, the env vars of SPEC.md, exit codes as a shell sees them."""
+    """The real console entry point, the documented env vars, exit codes as a shell sees them."""
     import os
 
     from conftest import run_subprocess

@@ -11,12 +11,10 @@ import pytest
 from conftest import git, make_repo
 
 from incidentctl.config import Config, parse_config
+from incidentctl.durations import add_business_days, add_due_period, end_of_local_day
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.model import ActionItem, Entry, Incident, Postmortem, Reminders
 from incidentctl.remind import (
-    add_business_days,
-    add_due_period,
-    end_of_local_day,
     find_reminders,
     next_update_due,
     reminders_for,

@@ -138,7 +138,7 @@ def test_the_environment_is_the_sandbox(shared_repo: Repo) -> None:
     from jinja2.sandbox import SandboxedEnvironment
 
     from incidentctl.render import environment
-    from incidentctl.site.build import site_environment
+    from incidentctl.site.pages import site_environment
 
     assert isinstance(environment(shared_repo.root, shared_repo.config), SandboxedEnvironment)
     assert isinstance(site_environment(shared_repo), SandboxedEnvironment)

@@ -18,8 +18,8 @@ from incidentctl.errors import IncidentctlError
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.model import IMPACTS, STATUSES, Entry, Incident, Postmortem
 from incidentctl.site import build_site
-from incidentctl.site.model import INDICATOR_DESCRIPTIONS, INDICATORS
 from incidentctl.store import Repo
+from incidentctl.vocabulary import INDICATOR_DESCRIPTIONS, INDICATORS
 from tests.conftest import PROJECT_ROOT, make_repo
 
 NOW = datetime(2024, 12, 20, 12, 0, tzinfo=UTC)

@@ -18,7 +18,8 @@ from incidentctl.lifecycle import add_update
 from incidentctl.model import Entry, Incident
 from incidentctl.site import records
 from incidentctl.site.build import _build
-from incidentctl.site.model import describe_incident, newest_updates
+from incidentctl.site.feed import newest_updates
+from incidentctl.site.summary import describe_incident
 from incidentctl.store import Repo
 from tests.conftest import make_repo
 
@@ -175,7 +176,7 @@ def test_invalid_records_are_reported_from_both_processes(many: Repo, tmp_path: 
 
 def test_newest_updates_matches_a_full_sort() -> None:
     from incidentctl.config import Config
-    from incidentctl.site.model import unpack_times
+    from incidentctl.site.summary import unpack_times
 
     rng = random.Random(3)
     base = datetime(2024, 1, 1, tzinfo=UTC)

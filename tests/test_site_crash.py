@@ -30,7 +30,7 @@ from conftest import git, make_repo
 
 from incidentctl.model import Entry, Incident
 from incidentctl.site import build_site
-from incidentctl.site.build import BUILD_PREFIX
+from incidentctl.site.output import BUILD_PREFIX
 from incidentctl.store import Repo
 
 NOW = "2025-01-20T00:00:00Z"

@@ -1,4 +1,4 @@
-"""The Typer application, the global options, and the one error handler (SPEC.md exit codes)."""
+"""The Typer application, the global options, and the one error handler (exceptions → exit codes)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import IncidentctlError
-from . import incidents, merge, postmortem, publish, remind, site, stats
-from . import repo as repo_commands
+from . import publish
+from .commands import demo, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats
+from .commands import list as list_command
 
 
 def _scrub(text: str) -> str:
@@ -81,7 +82,21 @@ def _global(
     """Git-native incident communication: records in git, updates to Slack, X and a status page."""
 
 
-for module in (incidents, repo_commands, publish, site, remind, postmortem, stats, merge):
+for module in (
+    incidents,
+    list_command,
+    show,
+    init,
+    lint,
+    demo,
+    publish,
+    site,
+    remind,
+    snooze,
+    postmortem,
+    stats,
+    merge,
+):
     module.register(app)
 
 

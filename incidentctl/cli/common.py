@@ -1,23 +1,24 @@
-"""Helpers shared by the command modules: the repo from the context, output, messages, completion."""
+"""Helpers shared by the command modules: the repo from the context, messages, change reports, completion.
+
+What commands print lives in :mod:`.output`; shared option definitions in :mod:`.options`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import UsageError
+from .output import note
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from ..lifecycle import Change
     from ..store import Repo
 
@@ -32,26 +33,6 @@ def open_repo(ctx: typer.Context) -> Repo:
     from ..store import Repo
 
     return Repo.open(repo_option(ctx))
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
-
-
-def console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    # rich honours NO_COLOR and turns colour off when not writing to a terminal. Piped output is
-    # never wrapped or truncated: scripts and grep get whole lines.
-    stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty():
-        return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=240)
-
-
-def note(message: str) -> None:
-    """A human-facing remark on stderr (stdout stays for data such as the new id)."""
-    typer.echo(message, err=True)
 
 
 def read_message(value: str | None, *, what: str, initial: str = "", required: bool = True) -> str | None:
@@ -128,13 +109,13 @@ def complete_severity(ctx: typer.Context, incomplete: str) -> list[str]:
 
 
 def complete_status(incomplete: str) -> list[str]:
-    from ..model import STATUSES
+    from ..vocabulary import STATUSES
 
     return [status for status in STATUSES if status.startswith(incomplete)]
 
 
 def complete_component(ctx: typer.Context, incomplete: str) -> list[str]:
-    from ..model import IMPACTS
+    from ..vocabulary import IMPACTS
 
     repo = _completion_repo(ctx)
     ids = repo.config.component_ids if repo else []

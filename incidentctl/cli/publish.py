@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import complete_channel, complete_incident_id, note, open_repo, print_json
+from .common import complete_channel, complete_incident_id, open_repo
+from .output import note, print_json
 
 if TYPE_CHECKING:
     from ..delivery import PublishReport

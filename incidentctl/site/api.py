@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from ..durations import isoformat_z
-from .model import ComponentView, GroupView, IncidentView, SiteView
+from .summary import IncidentView
+from .view import ComponentView, GroupView, SiteView
 
 INCIDENTS_LIMIT = 50
 

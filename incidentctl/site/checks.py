@@ -20,7 +20,8 @@ def lint_site_templates(root: Path, config: Config, incidents: list[Incident]) -
     from ..durations import utcnow
     from ..render import packaged_templates
     from ..store import Repo
-    from .build import plan_site, view_from_incidents
+    from .build import view_from_incidents
+    from .incremental import plan_site
 
     view = view_from_incidents(config, incidents, utcnow())
     chosen = {item.id for item in view.active[:5]}

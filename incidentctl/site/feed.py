@@ -5,16 +5,37 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
 from ..durations import isoformat_z
-from ..render import IMPACT_LABELS, STATUS_LABELS
-from .model import SiteView, newest_updates
+from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
+from .summary import IncidentView, unpack_times
+from .view import SiteView
 
 ATOM = "http://www.w3.org/2005/Atom"
 #: The feed carries the newest updates only; the history page links everything.
 FEED_LIMIT = 200
 # XML 1.0 forbids most control characters; incident text is untrusted and may hold them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def newest_updates(views: Sequence[IncidentView], limit: int) -> list[tuple[int, str, int]]:
+    """The newest ``limit`` public updates as ``(time, incident id, 1-based index)``, newest first.
+
+    Reads the summaries only: the incidents are walked by their last update, newest first, and
+    the walk stops once no later incident can hold an update among the newest ``limit``.
+    """
+    by_last = sorted(views, key=lambda view: (view.last, view.id), reverse=True)
+    found: list[tuple[int, str, int]] = []
+    for view in by_last:
+        if len(found) >= limit:
+            found.sort(reverse=True)
+            del found[limit:]
+            if view.last < found[-1][0]:
+                break
+        found.extend((at, view.id, index) for index, at in enumerate(unpack_times(view.entry_times), start=1))
+    found.sort(reverse=True)
+    return found[:limit]
 
 
 def _text(value: str) -> str:

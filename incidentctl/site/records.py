@@ -1,7 +1,7 @@
 """The site's own read cache: one small summary per incident record, and a forked helper process.
 
 A rebuild after one ``update`` must not load and make public 10,000 records. The cache keeps, per
-record, the :class:`~incidentctl.site.model.IncidentView` summary (plain tuples of ints and strings,
+record, the :class:`~incidentctl.site.summary.IncidentView` summary (plain tuples of ints and strings,
 fast to unpickle) keyed like the scan cache: file name, size and mtime. It also keeps the full
 public record of the few incidents the shared pages render in full (open ones, the newest, those
 with the newest updates). It lives in ``.git/incidentctl/`` (never tracked) and is safe to delete:
@@ -21,7 +21,7 @@ from ..records.codec import atomic_write_bytes
 from ..records.listing import list_records
 from ..records.parallel import parallel_map as parallel_map  # the build's: THE one parallel map
 from ..records.validate import check_file
-from .model import IncidentView, describe_incident, is_published, public_record
+from .summary import IncidentView, describe_incident, is_published, public_record
 
 if TYPE_CHECKING:
     from ..config import Config

@@ -1,4 +1,4 @@
-"""``remind`` and ``snooze``: who owes an update, a postmortem or an action item, and when."""
+"""``remind``: who owes an update, a postmortem or an action item, and when (``--notify`` posts to Slack)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import complete_incident_id, note, open_repo, print_json, report_change
+from ..common import open_repo, report_change
+from ..output import note, print_json
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ..errors import IncidentctlError
-    from ..remind import ReminderReport
-    from ..store import Repo
+    from ...errors import IncidentctlError
+    from ...remind import ReminderReport
+    from ...store import Repo
 
 DEFAULT_WATCH_INTERVAL = "1m"
 
@@ -49,8 +50,8 @@ def remind(
     (even when something is due), 5 with --fail-if-due when something is due, 3 when a Slack post
     failed, 4 when the record of a post could not be pushed.
     """
-    from ..durations import parse_duration, parse_timestamp
-    from ..errors import UsageError
+    from ...durations import parse_duration, parse_timestamp
+    from ...errors import UsageError
 
     if interval is not None and not watch:
         raise UsageError(f"unexpected argument {interval!r}: INTERVAL goes with --watch (e.g. remind --watch 2m)")
@@ -67,17 +68,17 @@ def remind(
     if error is not None:
         raise error
     if fail_if_due and due:
-        from ..errors import DueError
+        from ...errors import DueError
 
         raise DueError(f"{due} reminder{'s' if due != 1 else ''} due")
 
 
 def _run_once(repo: Repo, when: datetime | None, *, notify: bool, as_json: bool) -> tuple[int, IncidentctlError | None]:
     """Check (and notify) and print; return how many are due and the error for the exit status."""
-    from ..durations import utcnow
-    from ..errors import DeliveryError
-    from ..notify import notify as notify_slack
-    from ..remind import check_reminders
+    from ...durations import utcnow
+    from ...errors import DeliveryError
+    from ...notify import notify as notify_slack
+    from ...remind import check_reminders
 
     report, skipped = check_reminders(repo, when or utcnow())
     for problem in skipped:
@@ -124,8 +125,8 @@ def _run_once(repo: Repo, when: datetime | None, *, notify: bool, as_json: bool)
 
 
 def _print(report: ReminderReport, repo: Repo) -> None:
-    from ..remind import describe
-    from ..render import offset_time
+    from ...remind import describe
+    from ...render import offset_time
 
     tz = repo.config.tz
     out = typer.echo
@@ -161,28 +162,5 @@ def _watch(ctx: typer.Context, seconds: float, notify: bool) -> None:
         raise typer.Exit(130) from None
 
 
-def snooze(
-    ctx: typer.Context,
-    incident_id: Annotated[
-        str, typer.Argument(help="Incident id or prefix.", autocompletion=complete_incident_id, show_default=False)
-    ],
-    duration: Annotated[str, typer.Argument(help="How long, e.g. 30m (0 ends a snooze).", show_default=False)],
-) -> None:
-    """Silence an incident's reminders for a while (recorded in the incident, committed)."""
-    from ..remind import snooze as snooze_incident
-    from ..render import offset_time
-
-    repo = open_repo(ctx)
-    change = snooze_incident(repo, incident_id, duration)
-    reminders = change.incident.reminders
-    until = reminders.snoozed_until if reminders else None
-    if until is not None:
-        note(f"{change.incident.id}: reminders snoozed until {offset_time(until, repo.config.tz)}")
-    else:
-        note(f"{change.incident.id}: reminders no longer snoozed")
-    report_change(change)
-
-
 def register(app: typer.Typer) -> None:
     app.command("remind")(remind)
-    app.command("snooze")(snooze)

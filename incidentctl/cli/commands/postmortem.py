@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import complete_incident_id, note, open_repo, report_change
+from ..common import complete_incident_id, open_repo, report_change
+from ..output import note
 
 
 def postmortem(
@@ -40,9 +41,9 @@ def postmortem(
     longest silence between them) are computed from the timeline; the written parts come from the
     record's `postmortem:` fields (start them with --init).
     """
-    from ..durations import parse_timestamp
-    from ..errors import UsageError
-    from ..postmortem import init_postmortem, render_postmortem, review_branch, write_postmortem
+    from ...durations import parse_timestamp
+    from ...errors import UsageError
+    from ...postmortem import init_postmortem, render_postmortem, review_branch, write_postmortem
 
     if sum((init, branch, output is not None)) > 1:
         raise UsageError("use one of --init, --branch and --output at a time")

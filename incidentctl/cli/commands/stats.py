@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import console, open_repo, print_json
+from ..common import open_repo
+from ..output import console, print_json
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from ..stats import Stats
+    from ...config import Config
+    from ...stats import Stats
 
 
 def stats(
@@ -31,9 +32,9 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Counts and durations: per severity, per component, time to resolve, updates, silences."""
-    from ..durations import parse_date, parse_timestamp
-    from ..errors import UsageError
-    from ..stats import compute_stats
+    from ...durations import parse_date, parse_timestamp
+    from ...errors import UsageError
+    from ...stats import compute_stats
 
     start = parse_date(since) if since else None
     end = parse_date(until) if until else None
@@ -51,8 +52,8 @@ def _print(result: Stats, config: Config) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..render import offset_time
-    from ..stats import SILENCES_SHOWN, format_seconds
+    from ...render import offset_time
+    from ...stats import SILENCES_SHOWN, format_seconds
 
     out = console()
     period = (f"since {offset_time(result.since, config.tz)}" if result.since else "all time") + (

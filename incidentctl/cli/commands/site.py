@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import note, open_repo
+from ..common import open_repo
+from ..output import note
 
 site_app = typer.Typer(help="Build or preview the static status page.", no_args_is_help=True)
 
@@ -25,8 +26,8 @@ def build(
     ] = None,
 ) -> None:
     """Build the static status page (index.html, incident pages, history, feed.atom, api/v2/)."""
-    from ..durations import parse_timestamp
-    from ..site import build_site
+    from ...durations import parse_timestamp
+    from ...site import build_site
 
     moment = parse_timestamp(now) if now else None
     repo = open_repo(ctx)
@@ -45,8 +46,8 @@ def serve(
     ] = None,
 ) -> None:
     """Build the status page and preview it on http://127.0.0.1:PORT/ until interrupted."""
-    from ..site import build_site
-    from ..site.serve import make_server
+    from ...site import build_site
+    from ...site.serve import make_server
 
     repo = open_repo(ctx)
     folder = build_site(repo, Path(output) if output else None)

@@ -15,8 +15,8 @@ def merge_driver(
     path: Annotated[str | None, typer.Argument(help="%P: the record's path in the repo.")] = None,
 ) -> None:
     """Merge two versions of an incident record (used by git, not by people)."""
-    from ..errors import RecordError
-    from ..merge import merge_files
+    from ...errors import RecordError
+    from ...merge import merge_files
 
     label = path or Path(ours).name
     result = merge_files(Path(base), Path(ours), Path(theirs), label)

@@ -1,0 +1,318 @@
+"""What to rebuild: every output file's key (a digest of its inputs), the previous build's
+manifest, and the build job that reads and renders only the incidents whose key changed.
+
+A page's key names the code, config and templates (the shared fingerprint), its incident's record
+stamp and, while the incident is open, ``now``; an unchanged key means the previous file is reused.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..durations import isoformat_z
+from ..records.codec import atomic_write_bytes
+from . import api, feed, records
+from .output import MARKER, MARKER_TEXT, Output, cache_folder
+from .pages import (
+    common_context,
+    render_history_page,
+    render_incident_page,
+    render_index,
+    site_environment,
+    static_file,
+)
+from .summary import IncidentView
+from .view import SiteView, compute_view
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from ..store import Repo
+
+
+@dataclass
+class BuildReport:
+    output: Path
+    rendered: int = 0
+    reused: int = 0
+    in_place: bool = False
+
+
+@dataclass
+class PlannedFile:
+    """One output file: its path, a key naming every input (None: always render), how to render it."""
+
+    path: str
+    key: str | None
+    render: Callable[[], bytes]
+
+
+def path_to_id(path: str) -> str:
+    return path[len("incidents/") : -len(".html")]
+
+
+@dataclass
+class _Outcome:
+    """What one share of the incident records gave: summaries, page keys, hot records, problems."""
+
+    summaries: dict[str, tuple[str, tuple[Any, ...] | None]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    records: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    rendered: int = 0
+    reused: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class Job:
+    """One build: which records to read, which incident pages to render, what the shared pages need."""
+
+    def __init__(self, repo: Repo, now: datetime, shared: str, cache: records.SummaryCache, stamps: dict[str, str]):
+        self.repo = repo
+        self.now = now
+        self.now_tag = isoformat_z(now)
+        self.shared = shared
+        self.cache = cache
+        self.stamps = stamps
+        self.env = site_environment(repo)
+        self.common = common_context(repo.config)
+        self.views: dict[str, IncidentView] = {}
+        self.keys: dict[str, str] = {}
+        self.summaries: dict[str, tuple[str, tuple[Any, ...] | None]] = {}
+        self.previous: dict[str, str] = {}
+        self.existing: set[str] = set()
+        self.reusable: list[str] = []
+        self.tasks: list[str] = []
+        self.written: list[str] = []
+        self.hot: dict[str, tuple[str, bytes]] = {}
+        self.cache_changed = False
+
+    def page_key(self, view: IncidentView) -> str:
+        # No hash needed: the shared fingerprint is one already, the stamp names the record.
+        return f"{self.shared[:32]}:{view.stamp}:{self.now_tag if view.is_open else ''}"
+
+    def plan(self, previous: dict[str, str], existing: set[str]) -> None:
+        """Sort the records: cached and page unchanged (reusable), or to read and/or render (tasks)."""
+        self.previous, self.existing = previous, existing
+        cached = self.cache.summaries
+        for incident_id, stamp in self.stamps.items():
+            hit = cached.get(incident_id)
+            if hit is None or hit[0] != stamp:
+                self.tasks.append(incident_id)
+                continue
+            self.summaries[incident_id] = hit
+            if hit[1] is None:
+                continue  # nothing public yet
+            view = IncidentView.from_tuple(hit[1], stamp)
+            self.views[incident_id] = view
+            key = self.page_key(view)
+            self.keys[view.path] = key
+            self.written.append(view.path)
+            if previous.get(view.path) == key and (view.path in existing):
+                self.reusable.append(view.path)
+            else:
+                self.tasks.append(incident_id)
+        self.cache_changed = len(self.tasks) > 0 or len(cached) != len(self.stamps)
+        self.hot = {i: kept for i, kept in self.cache.records.items() if self.stamps.get(i) == kept[0]}
+
+    def run(self, out: Output, report: BuildReport) -> None:
+        """Read and render the task records, in this process and a forked helper; merge what they found."""
+        tasks = sorted(set(self.tasks), reverse=True)  # newest first: the hot records are kept early
+        outcomes = records.parallel_map(functools.partial(self._work, out), tasks)
+        problems: list[str] = []
+        for outcome in outcomes:
+            problems.extend(outcome.problems)
+            report.rendered += outcome.rendered
+            report.reused += outcome.reused
+            self.keys.update(outcome.keys)
+            self.written.extend(outcome.keys)
+            self.hot.update(outcome.records)
+            for incident_id, summary in outcome.summaries.items():
+                self.summaries[incident_id] = summary
+                if summary[1] is not None:
+                    self.views[incident_id] = IncidentView.from_tuple(summary[1], summary[0])
+        records.raise_problems(sorted(problems))
+
+    def _work(self, out: Output, ids: Sequence[str]) -> _Outcome:
+        outcome = _Outcome()
+        hot = records.HotRecords()
+        config = self.repo.config
+        for incident_id in ids:
+            stamp = self.stamps[incident_id]
+            view = self.views.get(incident_id)
+            record: dict[str, Any] | None = None
+            if view is None or (incident_id not in self.hot):
+                incident = records.read_incident(self.repo, incident_id, outcome.problems)
+                if incident is None:
+                    continue
+                made = records.summarize(config, incident, stamp)
+                if made is None:
+                    outcome.summaries[incident_id] = (stamp, None)
+                    continue
+                view, record = made
+                outcome.summaries[incident_id] = (stamp, view.to_tuple())
+            key = self.page_key(view)
+            outcome.keys[view.path] = key
+            if self.previous.get(view.path) == key and out.keep(view.path, self.existing):
+                outcome.reused += 1
+            else:
+                if record is None:
+                    record = pickle.loads(self.hot[incident_id][1])  # noqa: S301 - our own cache
+                out.write(view.path, render_incident_page(self.env, self.common, view, record, self.now))
+                outcome.rendered += 1
+            if record is not None:
+                hot.offer(view, record)
+        outcome.records = hot.result()
+        return outcome
+
+    def shared_files(self) -> Iterator[PlannedFile]:
+        """index, history, feed and API files, computed from every summary and a few full records."""
+        views = list(self.views.values())
+        needed = _needed_records(views)
+        full: dict[str, dict[str, Any]] = {}
+        problems: list[str] = []
+        for incident_id in sorted(needed):
+            kept = self.hot.get(incident_id)
+            if kept is not None:
+                full[incident_id] = pickle.loads(kept[1])  # noqa: S301 - our own cache
+                continue
+            incident = records.read_incident(self.repo, incident_id, problems)  # rare: not kept hot
+            made = records.summarize(self.repo.config, incident, self.stamps[incident_id]) if incident else None
+            if made is not None:
+                full[incident_id] = made[1]
+                self.hot[incident_id] = (self.stamps[incident_id], pickle.dumps(made[1], pickle.HIGHEST_PROTOCOL))
+                self.cache_changed = True
+        records.raise_problems(problems)
+        view = compute_view(self.repo.config, views, self.now, full)
+        yield from plan_shared(self.env, self.common, view, self.shared)
+
+    def save_cache(self, folder: Path) -> None:
+        wanted = _hot_ids(list(self.views.values()))
+        kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
+        if not self.cache_changed and kept.keys() == self.cache.records.keys():
+            return
+        self.cache.summaries = self.summaries
+        self.cache.records = kept
+        records.save_cache(folder, self.cache)
+
+
+def _hot_ids(views: list[IncidentView]) -> set[str]:
+    """The incidents whose full record the next build will probably need (see records.HotRecords)."""
+    by_last = _newest(views, lambda view: view.last)[: records.HOT_BY_LAST]
+    by_start = _newest(views, lambda view: view.started)[: records.HOT_BY_START]
+    return {view.id for view in (*by_last, *by_start)} | {view.id for view in views if view.is_open}
+
+
+def _needed_records(views: list[IncidentView]) -> set[str]:
+    """The incidents the shared pages render in full: open ones, the API's newest, the feed's."""
+    needed = {view.id for view in _newest(views, lambda view: view.started)[: api.INCIDENTS_LIMIT]}
+    needed.update(view.id for view in views if view.is_open)
+    needed.update(incident_id for _, incident_id, _ in feed.newest_updates(views, feed.FEED_LIMIT))
+    return needed
+
+
+def _newest(views: list[IncidentView], when: Callable[[IncidentView], int]) -> list[IncidentView]:
+    # A full sort beats heapq.nlargest here: records come oldest first, so every one would enter the heap.
+    return sorted(views, key=lambda view: (when(view), view.id), reverse=True)
+
+
+def plan_site(repo: Repo, view: SiteView) -> Iterator[PlannedFile]:
+    """Every file of an in-memory view (:func:`view_from_incidents`): incident pages, then the shared ones."""
+    env = site_environment(repo)
+    common = common_context(repo.config)
+    for item in view.incidents:
+        record = view.records[item.id]
+        yield PlannedFile(item.path, None, functools.partial(render_incident_page, env, common, item, record, view.now))
+    yield from plan_shared(env, common, view, "")
+
+
+def plan_shared(
+    env: SandboxedEnvironment, common: dict[str, Any], view: SiteView, shared: str
+) -> Iterator[PlannedFile]:
+    """The files every build renders from the shared view, in the order they are written (archive
+    pages first, the pages linking to them after), with the key of their inputs where reusable."""
+    for page in sorted(view.history, key=lambda page: -page.number if page.number else 0):
+        archive = view.history[1:] if page.number == 0 else []
+        key = None
+        if page.number:
+            parts = [
+                shared,
+                page.path,
+                page.older or "",
+                page.newer or "",
+                *(item.stamp for item in page.incidents),
+            ]
+            key = digest(parts)
+        yield PlannedFile(
+            page.path,
+            key,
+            functools.partial(render_history_page, env, common, view, page, archive),
+        )
+    yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
+    yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
+    for path, data in api.documents(view).items():
+        yield PlannedFile(path, None, functools.partial(bytes, data))
+    yield PlannedFile("style.css", None, lambda: static_file(env, "site/style.css"))
+    yield PlannedFile(MARKER, None, lambda: MARKER_TEXT)
+
+
+def digest(parts: list[str]) -> str:
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def code_fingerprint() -> str:
+    """The code that shapes a page or a summary: a changed renderer (an upgrade) invalidates them all."""
+    from .. import __version__
+
+    here = Path(__file__).resolve().parent
+    parts = [__version__]
+    for source in (
+        *sorted(here.glob("*.py")),
+        here.parent / "render.py",
+        here.parent / "model.py",
+        here.parent / "vocabulary.py",
+    ):
+        parts.append(hashlib.sha256(source.read_bytes()).hexdigest())
+    return digest(parts)
+
+
+def fingerprint(repo: Repo, code: str) -> str:
+    """Everything every page depends on besides its own incidents: code, config, templates."""
+    from ..render import packaged_templates
+
+    parts = [code, repo.config.model_dump_json()]
+    for folder in (repo.root / "templates" / "site", packaged_templates() / "site"):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.is_file():
+                    parts.append(f"{path}:{hashlib.sha256(path.read_bytes()).hexdigest()}")
+    return digest(parts)
+
+
+def manifest_path(repo: Repo, target: Path) -> Path:
+    name = hashlib.sha256(str(target).encode("utf-8")).hexdigest()[:16]
+    return cache_folder(repo) / f"site-manifest-{name}.json"
+
+
+def read_manifest(path: Path, target: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("output") != str(target) or not isinstance(data.get("files"), dict):
+        return {}
+    return {str(k): str(v) for k, v in data["files"].items()}
+
+
+def write_manifest(path: Path, target: Path, keys: dict[str, str]) -> None:
+    try:
+        atomic_write_bytes(path, json.dumps({"output": str(target), "files": keys}, sort_keys=True).encode("utf-8"))
+    except OSError:
+        pass  # no manifest: the next build renders everything

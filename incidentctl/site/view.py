@@ -1,0 +1,288 @@
+"""The status page's computed view: overall status, per-component status, 90-day bars, history.
+
+Everything shared by several pages is computed here once per build, in time linear in the number
+of incidents, so no page recomputes it (the quadratic trap of page-by-page static generators).
+Every input is an incident's *public* summary (:mod:`.summary`): internal entries cannot influence any output.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ..vocabulary import IMPACT_RANK, IMPACT_TO_INDICATOR, INDICATOR_BANNERS, INDICATOR_DESCRIPTIONS, INDICATOR_RANK
+from .availability import BAR_DAYS, BarSegment, DayIncident, bar_segments, local_day_start, weighted_downtime
+from .history import HistoryPage, paginate_history
+from .summary import IncidentView, from_micros, micros, severity_indicator, with_record
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from ..config import Config
+
+
+PAST_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class ComponentView:
+    id: str
+    name: str
+    group: str | None
+    description: str | None
+    position: int
+    status: str
+    updated_at: datetime | None
+    uptime: float
+    bar: tuple[BarSegment, ...]
+    incident_days: int = 0
+    """Days of the bar with incidents."""
+
+
+@dataclass(frozen=True)
+class GroupView:
+    id: str
+    name: str
+    status: str
+    position: int
+    components: tuple[ComponentView, ...]
+
+
+@dataclass
+class SiteView:
+    """Everything the pages, the feed and the API render, computed once."""
+
+    config: Config
+    now: datetime
+    title: str
+    indicator: str
+    components: list[ComponentView]
+    groups: list[GroupView]
+    ungrouped: list[ComponentView]
+    incidents: list[IncidentView]
+    """Newest first."""
+    active: list[IncidentView]
+    history: list[HistoryPage]
+    past: list[IncidentView]
+    """The newest resolved incidents (up to :data:`PAST_SHOWN`), for the index page."""
+    updated_at: datetime
+    days: list[date] = field(default_factory=list)
+    records: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    """Full public records (:func:`~.summary.public_record`) by id: every open incident, the API's
+    latest incidents and those with updates in the feed."""
+
+    @property
+    def banner(self) -> str:
+        return INDICATOR_BANNERS[self.indicator]
+
+    @property
+    def description(self) -> str:
+        return INDICATOR_DESCRIPTIONS[self.indicator]
+
+
+def compute_view(
+    config: Config, views: Sequence[IncidentView], now: datetime, records: Mapping[str, dict[str, Any]]
+) -> SiteView:
+    """Compute the whole site's shared state from every published incident's summary.
+
+    ``records`` holds the full public record (:func:`~.summary.public_record`) of at least every open incident.
+    """
+    now = now.astimezone(UTC).replace(microsecond=0)
+    views = sorted(views, key=lambda view: (view.started, view.id), reverse=True)
+    window = _Window.ending(now, config)
+    ids = _component_ids(config, views)
+    tally = _Tally.start(ids)
+    for view in reversed(views):  # oldest first, so day lists read in time order
+        tally.add(config, view, window)
+    components = _component_views(config, ids, tally, window)
+    groups, ungrouped = _group_views(components)
+    settings = config.channels.statuspage
+    latest = max((view.last for view in views), default=None)
+    return SiteView(
+        config=config,
+        now=now,
+        title=site_title(config),
+        indicator=tally.overall,
+        components=components,
+        groups=groups,
+        ungrouped=ungrouped,
+        incidents=views,
+        active=[with_record(item, records[item.id]) for item in reversed(tally.active)],  # newest first
+        history=paginate_history(views, settings.history_page_size if settings else 50),
+        past=list(itertools.islice((view for view in views if not view.is_open), PAST_SHOWN)),
+        updated_at=from_micros(latest) if latest is not None else now,
+        days=window.days,
+        records=records,
+    )
+
+
+def site_title(config: Config) -> str:
+    """``channels.statuspage.title``, else ``<organization> Status``."""
+    settings = config.channels.statuspage
+    return (settings.title if settings and settings.title else None) or f"{config.organization} Status"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The bars' :data:`~.availability.BAR_DAYS` local days, ending today."""
+
+    now: datetime
+    now_us: int
+    zone: ZoneInfo
+    days: list[date]
+    start: datetime
+    """Midnight (local) of the first day."""
+    start_us: int
+    day_index: dict[date, int]
+
+    @classmethod
+    def ending(cls, now: datetime, config: Config) -> _Window:
+        zone = config.tz
+        today = now.astimezone(zone).date()
+        days = [today - timedelta(days=offset) for offset in range(BAR_DAYS - 1, -1, -1)]
+        start = local_day_start(days[0], zone)
+        return cls(
+            now=now,
+            now_us=micros(now),
+            zone=zone,
+            days=days,
+            start=start,
+            start_us=micros(start),
+            day_index={day: index for index, day in enumerate(days)},
+        )
+
+
+def _component_ids(config: Config, views: Sequence[IncidentView]) -> list[str]:
+    """Configured component ids in order, then any others the incidents name (sorted)."""
+    configured = {component.id: component for component in config.components}
+    extra = sorted({cid for view in views for cid, _ in view.component_names if cid not in configured})
+    return [*configured, *extra]
+
+
+@dataclass
+class _Tally:
+    """What the incidents add up to, per component: status now, worst impact per day, downtime spans."""
+
+    worst_day: dict[str, list[str]]
+    day_incidents: dict[str, list[list[DayIncident]]]
+    spans: dict[str, list[tuple[datetime, datetime, str]]]
+    status: dict[str, str]
+    updated_at: dict[str, int] = field(default_factory=dict)
+    active: list[IncidentView] = field(default_factory=list)
+    """Open incidents, oldest first."""
+    overall: str = "none"
+
+    @classmethod
+    def start(cls, ids: list[str]) -> _Tally:
+        return cls(
+            worst_day={cid: ["operational"] * BAR_DAYS for cid in ids},
+            day_incidents={cid: [[] for _ in range(BAR_DAYS)] for cid in ids},
+            spans={cid: [] for cid in ids},
+            status=dict.fromkeys(ids, "operational"),
+        )
+
+    def add(self, config: Config, view: IncidentView, window: _Window) -> None:
+        if view.is_open:
+            self._add_open(config, view)
+        for cid, at in view.updated:
+            if at > self.updated_at.get(cid, -(2**62)):
+                self.updated_at[cid] = at
+        self._add_spans(view, window)
+
+    def _add_open(self, config: Config, view: IncidentView) -> None:
+        """An open incident sets the banner and the components' current status."""
+        self.active.append(view)
+        contribution = _current_indicator(config, view)
+        if INDICATOR_RANK[contribution] > INDICATOR_RANK[self.overall]:
+            self.overall = contribution
+        for cid, impact in view.current:
+            if IMPACT_RANK[impact] > IMPACT_RANK[self.status[cid]]:
+                self.status[cid] = impact
+
+    def _add_spans(self, view: IncidentView, window: _Window) -> None:
+        """An incident's impact spans: downtime for the uptime figure, the worst impact per day for the bars."""
+        end_of_incident = view.resolved if view.resolved is not None else max(window.now_us, view.last)
+        worst_for_incident: dict[tuple[str, int], str] = {}
+        for cid, start_us, end_value, impact in view.spans:
+            end_us = end_value if end_value is not None else end_of_incident
+            # Spans wholly before the window or after now change no figure: skip them early.
+            if end_us <= start_us or end_us <= window.start_us or start_us > window.now_us:
+                continue
+            start, end = from_micros(start_us), from_micros(end_us)
+            self.spans[cid].append((start, end, impact))
+            first = max(start, window.start).astimezone(window.zone).date()
+            last = (min(end, window.now) - timedelta(microseconds=1)).astimezone(window.zone).date()
+            day = first
+            while day <= last:
+                index = window.day_index.get(day)
+                if index is not None:
+                    seen = worst_for_incident.get((cid, index), "operational")
+                    if IMPACT_RANK[impact] > IMPACT_RANK[seen]:
+                        worst_for_incident[(cid, index)] = impact
+                day += timedelta(days=1)
+        for (cid, index), impact in worst_for_incident.items():
+            if IMPACT_RANK[impact] > IMPACT_RANK[self.worst_day[cid][index]]:
+                self.worst_day[cid][index] = impact
+            self.day_incidents[cid][index].append(DayIncident(view.id, view.title, impact))
+
+
+def _component_views(config: Config, ids: list[str], tally: _Tally, window: _Window) -> list[ComponentView]:
+    configured = {component.id: component for component in config.components}
+    window_seconds = max((window.now - window.start).total_seconds(), 1.0)
+    components: list[ComponentView] = []
+    for position, cid in enumerate(ids, start=1):
+        setting = configured.get(cid)
+        downtime = weighted_downtime(tally.spans[cid], window.start, window.now)
+        uptime = max(0.0, 100.0 * (1.0 - downtime / window_seconds))
+        stamp = tally.updated_at.get(cid)
+        bar = bar_segments(window.days, tally.worst_day[cid], tally.day_incidents[cid])
+        components.append(
+            ComponentView(
+                id=cid,
+                name=setting.name if setting else cid,
+                group=setting.group if setting else None,
+                description=setting.description if setting else None,
+                position=position,
+                status=tally.status[cid],
+                updated_at=from_micros(stamp) if stamp is not None else None,
+                uptime=uptime,
+                bar=bar,
+                incident_days=sum(1 for segment in bar if segment.incidents),
+            )
+        )
+    return components
+
+
+def _group_views(components: list[ComponentView]) -> tuple[list[GroupView], list[ComponentView]]:
+    """The groups (in order of their first component, each with its worst status) and the ungrouped components."""
+    groups: list[GroupView] = []
+    ungrouped: list[ComponentView] = []
+    members: dict[str, list[ComponentView]] = {}
+    for component in components:
+        if component.group:
+            members.setdefault(component.group, []).append(component)
+        else:
+            ungrouped.append(component)
+    for position, (name, children) in enumerate(members.items(), start=len(components) + 1):
+        worst = max((child.status for child in children), key=lambda impact: IMPACT_RANK[impact])
+        groups.append(
+            GroupView(id=group_id(name), name=name, status=worst, position=position, components=tuple(children))
+        )
+    return groups, ungrouped
+
+
+def _current_indicator(config: Config, view: IncidentView) -> str:
+    """What an open incident contributes to the page banner right now."""
+    if not view.current:
+        return severity_indicator(config, view.severity)
+    worst = max((impact for _, impact in view.current), key=lambda impact: IMPACT_RANK[impact])
+    # Components back to operational while the incident is still open (monitoring): still a minor issue.
+    return IMPACT_TO_INDICATOR[worst] if worst != "operational" else "minor"
+
+
+def group_id(name: str) -> str:
+    slug = "".join(char if char.isalnum() else "-" for char in name.lower()).strip("-")
+    return "group-" + "-".join(part for part in slug.split("-") if part)
