@@ -8,7 +8,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import git, make_repo
 
 from incidentctl.config import Config, parse_config
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
@@ -22,6 +21,7 @@ from incidentctl.remind import (
     reminders_for,
     should_notify,
 )
+from testing import git, make_repo
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2024, 12, 12, 15, 0, tzinfo=UTC)
