@@ -1,6 +1,9 @@
 """The benchmark suite: every figure measured beside its floor in the same run, as a ratio.
 
-    python benchmarks/run.py [--incidents 10000] [--only startup,scan,...] [--repeat 5]
+    python -m benchmarks.run [--incidents 10000] [--only startup,scan,...] [--repeat 5]
+
+Run it from the project root, as a module: the project root is then on ``sys.path`` and the fakes
+come from the ``testing`` package (``from testing import ...``), as in the tests.
 
 Machines here are noisy (2 shared cores), so each figure is the best of several runs and is set
 against a floor measured the same way, in the same run. Results are printed as a table and written
@@ -254,9 +257,7 @@ def _same_tree(a: Path, b: Path) -> bool:
 
 
 def bench_publish(work: Path, repeat: int) -> list[Figure]:
-    sys.path.insert(0, str(PROJECT / "tests"))
-    from fakes.fake_slack import FakeSlack  # type: ignore[import-not-found]
-    from fakes.fake_x import FakeX  # type: ignore[import-not-found]
+    from testing import FakeSlack, FakeX  # the project root is on sys.path: see the module docstring
 
     results: dict[str, float] = {}
     with FakeSlack() as slack, FakeX() as x:

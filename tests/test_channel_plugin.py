@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, make_repo
+from testing import git, make_repo
 
 from incidentctl.channels import (
     BaseChannel,

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git, make_repo, run_subprocess
 
 from incidentctl import gitops
 from incidentctl.lifecycle import add_update
 from incidentctl.store import Repo
+from testing import git, make_repo, run_subprocess
 
 INCIDENT = "2024-12-12-api-down"
 
 
 def team(tmp_path: Path, *names: str) -> tuple[Path, list[Path]]:
     """A bare remote and one clone per responder; the incident is opened and pushed from the first."""
-    seed = make_repo(tmp_path / "seed", config_edit=lambda text: text.replace("push: false", "push: true"))
+    seed = make_repo(tmp_path / "seed", config={"git.push": True})
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(seed.root), str(remote))
     clones = []

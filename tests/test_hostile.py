@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, git, make_repo, run_subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from incidentctl.model import Entry, Incident
 from incidentctl.store import Repo
+from testing import CliResult, git, make_repo, run_subprocess
 
 ID = "2024-01-01-broken"
 MARKER = f"/tmp/incidentctl-hostile-pwned-{os.getpid()}"  # a file the payloads try to create

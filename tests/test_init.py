@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import git
-
 from incidentctl.config import load_config
+from testing import git
 
 
 def test_init_creates_a_ready_repo(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -17,17 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_repo
-from fakes.fake_slack import FakeSlack
-from fakes.fake_x import FakeX
 
 from incidentctl.channels import RetryPolicy, use_retry_policy
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.model import Postmortem
 from incidentctl.store import Repo
+from testing import FakeSlack, FakeX, make_repo
 
 MARKER = "ZZ-INTERNAL-7c1e-do-not-publish"
-STATUS_CONFIG = 'statuspage: {output: site, title: "Example Status", url: https://status.example.com}'
+STATUS_CONFIG = {"output": "site", "title": "Example Status", "url": "https://status.example.com"}
 T0 = datetime(2025, 2, 1, 9, 0, tzinfo=UTC)
 
 
@@ -44,15 +42,7 @@ def fakes(slack: FakeSlack, x: FakeX) -> tuple[FakeSlack, FakeX]:
 
 
 def _repo(path: Path) -> Repo:
-    def edit(text: str) -> str:
-        return (
-            "\n".join(
-                "  " + STATUS_CONFIG if line.strip().startswith("statuspage:") else line for line in text.splitlines()
-            )
-            + "\n"
-        )
-
-    return make_repo(path, config_edit=edit)
+    return make_repo(path, config={"channels.statuspage": STATUS_CONFIG})
 
 
 def _seed(repo: Repo) -> list[str]:

@@ -15,7 +15,7 @@ from incidentctl.durations import add_due_period, parse_due_period
 from incidentctl.errors import UsageError
 from incidentctl.model import Entry, Incident, missing_postmortem_fields
 from incidentctl.vocabulary import IMPACT_LABELS, IMPACT_RANK, IMPACTS, INDICATOR_RANK, INDICATORS, STATUSES
-from tests.conftest import PROJECT_ROOT
+from testing import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "incidentctl"
 

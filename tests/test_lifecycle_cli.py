@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import git, make_repo, run_subprocess
 
 from incidentctl.store import Repo
+from testing import git, make_repo, run_subprocess
 
 
 def _new(cli, repo: Repo, *extra: str, title: str = "API unavailable") -> str:  # type: ignore[no-untyped-def]
@@ -270,7 +270,7 @@ def test_missing_git_repo_is_clear(cli, tmp_path: Path) -> None:  # type: ignore
 def test_push_failure_exits_4_and_next_command_pushes(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    repo = make_repo(tmp_path / "clone", config_edit=lambda t: t.replace("push: false", "push: true"))
+    repo = make_repo(tmp_path / "clone", config={"git.push": True})
     git(repo.root, "remote", "add", "origin", str(remote))
     git(repo.root, "push", "-q", "origin", "main")
     incident_id = _new(cli, repo)
@@ -308,7 +308,7 @@ def test_subprocess_exit_codes_and_help_is_light(tmp_path: Path) -> None:
 def test_stale_clone_can_update_an_incident_it_has_not_pulled_yet(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    first = make_repo(tmp_path / "a", config_edit=lambda t: t.replace("push: false", "push: true"))
+    first = make_repo(tmp_path / "a", config={"git.push": True})
     git(first.root, "remote", "add", "origin", str(remote))
     git(first.root, "push", "-q", "origin", "main")
     git(tmp_path, "clone", "-q", str(remote), str(tmp_path / "b"))

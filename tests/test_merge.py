@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import git, make_repo
 
 from incidentctl.merge import merge_records
 from incidentctl.store import Repo
+from testing import git, make_repo
 
 BASE = """\
 schema: 1

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_repo
+from testing import make_repo
 
 from incidentctl.lifecycle import open_incident
 from incidentctl.records.validate import check_bytes

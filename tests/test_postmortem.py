@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, git, make_repo
 
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.lint import lint_repo
@@ -15,6 +14,7 @@ from incidentctl.metrics import incident_metrics
 from incidentctl.model import Entry, Incident
 from incidentctl.postmortem import markdown_cell, render_postmortem
 from incidentctl.store import Repo
+from testing import SAMPLES, git, make_repo
 
 FIRST = "2024-12-12-chatgpt-sora-api-unavailable"
 SECOND = "2024-12-26-chatgpt-sora-elevated-error-rates"

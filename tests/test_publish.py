@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, make_repo, no_traceback
-from fakes.fake_slack import FakeSlack
-from fakes.fake_x import FakeX
 
 from incidentctl.channels import RetryPolicy, use_retry_policy
 from incidentctl.config import secret_values
 from incidentctl.delivery import preview, publish
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.store import Repo
+from testing import FakeSlack, FakeX, git, make_repo, no_traceback
 
-STATUS_URL_CONFIG = 'statuspage: {output: site, title: "Example Corp Status", url: https://status.example.com}'
+STATUS_URL_CONFIG = {"output": "site", "title": "Example Corp Status", "url": "https://status.example.com"}
 
 
 FAST = RetryPolicy(base_delay=0.01, request_timeout=2.0)
@@ -33,13 +31,7 @@ def _fast_retries() -> Iterator[None]:
 
 @pytest.fixture
 def status_repo(tmp_path: Path) -> Repo:
-    def edit(text: str) -> str:
-        lines = [
-            "  " + STATUS_URL_CONFIG if line.strip().startswith("statuspage:") else line for line in text.splitlines()
-        ]
-        return "\n".join(lines) + "\n"
-
-    return make_repo(tmp_path / "status", config_edit=edit)
+    return make_repo(tmp_path / "status", config={"channels.statuspage": STATUS_URL_CONFIG})
 
 
 def _incident(repo: Repo) -> str:
@@ -345,9 +337,7 @@ def test_secrets_never_in_output_yaml_or_commits(
 def test_slack_channel_not_found_is_one_clear_line_and_x_still_goes(
     tmp_path: Path, slack: FakeSlack, x: FakeX, cli: Callable[..., Any]
 ) -> None:
-    repo = make_repo(
-        tmp_path / "status", config_edit=lambda text: text.replace('channel: "#incidents"', 'channel: "#nowhere"')
-    )
+    repo = make_repo(tmp_path / "status", config={"channels.slack.channel": "#nowhere"})
     _incident(repo)
     result = cli("publish", repo=repo.root)
     assert result.exit_code == 3
@@ -480,9 +470,7 @@ def test_a_plugin_publisher_through_the_registry(tmp_path: Path) -> None:
 
     register(EchoPublisher())
     try:
-        repo = make_repo(
-            tmp_path / "status", config_edit=lambda text: text.replace("channels:\n", "channels:\n  echo: {}\n")
-        )
+        repo = make_repo(tmp_path / "status", config=lambda config: config["channels"].update(echo={}))
         _incident(repo)
         report = publish(repo, channels=["echo"])
         assert report.failed == 0
@@ -496,7 +484,7 @@ def test_cli_subprocess_selects_the_fakes_from_the_environment(status_repo: Repo
     """The real console entry point, the documented env vars, exit codes as a shell sees them."""
     import os
 
-    from conftest import run_subprocess
+    from testing import run_subprocess
 
     incident_id = _incident(status_repo)
     env = {name: os.environ[name] for name in ("INCIDENTCTL_SLACK_API_URL", "INCIDENTCTL_X_API_URL", "SLACK_BOT_TOKEN")}

@@ -8,7 +8,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import git, make_repo
 
 from incidentctl.config import Config, parse_config
 from incidentctl.durations import add_business_days, add_due_period, end_of_local_day
@@ -20,6 +19,7 @@ from incidentctl.remind import (
     reminders_for,
     should_notify,
 )
+from testing import git, make_repo
 
 NY = ZoneInfo("America/New_York")
 T0 = datetime(2024, 12, 12, 15, 0, tzinfo=UTC)

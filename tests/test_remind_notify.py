@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import git, make_repo
-from fakes.fake_slack import FakeSlack
 
 from incidentctl.model import Delivery
 from incidentctl.store import Repo
+from testing import FakeSlack, git, make_repo
 
 
 def open_incident(repo: Repo, cli, commander: str | None = None) -> str:  # type: ignore[no-untyped-def]
@@ -80,9 +79,7 @@ def test_notify_replies_in_thread_mentions_commander_and_records(tmp_path: Path,
 def test_notify_without_thread_posts_to_channel_with_configured_mention(tmp_path: Path, cli, slack: FakeSlack) -> None:  # type: ignore[no-untyped-def]
     repo = make_repo(
         tmp_path / "r",
-        config_edit=lambda text: text.replace(
-            'slack: {channel: "#incidents"}', 'slack: {channel: "#incidents", mention: "<!subteam^S0ONCALL>"}'
-        ),
+        config=lambda config: config["channels"]["slack"].update(mention="<!subteam^S0ONCALL>"),
     )
     incident_id = open_incident(repo, cli)
     result = cli("remind", "--now", "2024-12-12T15:31:00Z", "--notify", "--fail-if-due", repo=repo.root)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_repo
 
 from incidentctl.channels.base import RenderContext
 from incidentctl.channels.slack import SlackChannel
@@ -19,6 +18,7 @@ from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.render import escape_mrkdwn, lint_templates, sample_incidents
 from incidentctl.store import Repo
 from incidentctl.templating import forget_templates, templates_for
+from testing import make_repo
 
 
 def _context(repo: Repo, incident_id: str, index: int = -1) -> RenderContext:
@@ -58,9 +58,7 @@ def test_slack_default_is_block_kit_with_fallback_and_escaping(repo: Repo) -> No
 def test_slack_resolution_shows_duration_and_status_link(tmp_path: Path) -> None:
     repo = make_repo(
         tmp_path / "status",
-        config_edit=lambda text: text.replace("# url: https://status.example.com", "").replace(
-            'title: "Example Corp Status"}', 'title: "Example Corp Status", url: "https://status.example.com"}'
-        ),
+        config=lambda config: config["channels"]["statuspage"].update(url="https://status.example.com"),
     )
     incident_id = _open(repo)
     started = repo.load(incident_id).started_at

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_repo, run_subprocess
 
 from incidentctl.lifecycle import open_incident
 from incidentctl.store import Repo
+from testing import make_repo, run_subprocess
 
 ESCAPES = [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",

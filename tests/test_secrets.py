@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import make_repo, run_subprocess
+from testing import make_repo, run_subprocess
 
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-SECRET-slack-0000",
@@ -128,8 +128,7 @@ def test_publish_and_notify_never_echo_a_secret(tmp_path: Path) -> None:
     """Sends, transient failures, invalid_auth / 401, --json, --dry-run, debug logs, remind --notify."""
     import json
 
-    from fakes.fake_slack import FakeSlack
-    from fakes.fake_x import FakeX
+    from testing import FakeSlack, FakeX
 
     x_credentials = {name: value for name, value in SECRETS.items() if name.startswith("X_")}
     repo = make_repo(tmp_path / "r")

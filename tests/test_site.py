@@ -20,7 +20,7 @@ from incidentctl.model import IMPACTS, STATUSES, Entry, Incident, Postmortem
 from incidentctl.site import build_site
 from incidentctl.store import Repo
 from incidentctl.vocabulary import INDICATOR_DESCRIPTIONS, INDICATORS
-from tests.conftest import PROJECT_ROOT, make_repo
+from testing import PROJECT_ROOT, config_changes, make_repo
 
 NOW = datetime(2024, 12, 20, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -36,22 +36,21 @@ API_FILES = (
 )
 
 
-def grouped(text: str) -> str:
-    return (
-        text.replace('{id: api, name: "API"}', "{id: api, name: API, group: Core, description: The public REST API}")
-        .replace('{id: web, name: "Website"}', "{id: web, name: Website, group: Core}")
-        .replace("git: {commit: true", "git: {commit: false")
-    )
+def grouped(config: Any) -> None:
+    api, web = config["components"][:2]
+    assert (api["id"], web["id"]) == ("api", "web")
+    api.update(group="Core", description="The public REST API")
+    web.update(group="Core")
+    config["git"]["commit"] = False
 
 
-def no_commit(text: str) -> str:
-    return text.replace("git: {commit: true", "git: {commit: false")
+no_commit = config_changes(git__commit=False)
 
 
 @pytest.fixture
 def site_repo(tmp_path: Path) -> Repo:
     """A repo with a hostile open incident (with an internal note), a resolved one, and a postmortem."""
-    repo = make_repo(tmp_path / "status", config_edit=grouped)
+    repo = make_repo(tmp_path / "status", config=grouped)
     assert repo.config.components[0].group == "Core", "the config edit must take effect"
     change = open_incident(
         repo,
@@ -337,7 +336,7 @@ def test_statuspage_json_shape(built: Path, site_repo: Repo) -> None:
 
 
 def test_incidents_json_keeps_latest_50(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "many", config_edit=no_commit)
+    repo = make_repo(tmp_path / "many", config=no_commit)
     for number in range(55):
         at = NOW - timedelta(days=number)
         repo.save(
@@ -370,7 +369,7 @@ def test_incidents_json_keeps_latest_50(tmp_path: Path) -> None:
 
 
 def test_bars_and_uptime(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "bars", config_edit=no_commit, timezone="UTC")
+    repo = make_repo(tmp_path / "bars", config=no_commit, timezone="UTC")
     start = datetime(2024, 12, 10, 23, 0, tzinfo=UTC)
     repo.save(
         Incident(
@@ -409,7 +408,7 @@ def test_empty_repo_builds(repo: Repo, tmp_path: Path) -> None:
 
 def test_index_is_small_for_50_components_and_a_year(tmp_path: Path) -> None:
     components = tuple((f"svc-{n}", f"Service number {n}") for n in range(50))
-    repo = make_repo(tmp_path / "big", components=components, config_edit=no_commit)
+    repo = make_repo(tmp_path / "big", components=components, config=no_commit)
     for number in range(200):  # a busy year: an incident every ~2 days
         at = NOW - timedelta(hours=number * 44)
         affected = {f"svc-{(number * 7 + k) % 50}": "partial_outage" for k in range(3)}
@@ -551,9 +550,7 @@ def test_incremental_archive_pages_are_reused(tmp_path: Path) -> None:
 
     repo = make_repo(
         tmp_path / "many",
-        config_edit=lambda t: no_commit(t).replace(
-            "statuspage: {output: site", "statuspage: {history_page_size: 3, output: site"
-        ),
+        config=lambda config: (no_commit(config), config["channels"]["statuspage"].update(history_page_size=3)),
     )
     assert repo.config.channels.statuspage is not None and repo.config.channels.statuspage.history_page_size == 3
     for number in range(10):

@@ -10,6 +10,7 @@ import random
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,16 +22,15 @@ from incidentctl.site.build import _build
 from incidentctl.site.feed import newest_updates
 from incidentctl.site.summary import describe_incident
 from incidentctl.store import Repo
-from tests.conftest import make_repo
+from testing import make_repo
 
 NOW = datetime(2024, 12, 20, 12, 0, tzinfo=UTC)
 IMPACTS = ("degraded_performance", "partial_outage", "major_outage")
 
 
-def no_commit(text: str) -> str:
-    return text.replace("git: {commit: true", "git: {commit: false").replace(
-        "statuspage: {output: site", "statuspage: {history_page_size: 4, output: site"
-    )
+def no_commit(config: Any) -> None:
+    config["git"]["commit"] = False
+    config["channels"]["statuspage"]["history_page_size"] = 4
 
 
 def all_files(folder: Path) -> dict[str, bytes]:
@@ -71,7 +71,7 @@ def make_incident(number: int, rng: random.Random) -> Incident:
 @pytest.fixture
 def many(tmp_path: Path) -> Repo:
     """A repo of 30 incidents (some open, some with internal entries), history pages of 4."""
-    repo = make_repo(tmp_path / "many", config_edit=no_commit)
+    repo = make_repo(tmp_path / "many", config=no_commit)
     rng = random.Random(7)
     for number in range(30):
         repo.save(make_incident(number, rng))

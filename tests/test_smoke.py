@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from conftest import make_repo
+from testing import make_repo
 
 
 def test_new_update_resolve_roundtrip(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -6,9 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import SAMPLES, git, make_repo
-
 from incidentctl.store import Repo
+from testing import SAMPLES, git, make_repo
 
 FIRST = "2024-12-12-chatgpt-sora-api-unavailable"
 SECOND = "2024-12-26-chatgpt-sora-elevated-error-rates"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import make_repo
-
 from incidentctl.delivery import publish
 from incidentctl.lifecycle import add_update, open_incident
+from testing import make_repo
 
 
 def test_publish_rebuilds_the_site_and_records_the_page(tmp_path: Path) -> None:
@@ -37,9 +36,7 @@ def test_publish_rebuilds_the_site_and_records_the_page(tmp_path: Path) -> None:
 def test_ref_is_the_public_url_when_configured(tmp_path: Path) -> None:
     repo = make_repo(
         tmp_path / "r",
-        config_edit=lambda text: text.replace(
-            "}  # url: https://status.example.com", ', url: "https://status.example.com/"}'
-        ),
+        config=lambda config: config["channels"]["statuspage"].update(url="https://status.example.com/"),
     )
     incident_id = open_incident(repo, "Web slow", severity="sev3", message="Looking.").incident.id
     publish(repo, [incident_id], channels=["statuspage"])

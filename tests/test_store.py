@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, make_repo
 
 from incidentctl.errors import RecordError
 from incidentctl.lifecycle import open_incident
 from incidentctl.lint import lint_repo
 from incidentctl.records import codec as yamlio
 from incidentctl.store import Repo, record_problems
+from testing import SAMPLES, make_repo, modify_config
 
 VALID = """\
 schema: 1
@@ -132,8 +132,7 @@ def test_lint_reports_every_problem_in_every_file(tmp_path: Path, cli) -> None: 
 
 def test_lint_config_problems(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     repo = make_repo(tmp_path / "r")
-    config = repo.root / "incidentctl.yaml"
-    config.write_text(config.read_text().replace("timezone: America/New_York", "timezone: Mars/Olympus"))
+    modify_config(repo.root, timezone="Mars/Olympus")
     result = cli("lint", repo=repo.root)
     assert result.exit_code == 1
     assert "incidentctl.yaml:6: timezone: unknown time zone 'Mars/Olympus'" in result.stdout
@@ -158,8 +157,7 @@ def test_list_summaries_cache_warm_and_invalidated(repo: Repo, cli) -> None:  # 
     result = cli("list", repo=repo.root)
     assert "New [bold]title[/bold]" in result.stdout  # rich markup in a title is shown, not interpreted
     # an edited config invalidates every cached summary (validation depends on it)
-    config = repo.root / "incidentctl.yaml"
-    config.write_text(config.read_text().replace("sev2: {name: Major", "sev4: {name: Major"))
+    modify_config(repo.root, lambda config: config["severities"].insert(1, "sev4", config["severities"].pop("sev2")))
     listed = cli("list", "--json", repo=repo.root)
     assert listed.exit_code == 1 and "unknown severity 'sev2'" in listed.stderr
 

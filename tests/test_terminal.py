@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import git, make_repo, run_subprocess
+from testing import git, make_repo, run_subprocess
 
 
 def _run_on_terminal(args: list[str], env: dict[str, str], cwd: Path) -> int:

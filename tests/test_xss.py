@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_repo
-from fakes.fake_slack import FakeSlack
-from fakes.fake_x import FakeX
 
 from incidentctl.channels import RetryPolicy, use_retry_policy
 from incidentctl.channels.x import weighted_length
@@ -29,6 +26,7 @@ from incidentctl.lifecycle import add_update, open_incident
 from incidentctl.render import escape_mrkdwn
 from incidentctl.site import build_site
 from incidentctl.store import Repo
+from testing import FakeSlack, FakeX, make_repo
 
 PAYLOADS = [
     "<script>alert(1)</script>",

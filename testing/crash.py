@@ -1,0 +1,96 @@
+"""SIGKILL a running ``incidentctl`` at a chosen point, for crash loops that count iterations.
+
+A crash loop runs a fixed number of iterations. Each one starts the process and kills it after a
+delay drawn at random from a fraction of how long a whole run takes *now* (``KillTimer``): a run that
+finishes before its kill measures the current run time exactly, and a killed one stretches the
+estimate a little, so the kill points keep spreading over the run whatever the machine's load. The
+loop asserts on what every iteration left behind and reports how many runs were really killed
+mid-run; nothing asserts on that count, which depends on the machine.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+def sigkill(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
+    """SIGKILL ``process`` and reap it; its output so far."""
+    process.send_signal(signal.SIGKILL)
+    return process.communicate(timeout=timeout)
+
+
+def kill_when(process: subprocess.Popen[str], landed: Callable[[], bool], timeout: float = 30) -> None:
+    """SIGKILL ``process`` the moment ``landed()`` is true (e.g. a fake server stored the message)."""
+    deadline = time.monotonic() + timeout
+    while not landed():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the awaited event never happened"
+        time.sleep(0.002)
+    sigkill(process)
+
+
+@dataclass
+class Run:
+    """One iteration's process: killed mid-run, or finished (then its exit code and output)."""
+
+    killed: bool
+    delay: float
+    elapsed: float
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class KillTimer:
+    """Chooses when to kill: ``uniform(low, high) × estimate`` after the start, where ``estimate``
+    follows the run time the machine currently gives (see the module docstring)."""
+
+    rng: random.Random
+    estimate: float
+    low: float = 0.3
+    high: float = 1.0
+    grow: float = 1.05
+    runs: list[Run] = field(default_factory=list)
+
+    @classmethod
+    def calibrate(cls, start: Callable[[], subprocess.Popen[str]], rng: random.Random, **kwargs: float) -> KillTimer:
+        """Run ``start()`` once to completion (it must succeed) to measure the first estimate."""
+        started = time.monotonic()
+        process = start()
+        _out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        return cls(rng=rng, estimate=time.monotonic() - started, **kwargs)
+
+    def run(self, start: Callable[[], subprocess.Popen[str]]) -> Run:
+        """Start a process and kill it at the chosen point, unless it finishes first."""
+        delay = self.rng.uniform(self.low, self.high) * self.estimate
+        started = time.monotonic()
+        process = start()
+        try:
+            out, err = process.communicate(timeout=delay)
+        except subprocess.TimeoutExpired:
+            out, err = sigkill(process)
+            run = Run(True, delay, time.monotonic() - started, None, out, err)
+            self.estimate *= self.grow
+        else:
+            run = Run(False, delay, time.monotonic() - started, process.returncode, out, err)
+            self.estimate = run.elapsed  # finished early: the kill point follows the machine's speed
+        self.runs.append(run)
+        return run
+
+    @property
+    def killed(self) -> int:
+        return sum(run.killed for run in self.runs)
+
+    @property
+    def finished(self) -> int:
+        return sum(not run.killed for run in self.runs)
+
+    def summary(self) -> str:
+        return f"{len(self.runs)} runs, {self.killed} killed mid-run, {self.finished} finished"
