@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from .durations import format_duration, isoformat_z
 from .errors import TemplateError
-from .vocabulary import IMPACT_LABELS, STATUS_LABELS
+from .vocabulary import IMPACT_LABELS
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment

@@ -90,8 +90,6 @@ def _build_environment(root: Path | None, zone: str) -> SandboxedEnvironment:
     from jinja2.sandbox import SandboxedEnvironment
 
     from .render import (
-        IMPACT_LABELS,
-        STATUS_LABELS,
         _iso,
         duration_filter,
         escape_mrkdwn,
@@ -99,6 +97,7 @@ def _build_environment(root: Path | None, zone: str) -> SandboxedEnvironment:
         offset_time,
         packaged_templates,
     )
+    from .vocabulary import IMPACT_LABELS, STATUS_LABELS
 
     search = []
     if root:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import git, make_repo
 
 from incidentctl.channels import (
     BaseChannel,
@@ -33,6 +32,7 @@ from incidentctl.channels.base import ChannelSettings
 from incidentctl.config import channel_enabled, load_config
 from incidentctl.lifecycle import add_update, open_incident
 from incidentctl.store import Repo
+from testing import git, make_repo
 
 TOKEN = "RECORDER_TOKEN"
 

@@ -19,7 +19,6 @@ import yaml
 
 from incidentctl.records.codec import TEMP_PREFIX
 from incidentctl.store import Repo
-from incidentctl.records.codec import TEMP_PREFIX
 from testing import KillTimer, git, make_repo, run_subprocess
 
 INCIDENT = "2024-12-12-api-down"

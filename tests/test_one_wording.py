@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testing import make_repo
 
 from incidentctl.lifecycle import open_incident
 from incidentctl.records.validate import check_bytes
+from testing import make_repo
 
 GOOD = "2024-01-01-fine"
 BROKEN = {
