@@ -24,7 +24,7 @@ from typing import Any
 
 import feedparser
 import pytest
-from validators_support import BACKFILL_AT, Cli, hostile_records, init_repo, run_demo
+from validators_support import BACKFILL_AT, Cli, build_demo, hostile_records, init_repo, shared, shared_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VNU_JAR = Path(
@@ -49,40 +49,46 @@ def vnu_command() -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    return run_demo(folder / "repo", folder / "home") / "site"
+    return Path(shared(tmp_path_factory, "demo", build_demo)) / "site"
 
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, list[str], Path]:
     """A repo whose every text is hostile, built to ``site-1``."""
-    folder = tmp_path_factory.mktemp("hostile")
-    cli = init_repo(folder / "repo", folder / "home")
-    ids = hostile_records(cli)
-    site = folder / "site-1"
-    cli("site", "build", "--output", str(site), "--now", NOW)
-    return cli, ids, site
+
+    def build(folder: Path) -> dict[str, Any]:
+        cli = init_repo(folder / "repo", folder / "home")
+        ids = hostile_records(cli)
+        cli("site", "build", "--output", str(folder / "site-1"), "--now", NOW)
+        return {"ids": ids}
+
+    value = shared(tmp_path_factory, "hostile", build)
+    folder = shared_folder(tmp_path_factory, "hostile")
+    return Cli(folder / "repo", folder / "home"), list(value["ids"]), folder / "site-1"
 
 
 @pytest.fixture(scope="module")
-def backfilled(hostile: tuple[Cli, list[str], Path]) -> tuple[Path, Path]:
+def backfilled(hostile: tuple[Cli, list[str], Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The hostile repo after a public entry is backfilled before the others, built again (same --now)."""
     cli, ids, before = hostile
-    cli(
-        "update",
-        ids[1],
-        "--message",
-        "Backfilled: we first saw errors here.",
-        "--status",
-        "investigating",
-        "--at",
-        BACKFILL_AT,
-        "--next-update",
-        "2024-03-02T09:40:00Z",
-    )
-    after = before.parent / "site-2"
-    cli("site", "build", "--output", str(after), "--now", NOW)
-    return before, after
+
+    def build(folder: Path) -> str:
+        cli(
+            "update",
+            ids[1],
+            "--message",
+            "Backfilled: we first saw errors here.",
+            "--status",
+            "investigating",
+            "--at",
+            BACKFILL_AT,
+            "--next-update",
+            "2024-03-02T09:40:00Z",
+        )
+        cli("site", "build", "--output", str(folder / "site-2"), "--now", NOW)
+        return str(folder / "site-2")
+
+    return before, Path(shared(tmp_path_factory, "backfilled", build))
 
 
 def pages(site: Path) -> list[Path]:
@@ -99,28 +105,30 @@ def vnu_report(
     """Run vnu once over every page of both sites (and a canary page it must reject): messages by file."""
     command = vnu_command()
     _, _, hostile_site = hostile
-    canary = tmp_path_factory.mktemp("canary") / "canary.html"
-    canary.write_text(CANARY, encoding="utf-8")
-    files = [*pages(demo_site), *pages(hostile_site), canary]
-    stylesheets = [*demo_site.rglob("*.css"), *hostile_site.rglob("*.css")]
-    result = subprocess.run(
-        [*command, "--errors-only", "--also-check-css", "--format", "json", *map(str, files + stylesheets)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode in (0, 1), result.stderr[-2000:]
-    # vnu writes its JSON report on stderr.
-    report = json.loads(result.stderr or result.stdout)
-    by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for message in report["messages"]:
-        url = message.get("url", "")
-        by_file[url.removeprefix("file:")].append(message)
-    for path in files + stylesheets:
-        by_file.setdefault(str(path), [])
-    return dict(by_file)
+
+    def build(folder: Path) -> dict[str, list[dict[str, Any]]]:
+        canary = folder / "canary.html"
+        canary.write_text(CANARY, encoding="utf-8")
+        files = [*pages(demo_site), *pages(hostile_site), canary]
+        stylesheets = [*demo_site.rglob("*.css"), *hostile_site.rglob("*.css")]
+        result = subprocess.run(
+            [*command, "--errors-only", "--also-check-css", "--format", "json", *map(str, files + stylesheets)],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode in (0, 1), result.stderr[-2000:]
+        report = json.loads(result.stderr or result.stdout)  # vnu writes its JSON report on stderr
+        by_file: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for message in report["messages"]:
+            by_file[message.get("url", "").removeprefix("file:")].append(message)
+        for path in files + stylesheets:
+            by_file.setdefault(str(path), [])
+        return dict(by_file)
+
+    return shared(tmp_path_factory, "vnu", build)
 
 
 def describe(report: dict[str, list[dict[str, Any]]], root: Path, keep: Any = lambda message: True) -> list[str]:

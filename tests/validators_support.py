@@ -7,11 +7,18 @@ whatever happens inside the package.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
 
 # Names the secrets and endpoints incidentctl reads; a developer's own must never leak in.
 _DROP_PREFIXES = ("SLACK_", "X_", "INCIDENTCTL_", "MASTODON_", "BLUESKY_", "DISCORD_", "TEAMS_", "STATUSPAGE_")
@@ -34,6 +41,34 @@ HOSTILE_COMPONENTS = (
     ("ctl", "Billing\\x85\\x9b<i>", "Ops <script>&"),
     ("long", LONG_WORD, LONG_WORD),
 )
+
+
+def shared(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], T]) -> T:
+    """``build(folder)`` once per test run, even under pytest-xdist: the other workers wait, then reuse it.
+
+    The value must be JSON data (it is kept in ``done.json`` for the other workers).
+    """
+    folder = shared_folder(factory, name)
+    root = folder.parent
+    with open(root / f"validators-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = folder / "done.json"
+        if done.exists():
+            value: T = json.loads(done.read_text(encoding="utf-8"))
+            return value
+        if folder.exists():  # an earlier try failed half-way
+            shutil.rmtree(folder)
+        folder.mkdir()
+        value = build(folder)
+        done.write_text(json.dumps(value), encoding="utf-8")
+        return value
+
+
+def shared_folder(factory: pytest.TempPathFactory, name: str) -> Path:
+    """The folder ``shared(factory, name, ...)`` builds in (the same for every xdist worker)."""
+    base = factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return root / f"validators-{name}"
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
@@ -91,10 +126,17 @@ def run_demo(path: Path, home: Path) -> Path:
     return path
 
 
+def build_demo(folder: Path) -> str:
+    """For ``shared``: the demo repo in ``folder/repo``; returns its path."""
+    return str(run_demo(folder / "repo", folder / "home"))
+
+
 def init_repo(path: Path, home: Path, components: tuple[tuple[str, str, str], ...] = HOSTILE_COMPONENTS) -> Cli:
     """``incidentctl init`` with the given components, then their groups written into the config."""
     cli = Cli(path, home)
-    invoke(["init", str(path), "--org", "Hostile <Org> & Co", *(f"--component={cid}" for cid, _, _ in components)], home)
+    invoke(
+        ["init", str(path), "--org", "Hostile <Org> & Co", *(f"--component={cid}" for cid, _, _ in components)], home
+    )
     config = path / "incidentctl.yaml"
     lines = [f'  - {{id: {cid}, name: "{name}", group: "{group}"}}' for cid, name, group in components]
     text = config.read_text(encoding="utf-8")
