@@ -33,8 +33,6 @@ from validators_support import (
     shared_folder,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 LONG_UPDATE = ("Errors & timeouts <on> the API > 5% of calls, retries & <backoff> apply. " * 70)[:5000].strip()
 MANY = tuple((f"c{number:02d}", f"Component {number:02d} <&>", "Many") for number in range(1, 16))
 BOM_MESSAGE = "\ufeffStarts with a byte-order mark, \ufffe holds U+FFFE and \uffff U+FFFF."
