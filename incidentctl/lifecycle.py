@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .config import enabled_channels
 from .durations import parse_deadline, utcnow
 from .errors import PushError, RecordError, UsageError
 from .model import IMPACTS, STATUSES, Delivery, Entry, Incident
@@ -87,12 +88,12 @@ def _check_severity(repo: Repo, severity: str) -> None:
 
 
 def _pending(repo: Repo, visibility: str) -> dict[str, Delivery]:
-    """``pending`` for every channel configured in ``incidentctl.yaml`` (never the environment: the
-    record must not depend on which secrets the writer's machine has). The publish planner reads it
-    to tell "resolved before it was published" from "resolved before the channel existed"."""
+    """``pending`` for every enabled channel. Still written at write time (and from the environment's
+    secrets): the publish planner (publishing._plan, not this module) reads it to tell "resolved before
+    it was published" from "resolved before the channel existed"; it goes once the planner decides."""
     if visibility != "public":
         return {}
-    return {channel: Delivery() for channel in repo.config.configured_channels()}
+    return {channel: Delivery() for channel in enabled_channels(repo.config)}
 
 
 def _insert(timeline: list[Entry], entry: Entry) -> list[Entry]:
