@@ -7,6 +7,7 @@ and so does output that is not a terminal (piped output is never wrapped either)
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -43,22 +44,74 @@ def print_incident_table(rows: list[dict[str, Any]], config: Config) -> None:
 
     from ..render import offset_time
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "SEV", "STATUS", "STARTED", "DURATION", "TITLE"):
-        if column == "TITLE":
-            table.add_column(column, min_width=24, overflow="fold")
-        else:
-            table.add_column(column, no_wrap=True)
+    width = table_width()
+    ids = [_safe(row["id"]) for row in rows]
+    id_width = max(len("ID"), *(len(value) for value in ids))
+    sev_width = max(len("SEV"), *(len(row["severity"]) for row in rows))
+    status_width = max(len("STATUS"), *(len(row["status"]) for row in rows))
     now = utcnow()
-    for row in rows:
-        started = datetime.fromisoformat(row["started_at"])
+    started = [datetime.fromisoformat(row["started_at"]) for row in rows]
+    started_text = [offset_time(moment, config.tz) for moment in started]
+    durations = []
+    for row, moment in zip(rows, started, strict=True):
         resolved = datetime.fromisoformat(row["resolved_at"]) if row["resolved_at"] else None
-        table.add_row(
-            row["id"],
-            f"[{severity_style(config, row['severity'])}]{row['severity']}[/]",
-            f"[{STATUS_STYLE.get(row['status'], '')}]{row['status']}[/]",
-            offset_time(started, config.tz),
-            format_duration((resolved or now) - started) + ("" if resolved else "+"),
-            escape(row["title"]),
-        )
-    console().print(table)
+        durations.append(format_duration((resolved or now) - moment) + ("" if resolved else "+"))
+    started_width = max(len("STARTED"), *(len(text) for text in started_text))
+    duration_width = max(len("DURATION"), *(len(text) for text in durations))
+    # Ids and statuses are never cut; the title gets what is left (at least MIN_TITLE, cut with an
+    # ellipsis); STARTED, then DURATION, make room for it on narrow terminals.
+    fixed = id_width + sev_width + status_width + 3
+    show_duration = show_started = True
+    if width is not None:
+        room = width - fixed
+        show_started = room - started_width - 1 - duration_width - 1 >= MIN_TITLE
+        show_duration = room - (started_width + 1 if show_started else 0) - duration_width - 1 >= MIN_TITLE
+    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
+    table.add_column("ID", no_wrap=True, min_width=id_width)
+    table.add_column("SEV", no_wrap=True, min_width=sev_width)
+    table.add_column("STATUS", no_wrap=True, min_width=status_width)
+    if show_started:
+        table.add_column("STARTED", no_wrap=True, min_width=started_width)
+    if show_duration:
+        table.add_column("DURATION", no_wrap=True, min_width=duration_width)
+    table.add_column("TITLE", no_wrap=True, overflow="ellipsis", min_width=1)
+    for index, row in enumerate(rows):
+        cells = [
+            ids[index],
+            f"[{severity_style(config, row['severity'])}]{escape(row['severity'])}[/]",
+            f"[{STATUS_STYLE.get(row['status'], '')}]{escape(row['status'])}[/]",
+        ]
+        if show_started:
+            cells.append(started_text[index])
+        if show_duration:
+            cells.append(durations[index])
+        cells.append(escape(_safe(row["title"])))
+        table.add_row(*cells)
+    out = console()
+    if width is not None:
+        out.width = width
+    out.print(table, crop=True, soft_wrap=False)
+
+
+#: The narrowest title column worth showing before STARTED and DURATION give way.
+MIN_TITLE = 16
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _safe(text: str) -> str:
+    """Control characters shown as ``\\x1b``, never sent to the terminal (defence: records are cleaned on input)."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def table_width() -> int | None:
+    """The width tables fit: ``COLUMNS`` when set, else the terminal's; None (no limit) when piped."""
+    import os
+    import shutil
+
+    value = os.environ.get("COLUMNS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
