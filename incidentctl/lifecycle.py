@@ -199,17 +199,21 @@ def add_update(
     _check_status(status)
     if severity is not None:
         _check_severity(repo, severity)
-    if internal and (status is not None or components):
-        raise InputError(
-            "--internal cannot change --status or --component: the public would never hear of it "
-            "(post the change publicly, then add an internal note)"
-        )
     when = _when(at)
     message = _message(message)
     deadline = _deadline(next_update, when)
     with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
         new_status = status or _status_at(incident, when)
+        if internal:
+            current = _components_at(incident, when)
+            if new_status != _status_at(incident, when) or any(
+                current.get(component, "operational") != impact for component, impact in (components or {}).items()
+            ):
+                raise InputError(
+                    "--internal cannot change the status or a component: the public would never hear of it "
+                    "(post the change publicly, then add an internal note)"
+                )
         if not message and status is None and not components and severity is None:
             raise UsageError("nothing to record: give --message, --status, --component or --severity")
         if status == "resolved":

@@ -39,8 +39,7 @@ def print_incident_table(rows: list[dict[str, Any]], config: Config) -> None:
         return
     from datetime import datetime
 
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
 
     from ..render import offset_time
 
@@ -66,31 +65,38 @@ def print_incident_table(rows: list[dict[str, Any]], config: Config) -> None:
         room = width - fixed
         show_started = room - started_width - 1 - duration_width - 1 >= MIN_TITLE
         show_duration = room - (started_width + 1 if show_started else 0) - duration_width - 1 >= MIN_TITLE
-    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
-    table.add_column("ID", no_wrap=True, min_width=id_width)
-    table.add_column("SEV", no_wrap=True, min_width=sev_width)
-    table.add_column("STATUS", no_wrap=True, min_width=status_width)
+    # Laid out by hand (rich's table squeezes every column when the terminal is narrow).
+    columns: list[tuple[str, int]] = [("ID", id_width), ("SEV", sev_width), ("STATUS", status_width)]
     if show_started:
-        table.add_column("STARTED", no_wrap=True, min_width=started_width)
+        columns.append(("STARTED", started_width))
     if show_duration:
-        table.add_column("DURATION", no_wrap=True, min_width=duration_width)
-    table.add_column("TITLE", no_wrap=True, overflow="ellipsis", min_width=1)
-    for index, row in enumerate(rows):
-        cells = [
-            ids[index],
-            f"[{severity_style(config, row['severity'])}]{escape(row['severity'])}[/]",
-            f"[{STATUS_STYLE.get(row['status'], '')}]{escape(row['status'])}[/]",
-        ]
-        if show_started:
-            cells.append(started_text[index])
-        if show_duration:
-            cells.append(durations[index])
-        cells.append(escape(_safe(row["title"])))
-        table.add_row(*cells)
+        columns.append(("DURATION", duration_width))
+    used = sum(w for _, w in columns) + len(columns)
+    title_room = None if width is None else max(width - used, 1)
     out = console()
     if width is not None:
-        out.width = width
-    out.print(table, crop=True, soft_wrap=False)
+        out.width = max(width, used + 1)
+    header = Text(" ".join(name.ljust(w) for name, w in columns) + " TITLE", style="bold")
+    out.print(header, soft_wrap=True, crop=False)
+    for index, row in enumerate(rows):
+        line = Text()
+        cells: list[tuple[str, str]] = [
+            (ids[index], ""),
+            (_safe(row["severity"]), severity_style(config, row["severity"])),
+            (_safe(row["status"]), STATUS_STYLE.get(row["status"], "")),
+        ]
+        if show_started:
+            cells.append((started_text[index], ""))
+        if show_duration:
+            cells.append((durations[index], ""))
+        for (value, style), (_, cell_width) in zip(cells, columns, strict=True):
+            line.append(value.ljust(cell_width), style=style or None)
+            line.append(" ")
+        title = Text(_safe(row["title"]))
+        if title_room is not None:
+            title.truncate(title_room, overflow="ellipsis")  # by terminal cells: wide characters count 2
+        line.append_text(title)
+        out.print(line, soft_wrap=True, crop=False)
 
 
 #: The narrowest title column worth showing before STARTED and DURATION give way.
