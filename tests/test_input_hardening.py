@@ -175,25 +175,19 @@ def test_real_os_errors_map_to_one_line() -> None:
 
 
 def test_unwritable_repo_is_a_one_line_error_in_a_real_process(tmp_path: Path) -> None:
-    # /proc is a real file system that refuses writes (even root): point the cache there.
+    # Root ignores chmod: make the write fail for real, on a kernel file system that refuses new files
+    # (/sys/kernel: EACCES even for root). INCIDENTCTL_DEBUG=0 means off: no traceback.
     repo = make_repo(tmp_path / "r")
+    repo.incidents_dir.rename(tmp_path / "incidents-moved")
+    repo.incidents_dir.symlink_to("/sys/kernel")
     result = run_subprocess(
         "new", "API down", "--severity", "sev2", "-m", "x", cwd=repo.root, env={"INCIDENTCTL_DEBUG": "0"}
     )
-    assert result.returncode == 0, result.stderr
-    incident_id = result.stdout.strip()
-    record = repo.record_path(incident_id)
-    git_dir = repo.root / ".git"
-    os.rename(git_dir / "objects", git_dir / "objects-moved")
-    (git_dir / "objects").symlink_to("/proc/self/fdinfo")
-    try:
-        result = run_subprocess("update", incident_id, "-m", "more", cwd=repo.root, env={"INCIDENTCTL_DEBUG": "0"})
-    finally:
-        (git_dir / "objects").unlink()
-        os.rename(git_dir / "objects-moved", git_dir / "objects")
-    assert result.returncode == 1 and "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "permission denied" in lines[0], result.stderr
     assert "rm " not in result.stderr  # no advice to delete an index.lock that does not exist
-    assert record.exists()
 
 
 # -- 5. ids and git worktrees -------------------------------------------------------------------------------
