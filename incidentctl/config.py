@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from .durations import parse_due_period, parse_duration
 from .errors import ConfigError, IncidentctlError, RepoNotFoundError
-from .model import ID_PATTERN
+from .model import ID_PATTERN, Text
 from .records.codec import fast_load, validation_problems
 
 if TYPE_CHECKING:
@@ -28,9 +28,9 @@ class _Settings(BaseModel):
 
 class Component(_Settings):
     id: str
-    name: str
-    group: str | None = None
-    description: str | None = None
+    name: Text
+    group: Text | None = None
+    description: Text | None = None
 
     @field_validator("id")
     @classmethod
@@ -132,7 +132,7 @@ class GitSettings(_Settings):
 
 
 class Config(_Settings):
-    organization: str = Field(min_length=1)
+    organization: Text = Field(min_length=1)
     timezone: str = "UTC"
     components: list[Component] = Field(default_factory=list)
     severities: dict[str, Severity] = Field(default_factory=default_severities)

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from .errors import UsageError
+from .errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -21,18 +21,45 @@ _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 def parse_duration(text: str) -> timedelta:
     """Parse ``90s``, ``30m``, ``4h``, ``1h30m``, ``2d`` or a bare number of minutes."""
     raw = text.strip().replace(" ", "")
-    if raw.isdigit():
-        return timedelta(minutes=int(raw))
-    pos = 0
+    if len(raw) > 40:
+        raise UsageError(f"invalid duration {text[:40]!r}...: too long")
     seconds = 0
-    for match in _DURATION.finditer(raw):
-        if match.start() != pos:
-            break
-        seconds += int(match.group(1)) * _UNITS[match.group(2).lower()]
-        pos = match.end()
-    if pos != len(raw) or not raw:
-        raise UsageError(f"invalid duration {text!r}: use e.g. 30m, 4h, 1h30m, 2d")
+    if raw.isdigit():
+        seconds = int(raw) * 60
+    else:
+        pos = 0
+        for match in _DURATION.finditer(raw):
+            if match.start() != pos:
+                break
+            seconds += int(match.group(1)) * _UNITS[match.group(2).lower()]
+            pos = match.end()
+        if pos != len(raw) or not raw:
+            raise UsageError(f"invalid duration {text!r}: use e.g. 30m, 4h, 1h30m, 2d")
+    if seconds > MAX_DURATION_SECONDS:
+        raise UsageError(f"duration {text!r} is too long (at most {MAX_DURATION_SECONDS // 86400 // 365} years)")
     return timedelta(seconds=seconds)
+
+
+#: The longest duration anyone means (100 years): longer ones are typos that would overflow dates.
+MAX_DURATION_SECONDS = 100 * 365 * 86400
+
+
+def check_year(value: datetime, what: str) -> datetime:
+    """Refuse a time outside the years 1970–9999 (SPEC), with exit 1."""
+    from .model import MAX_YEAR, MIN_YEAR
+
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise InputError(f"{what}: year {value.year} is outside {MIN_YEAR}–{MAX_YEAR} (a typo in the year?)")
+    return value
+
+
+def add(moment: datetime, delta: timedelta, what: str) -> datetime:
+    """``moment + delta``, refused (exit 1) rather than overflowing past year 9999."""
+    try:
+        result = moment + delta
+    except OverflowError:
+        raise InputError(f"{what}: the time would be past the year 9999") from None
+    return check_year(result, what)
 
 
 def format_duration(value: timedelta | float | int | None) -> str:
@@ -72,7 +99,11 @@ def parse_timestamp(text: str) -> datetime:
         raise UsageError(f"invalid timestamp {text!r}: use ISO 8601, e.g. 2024-12-12T00:00:00Z") from None
     if value.tzinfo is None:
         raise UsageError(f"timestamp {text!r} has no time zone: add Z or an offset, e.g. 2024-12-11T19:00:00-05:00")
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise InputError(f"timestamp {text!r}: the year must be between 1970 and 9999") from None
+    return check_year(utc, f"timestamp {text!r}")
 
 
 def parse_date(text: str) -> datetime:
@@ -81,20 +112,21 @@ def parse_date(text: str) -> datetime:
         day = date.fromisoformat(text.strip())
     except ValueError:
         return parse_timestamp(text)
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return check_year(datetime(day.year, day.month, day.day, tzinfo=UTC), f"date {text!r}")
 
 
 def parse_deadline(text: str, base: datetime) -> datetime:
     """A ``--next-update`` value: a duration counted from ``base`` or an absolute timestamp."""
     stripped = text.strip()
     if stripped and (stripped[0].isdigit() and not re.match(r"^\d{4}-\d{2}-\d{2}", stripped)):
-        return base + parse_duration(stripped)
+        return add(base, parse_duration(stripped), f"--next-update {text!r}")
     return parse_timestamp(stripped)
 
 
 def isoformat_z(value: datetime) -> str:
     """``2024-12-12T00:00:00Z``: the one spelling used in records and JSON."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = value.astimezone(UTC)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"  # strftime writes year 224 as "224"
 
 
 # -- due periods and business days ----------------------------------------------------------------

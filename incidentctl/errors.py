@@ -19,6 +19,11 @@ class UsageError(IncidentctlError):
     exit_code = 2
 
 
+class InputError(IncidentctlError):
+    """A value the user gave can only be a mistake (a time in the future, a year typo, a second
+    resolution): refused with exit 1, nothing changed."""
+
+
 class ConfigError(IncidentctlError):
     """``incidentctl.yaml`` is missing, unreadable or invalid."""
 
@@ -63,3 +68,56 @@ class DueError(IncidentctlError):
     """``remind --fail-if-due`` found something due."""
 
     exit_code = 5
+
+
+class EnvironmentProblem(IncidentctlError):
+    """The machine refused: disk full, read-only file system, permission denied."""
+
+
+def from_os_error(exc: OSError) -> IncidentctlError | None:
+    """The one-line error a user reads for an operating-system failure they can fix, or None
+    (an unexpected one, still reported as a bug)."""
+    import errno
+
+    where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+    reasons = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+    }
+    reason = reasons.get(exc.errno or 0)
+    if reason is None:
+        return None
+    return EnvironmentProblem(
+        f"cannot write{where}: {reason} (nothing was committed; fix it and run the command again)"
+    )
+
+
+def from_exception(exc: BaseException) -> IncidentctlError | None:
+    """Map the exceptions a user's input or machine can cause to one-line errors; None for a bug."""
+    if isinstance(exc, IncidentctlError):
+        return exc
+    if isinstance(exc, OSError):
+        return from_os_error(exc)
+    if isinstance(exc, OverflowError):
+        return IncidentctlError("a date or duration is out of range (years 1970–9999, durations up to 100 years)")
+    try:
+        from pydantic import ValidationError
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}".lstrip(": ")
+            for error in exc.errors(include_url=False)
+        ]
+        return IncidentctlError("invalid value: " + "; ".join(parts))
+    return None
+
+
+def debug_enabled() -> bool:
+    """``INCIDENTCTL_DEBUG``: only 1, true or yes turn tracebacks on (``0``, ``false``, empty: off)."""
+    import os
+
+    return os.environ.get("INCIDENTCTL_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")

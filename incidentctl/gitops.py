@@ -36,6 +36,27 @@ def is_git_repo(root: Path) -> bool:
     return (root / ".git").exists()
 
 
+def git_dirs(root: Path) -> tuple[Path, Path] | None:
+    """``(git dir, common git dir)`` of the repo at ``root``, also in a linked worktree (where
+    ``root/.git`` is a file); None when ``root`` is not in git."""
+    dot_git = root / ".git"
+    if dot_git.is_dir():
+        return dot_git, dot_git
+    if not dot_git.exists():
+        return None
+    result = subprocess.run(
+        ["git", "rev-parse", "--git-dir", "--git-common-dir"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or len(lines) < 2:
+        return None
+    return (root / lines[0]).resolve(), (root / lines[1]).resolve()
+
+
 def identity_args(repo: GitRepo) -> list[str]:
     """Use the user's git identity; fall back to a neutral one on fresh machines (CI, containers)."""
     return list(_identity_for(str(repo.git_dir)))
@@ -74,8 +95,8 @@ def _explain(exc: object, repo: GitRepo) -> str:
     """One clear line from a failed git command; a lock file left by a killed git says what to do."""
     stderr = str(getattr(exc, "stderr", "") or exc).strip().replace("stderr: ", "").strip("'\" \n")
     match = _LOCK_FILE.search(stderr)
-    if match or "index.lock" in stderr:
-        lock = Path(match.group(1)) if match else Path(repo.git_dir) / "index.lock"
+    lock = Path(match.group(1)) if match else Path(repo.git_dir) / "index.lock"
+    if (match or "index.lock" in stderr) and lock.exists() and "Permission denied" not in stderr:
         return (
             f"git is locked by {lock}: another git command is running, or one was killed. "
             f"If no git command is running, remove that file (rm {shlex.quote(str(lock))}) and try again."
@@ -105,10 +126,8 @@ def commit(root: Path, paths: Sequence[Path], message: str) -> str | None:
     _run(repo, "add", "--", *rel)
     if not _run(repo, "diff", "--cached", "--name-only", "--", *rel).strip():
         return None
-    if repo.head.is_valid():
-        _run(repo, "commit", "--quiet", "--no-verify", "-m", message, "--only", "--", *rel)
-    else:
-        _run(repo, "commit", "--quiet", "--no-verify", "-m", message)
+    # Always --only: in a repo with no commit yet a plain commit would take whatever else was staged.
+    _run(repo, "commit", "--quiet", "--no-verify", "-m", message, "--only", "--", *rel)
     return repo.head.commit.hexsha
 
 
@@ -344,9 +363,10 @@ def _has_attributes_line(path: Path) -> bool:
 def recover_interrupted(root: Path) -> None:
     """Before committing: undo a rebase an earlier, killed incidentctl left half done, and explain
     any other unfinished git operation instead of committing into the middle of it."""
-    git_dir = root / ".git"
-    if not git_dir.is_dir():
+    dirs = git_dirs(root)  # a linked worktree has its own git dir (index, MERGE_HEAD, rebase state)
+    if dirs is None:
         return
+    git_dir = dirs[0]
     index_lock = git_dir / "index.lock"
     if index_lock.exists():
         # Checked before the record is written, so a refused command changes nothing.

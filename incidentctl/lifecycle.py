@@ -6,19 +6,52 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .durations import parse_deadline, utcnow
-from .errors import PushError, RecordError, UsageError
-from .model import IMPACTS, STATUSES, Delivery, Entry, Incident
+from .errors import InputError, PushError, RecordError, UsageError
+from .model import IMPACTS, MESSAGE_MAX, STATUSES, TITLE_MAX, Delivery, Entry, Incident, clean_text
 from .store import Repo
 
 if TYPE_CHECKING:
     from .records.transaction import Transaction
 
 DEFAULT_RESOLVE_MESSAGE = "This incident has been resolved."
+#: How far in the future ``--at`` may be (clocks drift); more can only be a typo.
+FUTURE_SLACK = timedelta(minutes=5)
+
+
+def _when(at: datetime | None) -> datetime:
+    """The entry's time: ``at`` (refused when more than 5 minutes in the future) or now."""
+    now = utcnow()
+    if at is None:
+        return now
+    if at > now + FUTURE_SLACK:
+        raise InputError(f"--at {at:%Y-%m-%dT%H:%M:%SZ} is in the future (now is {now:%Y-%m-%dT%H:%M:%SZ})")
+    return at
+
+
+def _message(text: str) -> str:
+    cleaned = clean_text(text).strip()
+    if len(cleaned) > MESSAGE_MAX:
+        raise InputError(
+            f"the message is {len(cleaned)} characters long; the limit is {MESSAGE_MAX} "
+            "(link to a longer write-up instead)"
+        )
+    return cleaned
+
+
+def _deadline(next_update: str | None, when: datetime) -> datetime | None:
+    if not next_update:
+        return None
+    deadline = parse_deadline(next_update, when)
+    if deadline <= when:
+        raise InputError(
+            f"--next-update {next_update!r} is not later than the entry's time ({when:%Y-%m-%dT%H:%M:%SZ})"
+        )
+    return deadline
 
 
 @dataclass
@@ -120,12 +153,17 @@ def open_incident(
     incident_id: str | None = None,
 ) -> Change:
     """Open an incident: write ``incidents/<id>.yaml`` and commit it."""
-    title = " ".join(title.split())
+    title = " ".join(clean_text(title).split())
     if not title:
         raise UsageError("the title is empty")
+    if len(title) > TITLE_MAX:
+        raise InputError(f"the title is {len(title)} characters long; the limit is {TITLE_MAX}")
     _check_severity(repo, severity)
     _check_status(status)
-    when = at or utcnow()
+    when = _when(at)
+    message = _message(message)
+    deadline = _deadline(next_update, when)
+    commander = clean_text(commander).strip() or None if commander is not None else None
     with repo.transaction() as tx:
         if incident_id is not None:
             repo.record_path(incident_id)  # validates the id
@@ -136,9 +174,9 @@ def open_incident(
         entry = Entry(
             at=when,
             status=status,
-            message=message.strip(),
+            message=message,
             components=dict(components or {}),
-            next_update_by=parse_deadline(next_update, when) if next_update else None,
+            next_update_by=deadline,
             deliveries=_pending(repo, "public"),
         )
         incident = Incident(id=incident_id, title=title, severity=severity, commander=commander, timeline=[entry])
@@ -163,20 +201,40 @@ def add_update(
     _check_status(status)
     if severity is not None:
         _check_severity(repo, severity)
-    when = at or utcnow()
+    when = _when(at)
+    message = _message(message)
+    deadline = _deadline(next_update, when)
     with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
         new_status = status or _status_at(incident, when)
-        if not message.strip() and status is None and not components and severity is None:
+        if internal:
+            current = _components_at(incident, when)
+            if new_status != _status_at(incident, when) or any(
+                current.get(component, "operational") != impact for component, impact in (components or {}).items()
+            ):
+                raise InputError(
+                    "--internal cannot change the status or a component: the public would never hear of it "
+                    "(post the change publicly, then add an internal note)"
+                )
+        if not message and status is None and not components and severity is None:
             raise UsageError("nothing to record: give --message, --status, --component or --severity")
+        if status == "resolved":
+            after = {**_components_at(incident, when), **dict(components or {})}
+            down = sorted(c for c, impact in after.items() if impact != "operational")
+            if down:
+                raise InputError(
+                    f"--status resolved while {', '.join(down)} {'is' if len(down) == 1 else 'are'} not operational: "
+                    f"use `incidentctl resolve {incident.id}` (sets every component back to operational) "
+                    "or give --component ID=operational"
+                )
         visibility = "internal" if internal else "public"
         entry = Entry(
             at=when,
             status=new_status,
-            message=message.strip(),
+            message=message,
             visibility=visibility,
             components=dict(components or {}),
-            next_update_by=parse_deadline(next_update, when) if next_update else None,
+            next_update_by=deadline,
             deliveries=_pending(repo, visibility),
         )
         updates: dict[str, object] = {"timeline": _insert(incident.timeline, entry)}
@@ -191,23 +249,47 @@ def add_update(
 
 def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None, at: datetime | None = None) -> Change:
     """Resolve: status ``resolved`` and every affected component back to ``operational``."""
-    when = at or utcnow()
+    when = _when(at)
+    text = _message(message or "") or DEFAULT_RESOLVE_MESSAGE
     with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
+        if not incident.is_open:
+            raise InputError(
+                f"{incident.id} is already resolved (at {incident.resolved_at:%Y-%m-%dT%H:%M:%SZ}); "
+                f"to add to it use `incidentctl update {incident.id}`"
+            )
+        if when < incident.started_at:
+            raise InputError(
+                f"--at {when:%Y-%m-%dT%H:%M:%SZ} is before the incident's first entry "
+                f"({incident.started_at:%Y-%m-%dT%H:%M:%SZ})"
+            )
+        if when < incident.timeline[-1].at:
+            raise InputError(
+                f"--at {when:%Y-%m-%dT%H:%M:%SZ} is before the incident's last entry "
+                f"({incident.timeline[-1].at:%Y-%m-%dT%H:%M:%SZ}): a resolution must come last"
+            )
         entry = Entry(
             at=when,
             status="resolved",
-            message=(message or DEFAULT_RESOLVE_MESSAGE).strip(),
+            message=text,
             components={component: "operational" for component in incident.components},
             deliveries=_pending(repo, "public"),
         )
         changed = incident.model_copy(update={"timeline": _insert(incident.timeline, entry)})
-        note = [] if incident.is_open else ["the incident was already resolved; a new resolution entry was added"]
+        note: list[str] = []
         tx.message = f"{changed.id}: resolved"
         tx.save(changed)
     result = change_of(tx, changed, "resolved")
     result.notes.extend(note)
     return result
+
+
+def _components_at(incident: Incident, when: datetime) -> dict[str, str]:
+    current: dict[str, str] = {}
+    for entry in incident.timeline:
+        if entry.at <= when:
+            current.update(entry.components)
+    return current
 
 
 def _status_at(incident: Incident, when: datetime) -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from .config import CONFIG_FILE, Config, parse_config
 from .errors import IncidentctlError
-from .model import ID_PATTERN, Incident
-from .records.validate import check_file
+from .model import ID_PATTERN, Incident, is_clean_text
+from .records.codec import format_loc, line_of
+from .records.validate import check_file_parsed
 from .store import INCIDENTS_DIR
 
 #: Extra checks run after the records: ``(root, config, incidents) -> problems``. Templates,
@@ -67,8 +68,10 @@ def lint_repo(root: Path) -> list[str]:
         if not ID_PATTERN.match(stem):
             problems.append(f"{rel}:1: file name must be the incident id ([a-z0-9-] only)")
             continue
-        incident, found = check_file(folder / name, rel, config, stem)
+        incident, parsed, found = check_file_parsed(folder / name, rel, config, stem)
         problems.extend(found)
+        if parsed is not None:
+            problems.extend(text_problems(parsed, folder / name, rel))
         if incident is not None:
             incidents.append(incident)
     if config is not None:
@@ -78,3 +81,53 @@ def lint_repo(root: Path) -> list[str]:
             except IncidentctlError as exc:
                 problems.extend(str(exc).splitlines())
     return problems
+
+
+#: Fields holding text entered by people (SPEC "text hygiene"); ids, refs and errors are checked elsewhere.
+_TEXT_KEYS = frozenset(
+    {
+        "title",
+        "message",
+        "commander",
+        "author",
+        "owner",
+        "summary",
+        "public_summary",
+        "impact",
+        "trigger",
+        "detection",
+        "resolution",
+        "root_causes",
+        "went_well",
+        "went_wrong",
+        "lucky",
+        "authors",
+    }
+)
+
+
+def text_problems(data: object, file: Path, rel: str) -> list[str]:
+    """Text fields holding control characters, a byte-order mark, non-characters or non-NFC text
+    (a hand edit; every write stores them cleaned)."""
+    found: list[tuple[int | str, ...]] = []
+
+    def walk(value: object, loc: tuple[int | str, ...], text_field: bool) -> None:
+        if isinstance(value, str):
+            if text_field and not is_clean_text(value):
+                found.append(loc)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*loc, str(key)), text_field or str(key) in _TEXT_KEYS)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*loc, index), text_field)
+
+    walk(data, (), False)
+    if not found:
+        return []
+    text = file.read_text(encoding="utf-8", errors="replace")
+    return [
+        f"{rel}:{line_of(text, list(loc))}: {format_loc(loc)}: control characters, a byte-order mark, "
+        "non-characters or text not in NFC form (the next write by incidentctl cleans it)"
+        for loc in found
+    ]

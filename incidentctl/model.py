@@ -7,6 +7,7 @@ components, when it started and ended) is derived from the timeline, so nothing 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,18 +19,67 @@ from .vocabulary import IMPACTS as IMPACTS  # re-exported: the record's allowed 
 from .vocabulary import STATUSES as STATUSES
 
 SCHEMA_VERSION = 1
+#: The longest title (characters).
+TITLE_MAX = 500
+#: The longest message of one entry (characters), and the largest record a write may produce (bytes):
+#: far below what a reader refuses (``records.codec.MAX_RECORD_BYTES``), so every record written stays readable.
+MESSAGE_MAX = 64 * 1024
+RECORD_MAX_BYTES = 1024 * 1024
 
 Visibility = Literal["public", "internal"]
 DeliveryState = Literal["pending", "delivered", "failed"]
 ActionStatus = Literal["open", "in_progress", "done", "wontfix"]
 
-ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")
+#: An incident id. ``\Z``, not ``$``: ``$`` also matches before a trailing newline.
+ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?\Z")
+
+#: The years a record's timestamps may have (SPEC: outside 1970–9999 is refused).
+MIN_YEAR, MAX_YEAR = 1970, 9999
 
 
 def _aware_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp has no time zone (write it in UTC, e.g. 2024-12-12T00:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp year must be between {MIN_YEAR} and {MAX_YEAR}") from None
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise ValueError(f"timestamp year {utc.year} is outside {MIN_YEAR}–{MAX_YEAR} (a typo in the year?)")
+    return utc
+
+
+#: What text entered by users may not hold (SPEC "text hygiene"): C0/C1 controls other than tab and
+#: newline, the byte-order mark, and Unicode non-characters.
+_UNCLEAN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufdd0-\ufdef\ufffe\uffff"
+    "\U0001fffe\U0001ffff\U0002fffe\U0002ffff\U0003fffe\U0003ffff\U0004fffe\U0004ffff"
+    "\U0005fffe\U0005ffff\U0006fffe\U0006ffff\U0007fffe\U0007ffff\U0008fffe\U0008ffff"
+    "\U0009fffe\U0009ffff\U000afffe\U000affff\U000bfffe\U000bffff\U000cfffe\U000cffff"
+    "\U000dfffe\U000dffff\U000efffe\U000effff\U000ffffe\U000fffff\U0010fffe\U0010ffff]"
+)
+
+
+def clean_text(value: str) -> str:
+    """NFC, without BOM, control characters (tab and newline kept; CRLF becomes LF) or non-characters."""
+    if value.isascii():
+        if value.isprintable() or not _UNCLEAN.search(value.replace("\r\n", "\n")):
+            return value if "\r" not in value else value.replace("\r\n", "\n")
+        return _UNCLEAN.sub("", value.replace("\r\n", "\n"))
+    text = _UNCLEAN.sub("", value.replace("\r\n", "\n"))
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def is_clean_text(value: str) -> bool:
+    return clean_text(value) == value
+
+
+def _clean(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+#: User-entered text: cleaned where it enters the model, so hand edits are cleaned on the next write.
+Text = Annotated[str, BeforeValidator(_clean)]
 
 
 def _not_a_number(value: Any) -> Any:
@@ -44,7 +94,7 @@ AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidat
 
 def check_id(value: str) -> str:
     """Validate an incident id: ``[a-z0-9-]``, never a path, never empty."""
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise ValueError(f"invalid incident id {value!r}: use lowercase letters, digits and '-' only")
     return value
 
@@ -80,11 +130,11 @@ class Entry(_Model):
 
     at: AwareDatetime
     status: Status
-    message: str = ""
+    message: Text = ""
     visibility: Visibility = "public"
     components: dict[str, Impact] = Field(default_factory=dict)
     next_update_by: AwareDatetime | None = None
-    author: str | None = None
+    author: Text | None = None
     deliveries: dict[str, Delivery] = Field(default_factory=dict)
 
     @property
@@ -93,33 +143,33 @@ class Entry(_Model):
 
 
 class ActionItem(_Model):
-    title: str
-    owner: str | None = None
+    title: Text
+    owner: Text | None = None
     due: date | None = None
     url: str | None = None
     status: ActionStatus = "open"
 
 
 class Lessons(_Model):
-    went_well: list[str] = Field(default_factory=list)
-    went_wrong: list[str] = Field(default_factory=list)
-    lucky: list[str] = Field(default_factory=list)
+    went_well: list[Text] = Field(default_factory=list)
+    went_wrong: list[Text] = Field(default_factory=list)
+    lucky: list[Text] = Field(default_factory=list)
 
 
 class Postmortem(_Model):
     """The postmortem's own fields, written by hand or started with ``postmortem ID --init``."""
 
     public: bool = False
-    public_summary: str | None = None
-    summary: str | None = None
-    impact: str | None = None
-    root_causes: list[str] = Field(default_factory=list)
-    trigger: str | None = None
-    detection: str | None = None
-    resolution: str | None = None
+    public_summary: Text | None = None
+    summary: Text | None = None
+    impact: Text | None = None
+    root_causes: list[Text] = Field(default_factory=list)
+    trigger: Text | None = None
+    detection: Text | None = None
+    resolution: Text | None = None
     lessons: Lessons = Field(default_factory=Lessons)
     action_items: list[ActionItem] = Field(default_factory=list)
-    authors: list[str] = Field(default_factory=list)
+    authors: list[Text] = Field(default_factory=list)
     published_at: AwareDatetime | None = None
 
 
@@ -162,9 +212,9 @@ class Incident(_Model):
 
     schema_version: int = Field(default=SCHEMA_VERSION, alias="schema")
     id: Annotated[str, AfterValidator(check_id)]
-    title: str = Field(min_length=1, max_length=500)
+    title: Text = Field(min_length=1, max_length=TITLE_MAX)
     severity: str
-    commander: str | None = None
+    commander: Text | None = None
     sample: bool = False
     """Marks a replayed public outage shipped as an example."""
     sources: list[str] = Field(default_factory=list)

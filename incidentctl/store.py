@@ -117,12 +117,12 @@ class Repo:
         problems (``path:line: message``) are added to ``problems`` when given."""
         return cache.load_all(self, skip_invalid=skip_invalid, problems=problems)
 
-    def summaries(self, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
+    def summaries(self, *, skip_invalid: bool = False, problems: list[str] | None = None) -> list[dict[str, Any]]:
         """What ``list`` shows of every incident (``Incident.summary_dict()``), oldest first.
 
         Validated like :meth:`scan`, but a warm call reads one small cache file, not every record.
         """
-        return cache.summaries(self, skip_invalid=skip_invalid)
+        return cache.summaries(self, skip_invalid=skip_invalid, problems=problems)
 
     # -- writing -------------------------------------------------------------------------------
 

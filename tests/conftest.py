@@ -22,6 +22,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
         "INCIDENTCTL_SLACK_API_URL",
         "INCIDENTCTL_X_API_URL",
         "INCIDENTCTL_DEBUG",
+        "COLUMNS",  # pytest-xdist workers set COLUMNS=80: tables would be fitted to it
+        "LINES",
     ):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path_factory.mktemp("home")

@@ -221,11 +221,6 @@ def test_every_x_part_is_valid(previews: list[dict[str, Any]], repo: tuple[Cli, 
     assert invalid_parts(chosen) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a byte-order mark / U+FFFE / U+FFFF in a title or message is stored and sent to X "
-    "(twitter_text: valid=False); SPEC: stored without BOM or non-characters",
-)
 def test_x_parts_with_bom_and_noncharacters_are_valid(
     previews: list[dict[str, Any]], repo: tuple[Cli, dict[str, str]]
 ) -> None:
@@ -277,11 +272,6 @@ def test_x_3000_character_message_becomes_a_numbered_thread(
     assert WORDS_3000 in text, "no word is lost, none cut"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="C1 control characters (U+0080–U+009F) typed in a title or message are stored and sent to "
-    "Slack and X; SPEC: stored without C0/C1 controls",
-)
 def test_messages_carry_no_control_characters(previews: list[dict[str, Any]]) -> None:
     controls = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
     found = set()

@@ -173,11 +173,6 @@ def test_vnu_hostile_site_has_no_markup_errors(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="C1 controls, U+FFFE/U+FFFF from titles, messages and component names reach the HTML "
-    "(vnu: 'Forbidden code point U+0080'); SPEC: stored without C1 controls or non-characters",
-)
 def test_vnu_hostile_site_has_no_forbidden_code_points(
     vnu_report: dict[str, list[dict[str, Any]]], hostile: tuple[Cli, list[str], Path]
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from typing import Annotated, Any
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ..errors import IncidentctlError
+from ..errors import IncidentctlError, debug_enabled, from_exception
 from . import publish
 from .commands import demo, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats
 from .commands import list as list_command
@@ -31,13 +30,7 @@ class IncidentctlGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except IncidentctlError as exc:
-            if os.environ.get("INCIDENTCTL_DEBUG"):
-                traceback.print_exc()
-            message = _scrub(str(exc))
-            lines = message.splitlines() or [type(exc).__name__]
-            for line in lines:
-                typer.echo(f"incidentctl: {line}" if line is lines[0] else f"  {line}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+            self._report(exc)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -45,7 +38,10 @@ class IncidentctlGroup(TyperGroup):
 
             if isinstance(exc, ClickException):
                 raise
-            if os.environ.get("INCIDENTCTL_DEBUG"):
+            mapped = from_exception(exc)
+            if mapped is not None:
+                self._report(mapped)
+            if debug_enabled():
                 traceback.print_exc()
             else:
                 typer.echo(
@@ -54,6 +50,16 @@ class IncidentctlGroup(TyperGroup):
                     err=True,
                 )
             raise typer.Exit(1) from None
+
+    @staticmethod
+    def _report(exc: IncidentctlError) -> None:
+        if debug_enabled():
+            traceback.print_exc()
+        message = _scrub(str(exc))
+        lines = message.splitlines() or [type(exc).__name__]
+        for line in lines:
+            typer.echo(f"incidentctl: {line}" if line is lines[0] else f"  {line}", err=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 app = typer.Typer(

@@ -7,6 +7,7 @@ and so does output that is not a terminal (piped output is never wrapped either)
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -38,27 +39,85 @@ def print_incident_table(rows: list[dict[str, Any]], config: Config) -> None:
         return
     from datetime import datetime
 
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
 
     from ..render import offset_time
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "SEV", "STATUS", "STARTED", "DURATION", "TITLE"):
-        if column == "TITLE":
-            table.add_column(column, min_width=24, overflow="fold")
-        else:
-            table.add_column(column, no_wrap=True)
+    width = table_width()
+    ids = [_safe(row["id"]) for row in rows]
+    id_width = max(len("ID"), *(len(value) for value in ids))
+    sev_width = max(len("SEV"), *(len(row["severity"]) for row in rows))
+    status_width = max(len("STATUS"), *(len(row["status"]) for row in rows))
     now = utcnow()
-    for row in rows:
-        started = datetime.fromisoformat(row["started_at"])
+    started = [datetime.fromisoformat(row["started_at"]) for row in rows]
+    started_text = [offset_time(moment, config.tz) for moment in started]
+    durations = []
+    for row, moment in zip(rows, started, strict=True):
         resolved = datetime.fromisoformat(row["resolved_at"]) if row["resolved_at"] else None
-        table.add_row(
-            row["id"],
-            f"[{severity_style(config, row['severity'])}]{row['severity']}[/]",
-            f"[{STATUS_STYLE.get(row['status'], '')}]{row['status']}[/]",
-            offset_time(started, config.tz),
-            format_duration((resolved or now) - started) + ("" if resolved else "+"),
-            escape(row["title"]),
-        )
-    console().print(table)
+        durations.append(format_duration((resolved or now) - moment) + ("" if resolved else "+"))
+    started_width = max(len("STARTED"), *(len(text) for text in started_text))
+    duration_width = max(len("DURATION"), *(len(text) for text in durations))
+    # Ids and statuses are never cut; the title gets what is left (at least MIN_TITLE, cut with an
+    # ellipsis); STARTED, then DURATION, make room for it on narrow terminals.
+    fixed = id_width + sev_width + status_width + 3
+    show_duration = show_started = True
+    if width is not None:
+        room = width - fixed
+        show_started = room - started_width - 1 - duration_width - 1 >= MIN_TITLE
+        show_duration = room - (started_width + 1 if show_started else 0) - duration_width - 1 >= MIN_TITLE
+    # Laid out by hand (rich's table squeezes every column when the terminal is narrow).
+    columns: list[tuple[str, int]] = [("ID", id_width), ("SEV", sev_width), ("STATUS", status_width)]
+    if show_started:
+        columns.append(("STARTED", started_width))
+    if show_duration:
+        columns.append(("DURATION", duration_width))
+    used = sum(w for _, w in columns) + len(columns)
+    title_room = None if width is None else max(width - used, 1)
+    out = console()
+    if width is not None:
+        out.width = max(width, used + 1)
+    header = Text(" ".join(name.ljust(w) for name, w in columns) + " TITLE", style="bold")
+    out.print(header, soft_wrap=True, crop=False)
+    for index, row in enumerate(rows):
+        line = Text()
+        cells: list[tuple[str, str]] = [
+            (ids[index], ""),
+            (_safe(row["severity"]), severity_style(config, row["severity"])),
+            (_safe(row["status"]), STATUS_STYLE.get(row["status"], "")),
+        ]
+        if show_started:
+            cells.append((started_text[index], ""))
+        if show_duration:
+            cells.append((durations[index], ""))
+        for (value, style), (_, cell_width) in zip(cells, columns, strict=True):
+            line.append(value.ljust(cell_width), style=style or None)
+            line.append(" ")
+        title = Text(_safe(row["title"]))
+        if title_room is not None:
+            title.truncate(title_room, overflow="ellipsis")  # by terminal cells: wide characters count 2
+        line.append_text(title)
+        out.print(line, soft_wrap=True, crop=False)
+
+
+#: The narrowest title column worth showing before STARTED and DURATION give way.
+MIN_TITLE = 16
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _safe(text: str) -> str:
+    """Control characters shown as ``\\x1b``, never sent to the terminal (defence: records are cleaned on input)."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def table_width() -> int | None:
+    """The width tables fit: ``COLUMNS`` when set, else the terminal's; None (no limit) when piped."""
+    import os
+    import shutil
+
+    value = os.environ.get("COLUMNS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None

@@ -51,6 +51,8 @@ def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run:
     from ..delivery import publish as run_publish
 
     report = run_publish(repo, ids, channels, dry_run=dry_run)
+    for problem in report.invalid:
+        note(problem)
     if as_json:
         print_json(report.to_json())
     else:
@@ -59,7 +61,11 @@ def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run:
         if report.failed:
             note(f"{report.failed} deliveries failed; the next `incidentctl publish` retries them")
         raise report.push_error
-    return 3 if report.failed else 0
+    if report.invalid:
+        note(
+            f"{len(report.invalid)} problems in invalid records: those incidents were skipped (see `incidentctl lint`)"
+        )
+    return 3 if report.failed or report.invalid else 0
 
 
 def _print(report: PublishReport) -> None:

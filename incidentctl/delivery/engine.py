@@ -48,6 +48,8 @@ class PublishReport:
     warnings: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
     push_error: PushError | None = None
+    invalid: list[str] = field(default_factory=list)
+    """``path:line: message`` of each invalid record skipped by a ``publish`` of every incident (exit 3)."""
 
     @property
     def failed(self) -> int:
@@ -60,6 +62,7 @@ class PublishReport:
         data["deliveries"] = [result.to_json() for result in self.deliveries]
         data["failed"] = self.failed
         data["warnings"] = list(self.warnings)
+        data["invalid"] = list(self.invalid)
         return data
 
 
@@ -103,12 +106,19 @@ def publish(
     templates = templates_for(repo.root, repo.config)
 
     if dry_run:
+        if not explicit:
+            ids = [incident.id for incident in _valid_incidents(repo, ids, report)]
         report.previews.extend(dry_run_previews(repo, ids, by_name, explicit, templates))
         return report
 
     policy = retry or current_retry_policy()
     with repo.lock():
-        incidents = [repo.load(incident_id) for incident_id in ids]
+        if explicit:
+            incidents = [repo.load(incident_id) for incident_id in ids]
+        else:  # one invalid record never blocks the others (SPEC): it is named and skipped
+            report.invalid.clear()
+            incidents = _valid_incidents(repo, ids, report)
+            ids = [incident.id for incident in incidents]
         ledger = Ledger(repo, incidents)
         plans: dict[str, list[tuple[str, list[int]]]] = {name: [] for name in chosen}
         for incident in incidents:
@@ -139,6 +149,17 @@ def publish(
         )
         commit_ledger(repo, ledger, ids, chosen, report, _scrub)
     return report
+
+
+def _valid_incidents(repo: Repo, ids: Sequence[str], report: PublishReport) -> list[Incident]:
+    valid = []
+    for incident_id in ids:
+        incident, problems = repo.check(incident_id)
+        if incident is None:
+            report.invalid.extend(problems)
+        else:
+            valid.append(incident)
+    return valid
 
 
 def _run_channel(

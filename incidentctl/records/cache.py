@@ -221,9 +221,9 @@ def load_all(repo: Repo, *, skip_invalid: bool = False, problems: list[str] | No
     return incidents
 
 
-def summaries(repo: Repo, *, skip_invalid: bool = False) -> list[dict[str, Any]]:
+def summaries(repo: Repo, *, skip_invalid: bool = False, problems: list[str] | None = None) -> list[dict[str, Any]]:
     """``list``'s view of every valid incident (``Incident.summary_dict()``), oldest first."""
-    rows: list[dict[str, Any]] = _scan(repo, "summaries", None, skip_invalid)
+    rows: list[dict[str, Any]] = _scan(repo, "summaries", None, skip_invalid, problems)
     rows.sort(key=lambda row: (row["started_at"], row["id"]))
     return rows
 

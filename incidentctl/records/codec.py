@@ -47,6 +47,36 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
         return super().construct_mapping(node, deep)
 
 
+def _guarded(constructor: Any) -> Any:
+    """Wrap a scalar constructor so a bad value under an explicit tag (``!!int 'one'``,
+    ``!!timestamp '224-12-11'``, ``!!bool maybe``, a 5000-digit integer) is a YAML error with its
+    line, never a Python exception escaping the reader."""
+
+    def construct(loader: Any, node: Any) -> Any:
+        try:
+            return constructor(loader, node)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            value = str(getattr(node, "value", ""))[:40]
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {value!r} as {kind}", node.start_mark
+            ) from None
+
+    return construct
+
+
+for _tag, _name in (
+    ("tag:yaml.org,2002:int", "construct_yaml_int"),
+    ("tag:yaml.org,2002:float", "construct_yaml_float"),
+    ("tag:yaml.org,2002:bool", "construct_yaml_bool"),
+    ("tag:yaml.org,2002:timestamp", "construct_yaml_timestamp"),
+    ("tag:yaml.org,2002:binary", "construct_yaml_binary"),
+):
+    _Loader.add_constructor(_tag, _guarded(getattr(yaml.SafeLoader, _name)))
+
+
 _ALIAS_HINT = re.compile(r"(^|[\s\[{,:-])[*&][^\s*&]")
 
 
@@ -65,6 +95,9 @@ def fast_load(text: str, path: Path | str) -> Any:
         raise RecordError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise RecordError(f"{path}:1: invalid YAML: {exc}") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        # Defence in depth: whatever a constructor raises, the reader names the file, never crashes.
+        raise RecordError(f"{path}:1: cannot read: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def _refuse_aliases(text: str, path: Path | str) -> None:
@@ -142,7 +175,9 @@ def validation_problems(
 
 
 def _represent_datetime(representer: Any, value: datetime) -> Any:
-    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = value.astimezone(UTC)
+    # Four-digit year always (strftime writes year 224 as "224", which no YAML reader takes as a time).
+    text = f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
     return representer.represent_scalar("tag:yaml.org,2002:timestamp", text)
 
 
@@ -201,6 +236,8 @@ def rt_load(text: str, path: Path | str = "record") -> Any:
         raise RecordError(
             f"{path}:1: invalid YAML: {str(exc).splitlines()[0] if str(exc) else 'cannot parse'}"
         ) from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise RecordError(f"{path}:1: cannot read: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def rt_dump(data: Any) -> str:

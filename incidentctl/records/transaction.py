@@ -76,8 +76,8 @@ class Transaction:
 
     def __enter__(self) -> Transaction:
         repo = self.repo
-        git_dir = repo.root / ".git"
-        lock_path = (git_dir if git_dir.is_dir() else repo.root) / "incidentctl.lock"
+        dirs = gitops.git_dirs(repo.root)  # in a linked worktree too: never a file left in the work tree
+        lock_path = (dirs[0] if dirs else repo.root) / "incidentctl.lock"
         try:
             handle = open(lock_path, "a+")
         except OSError as exc:
@@ -127,13 +127,26 @@ class Transaction:
 
         if self._handle is None:
             raise RuntimeError("Transaction.save outside `with repo.transaction(...)`")
-        Incident.model_validate(incident.model_dump(by_alias=True))  # the model's own rules, every time
+        from pydantic import ValidationError
+
+        from ..model import RECORD_MAX_BYTES
+
         repo = self.repo
+        try:
+            Incident.model_validate(incident.model_dump(by_alias=True))  # the model's own rules, every time
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)
+            )
+            raise RecordError(f"{repo.relpath(repo.record_path(incident.id))}: not written: {details}") from None
         with self._lock:
             path = repo.record_path(incident.id)
             before = path.read_bytes() if path.exists() else None
             repo.save(incident)
-            back, problems = check_bytes(path.read_bytes(), repo.relpath(path), repo.config, incident.id)
+            written = path.read_bytes()
+            back, problems = check_bytes(written, repo.relpath(path), repo.config, incident.id)
+            if len(written) > RECORD_MAX_BYTES:
+                back, problems = None, [f"the record would be {len(written)} bytes; the limit is {RECORD_MAX_BYTES}"]
             if back is None or back.to_record() != incident.to_record():
                 if before is None:
                     path.unlink(missing_ok=True)

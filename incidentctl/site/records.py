@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RecordError
 from ..records.codec import atomic_write_bytes
 from ..records.listing import list_records
 from ..records.parallel import parallel_map as parallel_map  # the build's: THE one parallel map
@@ -91,8 +90,12 @@ def read_incident(repo: Repo, incident_id: str, problems: list[str]) -> Any:
 
 
 def raise_problems(problems: list[str]) -> None:
-    if problems:
-        raise RecordError("\n".join(problems) + "\n(run `incidentctl lint` to see every problem)")
+    """Name each invalid record on stderr; the build goes on with every valid one (SPEC: one
+    invalid record never blocks the others)."""
+    import sys
+
+    for problem in dict.fromkeys(problems):
+        print(problem, file=sys.stderr)
 
 
 def summarize(config: Config, incident: Any, stamp: str) -> tuple[IncidentView, dict[str, Any]] | None:

@@ -26,9 +26,13 @@ def list_incidents(
         from ...errors import UsageError
 
         raise UsageError(f"--severity {severity!r}: unknown severity (known: {', '.join(repo.config.severities)})")
+    problems: list[str] = []
+    summaries = repo.summaries(skip_invalid=True, problems=problems)
+    for problem in problems:  # one invalid record never hides the others: named, skipped
+        typer.echo(problem, err=True)
     rows = [
         row
-        for row in reversed(repo.summaries())
+        for row in reversed(summaries)
         if (not open_only or row["status"] != "resolved") and (severity is None or row["severity"] == severity)
     ]
     if as_json:

@@ -39,7 +39,9 @@ def build(
 @site_app.command("serve")
 def serve(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0 picks a free one).")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port on 127.0.0.1 (0 picks a free one).", min=0, max=65535)
+    ] = 8000,
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", help="Output folder (default: channels.statuspage.output).", show_default=False),

@@ -41,7 +41,11 @@ def stats(
     if start and end and end <= start:
         raise UsageError("--until must be after --since")
     repo = open_repo(ctx)
-    result = compute_stats(repo.scan(), repo.config, since=start, until=end, now=parse_timestamp(now) if now else None)
+    problems: list[str] = []
+    incidents = repo.scan(skip_invalid=True, problems=problems)
+    for problem in problems:  # one invalid record never hides the others: named, skipped
+        typer.echo(problem, err=True)
+    result = compute_stats(incidents, repo.config, since=start, until=end, now=parse_timestamp(now) if now else None)
     if as_json:
         print_json(result.to_json())
         return
