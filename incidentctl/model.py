@@ -20,7 +20,7 @@ from .vocabulary import STATUSES as STATUSES
 SCHEMA_VERSION = 1
 
 Visibility = Literal["public", "internal"]
-DeliveryState = Literal["pending", "delivered", "failed"]
+DeliveryState = Literal["pending", "built", "delivered", "failed"]
 ActionStatus = Literal["open", "in_progress", "done", "wontfix"]
 
 ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?$")

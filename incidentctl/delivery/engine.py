@@ -51,7 +51,7 @@ class PublishReport:
 
     @property
     def failed(self) -> int:
-        return sum(1 for result in self.deliveries if result.state != "delivered")
+        return sum(1 for result in self.deliveries if result.state not in ("delivered", "built"))
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"dry_run": self.dry_run}
@@ -183,7 +183,9 @@ def _run_channel(
             outcome = _deliver(sender, ledger, incident_id, timeline_index, name, message, budget)
             report.deliveries.append(outcome)
             ledger.count(incident_id, name, outcome.state)
-            if outcome.state == "delivered":
+            if outcome.note and outcome.note not in report.warnings:
+                report.warnings.append(outcome.note)
+            if outcome.state in ("delivered", "built"):
                 delivered_any = True
                 continue
             if outcome.fatal:
@@ -249,11 +251,19 @@ def _deliver(
 
     def adopt(sent: Sent, attempts: int, reconciled: bool) -> DeliveryResult:
         delivery = ledger.update(
-            incident_id, timeline_index, channel, state="delivered", ref=sent.ref, refs=list(sent.refs), error=None,
+            incident_id, timeline_index, channel, state=sent.state, ref=sent.ref, refs=list(sent.refs), error=None,
             attempts=attempts, at=utcnow(),
         )  # fmt: skip
         return DeliveryResult(
-            incident_id, entry.at, channel, "delivered", delivery.ref, delivery.attempts, None, reconciled
+            incident_id,
+            entry.at,
+            channel,
+            sent.state,
+            delivery.ref,
+            delivery.attempts,
+            None,
+            reconciled,
+            note=sent.note,
         )
 
     try:
