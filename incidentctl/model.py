@@ -84,6 +84,8 @@ class Entry(_Model):
     visibility: Visibility = "public"
     components: dict[str, Impact] = Field(default_factory=dict)
     next_update_by: AwareDatetime | None = None
+    no_next_update: bool = False
+    """``--no-next-update``: this public entry deliberately promises nothing (no default promise)."""
     author: str | None = None
     deliveries: dict[str, Delivery] = Field(default_factory=dict)
 

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from ..durations import isoformat_z
+from ..promises import promise_time
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
 from .api import page_id
 from .ids import atom_entry_id, feed_id, ordinal_at
@@ -81,7 +82,7 @@ def build_feed(view: SiteView) -> bytes:
         for cid, impact in entry["components"].items():
             lines.append(f"{view.config.component_name(cid)}: {IMPACT_LABELS.get(impact, impact)}")
         if entry["next_update_by"] is not None:
-            lines.append(f"Next update by {isoformat_z(entry['next_update_by'])}")
+            lines.append(f"Next update by {promise_time(entry['next_update_by'], entry['at'], view.config.tz)}")
         ET.SubElement(node, f"{{{ATOM}}}content", {"type": "text"}).text = _text("\n".join(lines))
     ET.indent(feed)
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
