@@ -8,7 +8,7 @@ from typing import Any
 from incidentctl.delivery import publish
 from incidentctl.lifecycle import add_update, open_incident
 from incidentctl.store import Repo
-from testing import git, make_repo
+from testing import git, make_repo, modify_config
 
 
 def _deploy(value: Any) -> Any:
@@ -101,3 +101,17 @@ def test_ci_deploy_is_delivered_once_the_entry_is_pushed(tmp_path: Path) -> None
     report = publish(Repo.open(repo.root), [incident_id], channels=["statuspage"])
     assert [result.state for result in report.deliveries] == ["delivered"]
     assert _state(repo, incident_id) == ["delivered"]
+
+
+def test_built_entries_are_not_rebuilt_until_a_deploy_is_set(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r")
+    incident_id = _open(repo)
+    publish(repo, [incident_id], channels=["statuspage"])
+    head = git(repo.root, "rev-parse", "HEAD")
+    again = publish(Repo.open(repo.root), channels=["statuspage"])
+    assert again.deliveries == [] and git(repo.root, "rev-parse", "HEAD") == head  # no churn, no commit
+    seen = tmp_path / "seen"
+    modify_config(repo.root, _deploy({"command": f"touch {seen}"}))
+    git(repo.root, "commit", "-qam", "deploy")
+    report = publish(Repo.open(repo.root), channels=["statuspage"])
+    assert [result.state for result in report.deliveries] == ["delivered"] and seen.exists()

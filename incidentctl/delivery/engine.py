@@ -111,9 +111,11 @@ def publish(
         incidents = [repo.load(incident_id) for incident_id in ids]
         ledger = Ledger(repo, incidents)
         plans: dict[str, list[tuple[str, list[int]]]] = {name: [] for name in chosen}
+        # `built` entries (a site built, not deployed) are tried again only once something deploys them.
+        deploys = {name: getattr(repo.config.channel_settings(name), "deploy", None) is not None for name in chosen}
         for incident in incidents:
             for name in chosen:
-                plan = plan_entries(incident, name, explicit)
+                plan = plan_entries(incident, name, explicit, retry_built=deploys[name])
                 if not plan:
                     continue
                 plans[name].append((incident.id, plan))
