@@ -96,3 +96,26 @@ def test_init_url_option_and_lint_warning(tmp_path: Path, cli) -> None:  # type:
     assert linted.exit_code == 0 and "no url" in linted.output
 
     assert cli("init", str(tmp_path / "c"), "--org", "Acme", "--url", "status.acme.test").exit_code == 2
+
+
+def test_init_asks_for_the_url_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    target = tmp_path / "asked"
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "dumb"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "incidentctl", "init", str(target), "--org", "Acme"],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(follower)
+    os.write(leader, b"https://status.acme.test\n")
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+    assert process.returncode == 0, stderr
+    assert load_config(target).channels.statuspage.url == "https://status.acme.test"  # type: ignore[union-attr]
