@@ -139,6 +139,28 @@ def _insert(timeline: list[Entry], entry: Entry) -> list[Entry]:
     return [*timeline[:index], entry, *timeline[index:]]
 
 
+def _promise(
+    repo: Repo,
+    severity: str,
+    status: str,
+    visibility: str,
+    when: datetime,
+    next_update: str | None,
+    no_next_update: bool,
+) -> datetime | None:
+    """The entry's promise: ``--next-update``, else ``at + update_every`` of the severity for a public
+    entry that is not a resolution (SPEC: a default promise), unless ``--no-next-update``."""
+    if next_update and no_next_update:
+        raise UsageError("give --next-update or --no-next-update, not both")
+    if next_update:
+        return _deadline(next_update, when)
+    if no_next_update or visibility != "public" or status == "resolved":
+        return None
+    setting = repo.config.severities.get(severity)
+    every = setting.update_every if setting is not None else None
+    return when + every if every else None
+
+
 def open_incident(
     repo: Repo,
     title: str,
@@ -151,6 +173,7 @@ def open_incident(
     at: datetime | None = None,
     commander: str | None = None,
     incident_id: str | None = None,
+    no_next_update: bool = False,
 ) -> Change:
     """Open an incident: write ``incidents/<id>.yaml`` and commit it."""
     title = " ".join(clean_text(title).split())
@@ -162,7 +185,7 @@ def open_incident(
     _check_status(status)
     when = _when(at)
     message = _message(message)
-    deadline = _deadline(next_update, when)
+    _deadline(next_update, when)  # a bad promise is refused before the lock and the sync
     commander = clean_text(commander).strip() or None if commander is not None else None
     with repo.transaction() as tx:
         if incident_id is not None:
@@ -176,7 +199,8 @@ def open_incident(
             status=status,
             message=message,
             components=dict(components or {}),
-            next_update_by=deadline,
+            next_update_by=_promise(repo, severity, status, "public", when, next_update, no_next_update),
+            no_next_update=no_next_update,
             deliveries=_pending(repo, "public"),
         )
         incident = Incident(id=incident_id, title=title, severity=severity, commander=commander, timeline=[entry])
@@ -196,6 +220,7 @@ def add_update(
     next_update: str | None = None,
     at: datetime | None = None,
     severity: str | None = None,
+    no_next_update: bool = False,
 ) -> Change:
     """Add a timeline entry; a status other than ``resolved`` on a resolved incident reopens it."""
     _check_status(status)
@@ -203,7 +228,7 @@ def add_update(
         _check_severity(repo, severity)
     when = _when(at)
     message = _message(message)
-    deadline = _deadline(next_update, when)
+    _deadline(next_update, when)  # a bad promise is refused before the lock and the sync
     with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
         new_status = status or _status_at(incident, when)
@@ -234,7 +259,10 @@ def add_update(
             message=message,
             visibility=visibility,
             components=dict(components or {}),
-            next_update_by=deadline,
+            next_update_by=_promise(
+                repo, severity or incident.severity, new_status, visibility, when, next_update, no_next_update
+            ),
+            no_next_update=no_next_update and visibility == "public",
             deliveries=_pending(repo, visibility),
         )
         updates: dict[str, object] = {"timeline": _insert(incident.timeline, entry)}

@@ -27,7 +27,7 @@ MESSAGE_MAX = 64 * 1024
 RECORD_MAX_BYTES = 1024 * 1024
 
 Visibility = Literal["public", "internal"]
-DeliveryState = Literal["pending", "delivered", "failed"]
+DeliveryState = Literal["pending", "built", "delivered", "failed"]
 ActionStatus = Literal["open", "in_progress", "done", "wontfix"]
 
 #: An incident id. ``\Z``, not ``$``: ``$`` also matches before a trailing newline.
@@ -134,6 +134,8 @@ class Entry(_Model):
     visibility: Visibility = "public"
     components: dict[str, Impact] = Field(default_factory=dict)
     next_update_by: AwareDatetime | None = None
+    no_next_update: bool = False
+    """``--no-next-update``: this public entry deliberately promises nothing (no default promise)."""
     author: Text | None = None
     deliveries: dict[str, Delivery] = Field(default_factory=dict)
 

@@ -55,7 +55,9 @@ jobs:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
         with: {python-version: "3.11"}
-      - run: pip install incidentctl
+      # incidentctl @@VERSION@@, pinned: the version that wrote this workflow, from where your organisation
+      # keeps incidentctl (`incidentctl init --install-from URL`; YOUR-ORG is a placeholder to replace).
+      - run: pip install "incidentctl @ git+@@INSTALL_FROM@@@v@@VERSION@@"
       - run: incidentctl lint
       - run: incidentctl site build --output site
       - if: github.event_name != 'pull_request'
@@ -86,7 +88,9 @@ jobs:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
         with: {python-version: "3.11"}
-      - run: pip install incidentctl
+      # incidentctl @@VERSION@@, pinned: the version that wrote this workflow, from where your organisation
+      # keeps incidentctl (`incidentctl init --install-from URL`; YOUR-ORG is a placeholder to replace).
+      - run: pip install "incidentctl @ git+@@INSTALL_FROM@@@v@@VERSION@@"
       - run: |
           git config user.name incidentctl
           git config user.email incidentctl@users.noreply.github.com
@@ -101,17 +105,47 @@ jobs:
 
 GITATTRIBUTES = "incidents/*.yaml merge=incidentctl\n"
 
+#: Where the workflows install incidentctl from unless ``init --install-from URL`` says otherwise
+#: (documented in the README): a placeholder the user replaces with their fork or mirror.
+DEFAULT_INSTALL_FROM = "https://github.com/YOUR-ORG/incidentctl"
+
+
+def install_spec(install_from: str = DEFAULT_INSTALL_FROM, version: str | None = None) -> str:
+    """The pip requirement the workflows install: this incidentctl's version, pinned, from a git URL."""
+    from . import __version__
+
+    return f"incidentctl @ git+{install_from.rstrip('/')}@v{version or __version__}"
+
+
+def workflow_text(template: str, install_from: str = DEFAULT_INSTALL_FROM) -> str:
+    """A workflow with its install line pinned to this version of incidentctl from ``install_from``."""
+    from . import __version__
+
+    if "\n" in install_from or '"' in install_from or not install_from.strip():
+        raise UsageError(f"--install-from {install_from!r}: give a git URL, e.g. {DEFAULT_INSTALL_FROM}")
+    return template.replace("@@INSTALL_FROM@@", install_from.strip().rstrip("/")).replace("@@VERSION@@", __version__)
+
 
 def _yaml_text(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def config_text(organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC") -> str:
+def config_text(
+    organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC", url: str | None = None
+) -> str:
     """The commented ``incidentctl.yaml``: every option shown with its default."""
     if components:
         component_lines = "\n".join(f"  - {{id: {cid}, name: {_yaml_text(name)}}}" for cid, name in components)
     else:
         component_lines = "  - {id: api, name: API}"
+    title = _yaml_text(organization + " Status")
+    if url:
+        statuspage = f"  statuspage: {{output: site, url: {_yaml_text(url)}, title: {title}}}"
+    else:
+        statuspage = (
+            "  # url: the page's public address (https://status.example.com): the API and feed need it for links\n"
+            f"  statuspage: {{output: site, title: {title}}}"
+        )
     return f"""\
 # incidentctl configuration. Every key except `organization` is optional; the values shown
 # are the defaults. Secrets never go here: they come from the environment (see the README).
@@ -138,7 +172,11 @@ severities:
 channels:
   slack: {{channel: "#incidents"}}     # mention: "<!subteam^S0123>" pings a group in reminders
   x: {{}}
-  statuspage: {{output: site, title: {_yaml_text(organization + " Status")}}}  # url: https://status.example.com
+{statuspage}
+  # Who makes the built page public (until set, published updates stay `built`, not `delivered`):
+  #   deploy: ci                                       the status-page workflow deploys every push
+  #   deploy: {{git: {{remote: origin, branch: gh-pages}}}}  commit the site to that branch and push it
+  #   deploy: {{command: "rsync -a $INCIDENTCTL_SITE/ web:/srv/status/"}}
 
 # Commit every change (one commit per change); push after each commit when push is true.
 git: {{commit: true, push: false, remote: origin}}
@@ -158,7 +196,14 @@ def parse_components(values: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def init_repo(
-    path: Path, organization: str, components: Sequence[tuple[str, str]], timezone: str = "UTC", *, commit: bool = True
+    path: Path,
+    organization: str,
+    components: Sequence[tuple[str, str]],
+    timezone: str = "UTC",
+    *,
+    commit: bool = True,
+    url: str | None = None,
+    install_from: str = DEFAULT_INSTALL_FROM,
 ) -> list[Path]:
     """Create (or extend) ``path`` as an incident repo. Refuses if it already is one."""
     from . import gitops
@@ -168,7 +213,9 @@ def init_repo(
         raise ConfigError(f"{path / CONFIG_FILE} already exists: {path} is already an incident repo")
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a folder")
-    text = config_text(organization, components, timezone)
+    if url is not None and not url.startswith(("https://", "http://")):
+        raise UsageError(f"--url {url!r}: give the page's public address, e.g. https://status.example.com")
+    text = config_text(organization, components, timezone, url or None)
     parse_config(text, CONFIG_FILE)  # the template must always produce a valid config
     path.mkdir(parents=True, exist_ok=True)
     root = path.resolve()
@@ -176,8 +223,8 @@ def init_repo(
         CONFIG_FILE: text,
         "incidents/.gitkeep": "",
         "templates/README.md": TEMPLATES_README,
-        ".github/workflows/status-page.yml": SITE_WORKFLOW,
-        ".github/workflows/incident-reminders.yml": REMIND_WORKFLOW,
+        ".github/workflows/status-page.yml": workflow_text(SITE_WORKFLOW, install_from),
+        ".github/workflows/incident-reminders.yml": workflow_text(REMIND_WORKFLOW, install_from),
     }
     written = []
     for rel, content in files.items():

@@ -89,6 +89,7 @@ def _build_environment(root: Path | None, zone: str) -> SandboxedEnvironment:
     from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, select_autoescape
     from jinja2.sandbox import SandboxedEnvironment
 
+    from .promises import promise_time
     from .render import (
         _iso,
         duration_filter,
@@ -118,6 +119,7 @@ def _build_environment(root: Path | None, zone: str) -> SandboxedEnvironment:
         duration=duration_filter,
         localtime=lambda value, fmt="%Y-%m-%d %H:%M %Z": local_time(value, tz, fmt),
         offsettime=lambda value: offset_time(value, tz),
+        promise=lambda value, at=None: promise_time(value, at, tz),
         iso=_iso,
         mrkdwn=escape_mrkdwn,
         status_label=lambda value: STATUS_LABELS.get(str(value), str(value)),

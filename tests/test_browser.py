@@ -149,3 +149,20 @@ def test_console_errors_are_detected(browser: DevTools, tmp_path: Path) -> None:
     problems = browser.problems()
     assert any("boom" in problem for problem in problems), problems
     assert any("missing.css" in problem for problem in problems), problems
+
+
+def test_a_long_word_never_overflows_at_320px(browser: DevTools, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "status")
+    word = "Donaudampfschifffahrtsgesellschaftskapitänskajüten" + "x" * 40
+    change = open_incident(
+        repo, f"{word} unavailable", severity="sev2", components={"api": "major_outage"}, message=word, at=NOW
+    )
+    out = build_site(Repo.open(repo.root), tmp_path / "out", now=NOW)
+    for page in ("index.html", f"incidents/{change.incident.id}.html"):
+        browser.load((out / page).as_uri(), width=320, height=640)
+        overflow = browser.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{page} scrolls sideways at 320 px by {overflow}px"
+        wide = browser.evaluate(
+            "[...document.querySelectorAll('h1,h2,h3,p,li,dd')].filter(e => e.scrollWidth > e.clientWidth + 1).length"
+        )
+        assert wide == 0, f"{page}: {wide} elements overflow at 320 px"

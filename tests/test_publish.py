@@ -17,7 +17,12 @@ from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.store import Repo
 from testing import FakeSlack, FakeX, git, make_repo, modify_config, no_traceback
 
-STATUS_URL_CONFIG = {"output": "site", "title": "Example Corp Status", "url": "https://status.example.com"}
+STATUS_URL_CONFIG = {
+    "output": "site",
+    "title": "Example Corp Status",
+    "url": "https://status.example.com",
+    "deploy": {"command": "true"},  # deployed, so `delivered` (without deploy: `built`)
+}
 
 
 FAST = RetryPolicy(base_delay=0.01, request_timeout=2.0)

@@ -253,7 +253,7 @@ def test_feed_is_valid_atom(built: Path, site_repo: Repo) -> None:
     public_updates = sum(len(i.public_entries) for i in site_repo.scan() if "hidden" not in i.id)
     assert len(entries) == public_updates
     ids = [entry.findtext(f"{ATOM}id") for entry in entries]
-    assert len(set(ids)) == len(ids) and all(i and i.startswith("urn:uuid:") for i in ids)
+    assert len(set(ids)) == len(ids) and all(i and i.startswith("tag:incidentctl,2024:") for i in ids)
     stamps = [entry.findtext(f"{ATOM}updated") for entry in entries]
     assert stamps == sorted(stamps, reverse=True)
     for entry in entries:

@@ -22,12 +22,12 @@ def test_publish_rebuilds_the_site_and_records_the_page(tmp_path: Path) -> None:
     page = repo.root / "site" / "incidents" / f"{incident_id}.html"
     assert page.is_file() and "Investigating." in page.read_text()
     (entry,) = repo.load(incident_id).timeline
-    assert entry.deliveries["statuspage"].state == "delivered"
+    assert entry.deliveries["statuspage"].state == "built"  # no `deploy`: built, not yet seen by anyone
     assert entry.deliveries["statuspage"].ref == f"incidents/{incident_id}.html"
     # a second update reaches the page on the next publish; nothing is redelivered
     add_update(repo, incident_id, message="Fix rolling out.", status="identified")
     report = publish(repo)
-    assert [d.state for d in report.deliveries] == ["delivered"]
+    assert [d.state for d in report.deliveries] == ["built"]  # the first entry is not built again
     assert "Fix rolling out." in page.read_text()
     summary = json.loads((repo.root / "site" / "api" / "v2" / "summary.json").read_text())
     assert summary["incidents"][0]["status"] == "identified"

@@ -180,11 +180,6 @@ def test_vnu_hostile_site_has_no_forbidden_code_points(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="group names that slug alike (Core & API / Core API; emoji-only) give one HTML id "
-    "(vnu: 'Duplicate ID “group-core-api”', 'Duplicate ID “group-”')",
-)
 def test_vnu_hostile_site_has_unique_ids(
     vnu_report: dict[str, list[dict[str, Any]]], hostile: tuple[Cli, list[str], Path]
 ) -> None:
@@ -247,11 +242,6 @@ def test_backfill_adds_one_entry(backfilled: tuple[Path, Path]) -> None:
     assert any(at == BACKFILL_AT for _, at in api_update_ids(after))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Atom entry ids derive from the entry's position, not its `at`: backfilling an entry renumbers "
-    "the later ones (SPEC 'Ids that do not move')",
-)
 def test_feed_ids_do_not_move_on_backfill(backfilled: tuple[Path, Path]) -> None:
     before, after = backfilled
     old, new = feed_ids(before), feed_ids(after)
@@ -259,11 +249,6 @@ def test_feed_ids_do_not_move_on_backfill(backfilled: tuple[Path, Path]) -> None
     assert moved == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="incidents.json incident_updates[].id is '<incident>-<position>': backfilling an entry renumbers "
-    "the later ones (SPEC 'Ids that do not move')",
-)
 def test_api_update_ids_do_not_move_on_backfill(backfilled: tuple[Path, Path]) -> None:
     before, after = backfilled
     old, new = api_update_ids(before), api_update_ids(after)
@@ -277,11 +262,6 @@ def test_api_update_ids_are_unique(demo_site: Path, hostile: tuple[Cli, list[str
         assert len(set(ids)) == len(ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="components.json gives group names that slug alike one id ('group-core-api' twice, 'group-' twice); "
-    "SPEC: group ids unique in HTML and JSON",
-)
 def test_api_component_and_group_ids_are_unique(hostile: tuple[Cli, list[str], Path]) -> None:
     data = json.loads((hostile[2] / "api" / "v2" / "components.json").read_text(encoding="utf-8"))
     ids = [component["id"] for component in data["components"]]

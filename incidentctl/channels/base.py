@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -119,6 +119,10 @@ class Sent:
 
     ref: str | None
     refs: tuple[str, ...] = ()
+    state: Literal["delivered", "built"] = "delivered"
+    """``built``: made but not yet where the audience sees it (a status page built, not deployed)."""
+    note: str | None = None
+    """Told to the user once per run (e.g. where the site was built and how it gets deployed)."""
 
 
 # -- retries --------------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ def _print(report: PublishReport) -> None:
         if result.state == "delivered":
             how = " (found from an interrupted run)" if result.reconciled else ""
             typer.echo(f"{result.incident_id} {when} {result.channel}: delivered{how}")
+        elif result.state == "built":
+            typer.echo(f"{result.incident_id} {when} {result.channel}: built (not yet deployed)")
         else:
             typer.echo(f"{result.incident_id} {when} {result.channel}: {result.state} after {result.attempts} attempts")
             if result.error:

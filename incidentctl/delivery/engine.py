@@ -53,7 +53,7 @@ class PublishReport:
 
     @property
     def failed(self) -> int:
-        return sum(1 for result in self.deliveries if result.state != "delivered")
+        return sum(1 for result in self.deliveries if result.state not in ("delivered", "built"))
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"dry_run": self.dry_run}
@@ -121,9 +121,11 @@ def publish(
             ids = [incident.id for incident in incidents]
         ledger = Ledger(repo, incidents)
         plans: dict[str, list[tuple[str, list[int]]]] = {name: [] for name in chosen}
+        # `built` entries (a site built, not deployed) are tried again only once something deploys them.
+        deploys = {name: getattr(repo.config.channel_settings(name), "deploy", None) is not None for name in chosen}
         for incident in incidents:
             for name in chosen:
-                plan = plan_entries(incident, name, explicit)
+                plan = plan_entries(incident, name, explicit, retry_built=deploys[name])
                 if not plan:
                     continue
                 plans[name].append((incident.id, plan))
@@ -204,7 +206,9 @@ def _run_channel(
             outcome = _deliver(sender, ledger, incident_id, timeline_index, name, message, budget)
             report.deliveries.append(outcome)
             ledger.count(incident_id, name, outcome.state)
-            if outcome.state == "delivered":
+            if outcome.note and outcome.note not in report.warnings:
+                report.warnings.append(outcome.note)
+            if outcome.state in ("delivered", "built"):
                 delivered_any = True
                 continue
             if outcome.fatal:
@@ -270,11 +274,19 @@ def _deliver(
 
     def adopt(sent: Sent, attempts: int, reconciled: bool) -> DeliveryResult:
         delivery = ledger.update(
-            incident_id, timeline_index, channel, state="delivered", ref=sent.ref, refs=list(sent.refs), error=None,
+            incident_id, timeline_index, channel, state=sent.state, ref=sent.ref, refs=list(sent.refs), error=None,
             attempts=attempts, at=utcnow(),
         )  # fmt: skip
         return DeliveryResult(
-            incident_id, entry.at, channel, "delivered", delivery.ref, delivery.attempts, None, reconciled
+            incident_id,
+            entry.at,
+            channel,
+            sent.state,
+            delivery.ref,
+            delivery.attempts,
+            None,
+            reconciled,
+            note=sent.note,
         )
 
     try:

@@ -36,6 +36,8 @@ class DeliveryResult:
     """Found already posted by an interrupted earlier run: adopted, not sent again."""
     fatal: bool = False
     """The channel itself failed (bad token, unknown channel): its other sends were not tried."""
+    note: str | None = None
+    """What the user must be told about this delivery (a ``built`` site: where, and how it gets deployed)."""
 
     def to_json(self) -> dict[str, Any]:
         return {

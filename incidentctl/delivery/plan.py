@@ -103,13 +103,14 @@ def choose_channels(repo: Repo, requested: Sequence[str] | None, dry_run: bool) 
     return [name for name in configured if channel_enabled(repo.config, name)]
 
 
-def plan_entries(incident: Incident, channel: str, explicit: bool) -> list[int]:
+def plan_entries(incident: Incident, channel: str, explicit: bool, *, retry_built: bool = False) -> list[int]:
     """Timeline indexes to send on ``channel``, in order.
 
     An entry with no delivery record for the channel counts as not delivered (records need not carry
     ``pending`` placeholders). Such entries are added when the incident is open, named explicitly,
     or already partly published there; a resolved incident that never went to a newly enabled
-    channel is left alone (no backfill of old history).
+    channel is left alone (no backfill of old history). A ``built`` entry (a status page built but not
+    deployed) is planned again only with ``retry_built`` (the channel now has something that deploys it).
     """
     timeline_indexes = public_timeline_indexes(incident)
     known = [incident.timeline[timeline_index].deliveries.get(channel) for timeline_index in timeline_indexes]
@@ -118,7 +119,7 @@ def plan_entries(incident: Incident, channel: str, explicit: bool) -> list[int]:
     return [
         timeline_index
         for timeline_index, delivery in zip(timeline_indexes, known, strict=True)
-        if delivery is None or delivery.state != "delivered"
+        if delivery is None or (delivery.state != "delivered" and (retry_built or delivery.state != "built"))
     ]
 
 

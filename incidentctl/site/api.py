@@ -10,10 +10,14 @@ import json
 from typing import Any
 
 from ..durations import isoformat_z
+from .ids import api_update_id, ordinal_at
 from .summary import IncidentView
 from .view import ComponentView, GroupView, SiteView
 
 INCIDENTS_LIMIT = 50
+#: Statuspage's incident ``impact`` enum: a maintenance-only incident (components
+#: ``under_maintenance``, none down) has no impact there, never ``maintenance``.
+STATUSPAGE_IMPACTS = ("none", "minor", "major", "critical")
 
 
 def _time(value: Any) -> str | None:
@@ -96,7 +100,7 @@ def components(view: SiteView) -> list[dict[str, Any]]:
 
 
 def _update(
-    view: SiteView, incident_id: str, index: int, entry: dict[str, Any], before: dict[str, str]
+    view: SiteView, incident_id: str, ordinal: int, entry: dict[str, Any], before: dict[str, str]
 ) -> dict[str, Any]:
     affected = [
         {
@@ -109,7 +113,7 @@ def _update(
     ]
     at = isoformat_z(entry["at"])
     return {
-        "id": f"{incident_id}-{index}",
+        "id": api_update_id(incident_id, entry["at"], ordinal),
         "status": entry["status"],
         "body": entry["message"],
         "incident_id": incident_id,
@@ -128,8 +132,8 @@ def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]
     timeline = view.records[item.id]["timeline"]
     updates = []
     current: dict[str, str] = {}
-    for index, entry in enumerate(timeline, start=1):
-        updates.append(_update(view, item.id, index, entry, current))
+    for index, entry in enumerate(timeline):
+        updates.append(_update(view, item.id, ordinal_at(timeline, index), entry, current))
         current.update(entry["components"])
     updates.reverse()  # Statuspage lists the newest update first
     monitoring = next((entry["at"] for entry in reversed(timeline) if entry["status"] == "monitoring"), None)
@@ -141,7 +145,7 @@ def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]
         "updated_at": isoformat_z(timeline[-1]["at"]),
         "monitoring_at": _time(monitoring),
         "resolved_at": _time(item.resolved_at),
-        "impact": item.impact,
+        "impact": item.impact if item.impact in STATUSPAGE_IMPACTS else "none",
         "shortlink": _url(view, item.path),
         "started_at": isoformat_z(item.started_at),
         "page_id": page_id(view),

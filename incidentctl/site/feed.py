@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from ..durations import isoformat_z
+from ..promises import promise_time
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
+from .api import page_id
+from .ids import atom_entry_id, feed_id, ordinal_at
 from .summary import IncidentView, unpack_times
 from .view import SiteView
 
@@ -42,16 +44,11 @@ def _text(value: str) -> str:
     return _XML_INVALID.sub("", value)
 
 
-def _entry_id(feed_key: str, incident_id: str, index: int) -> str:
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'incidentctl:{feed_key}:{incident_id}:{index}')}"
-
-
 def build_feed(view: SiteView) -> bytes:
     """The Atom document: deterministic (no build time; ``updated`` is the newest update's time)."""
     ET.register_namespace("", ATOM)
     settings = view.config.channels.statuspage
     base = settings.url.rstrip("/") + "/" if settings and settings.url else None
-    feed_key = base or view.config.organization
 
     by_id = {item.id: item for item in view.incidents}
     updates = [
@@ -62,9 +59,7 @@ def build_feed(view: SiteView) -> bytes:
     feed = ET.Element(f"{{{ATOM}}}feed")
     if base:
         feed.set("{http://www.w3.org/XML/1998/namespace}base", base)
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = (
-        base + "feed.atom" if base else f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'incidentctl:' + feed_key)}"
-    )
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = feed_id(page_id(view))
     ET.SubElement(feed, f"{{{ATOM}}}title").text = _text(view.title)
     ET.SubElement(feed, f"{{{ATOM}}}updated").text = isoformat_z(view.updated_at)
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
@@ -73,7 +68,10 @@ def build_feed(view: SiteView) -> bytes:
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": "index.html", "type": "text/html"})
     for _, item, index, entry in updates:
         node = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(node, f"{{{ATOM}}}id").text = _entry_id(feed_key, item.id, index)
+        timeline = view.records[item.id]["timeline"]
+        ET.SubElement(node, f"{{{ATOM}}}id").text = atom_entry_id(
+            page_id(view), item.id, entry["at"], ordinal_at(timeline, index - 1)
+        )
         ET.SubElement(node, f"{{{ATOM}}}title").text = _text(
             f"{STATUS_LABELS.get(entry['status'], entry['status'])}: {item.title}"
         )
@@ -84,7 +82,7 @@ def build_feed(view: SiteView) -> bytes:
         for cid, impact in entry["components"].items():
             lines.append(f"{view.config.component_name(cid)}: {IMPACT_LABELS.get(impact, impact)}")
         if entry["next_update_by"] is not None:
-            lines.append(f"Next update by {isoformat_z(entry['next_update_by'])}")
+            lines.append(f"Next update by {promise_time(entry['next_update_by'], entry['at'], view.config.tz)}")
         ET.SubElement(node, f"{{{ATOM}}}content", {"type": "text"}).text = _text("\n".join(lines))
     ET.indent(feed)
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)

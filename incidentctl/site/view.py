@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..vocabulary import IMPACT_RANK, IMPACT_TO_INDICATOR, INDICATOR_BANNERS, INDICATOR_DESCRIPTIONS, INDICATOR_RANK
 from .availability import BAR_DAYS, BarSegment, DayIncident, bar_segments, local_day_start, weighted_downtime
 from .history import HistoryPage, paginate_history
+from .ids import unique_group_ids
 from .summary import IncidentView, from_micros, micros, severity_indicator, with_record
 
 if TYPE_CHECKING:
@@ -266,11 +267,10 @@ def _group_views(components: list[ComponentView]) -> tuple[list[GroupView], list
             members.setdefault(component.group, []).append(component)
         else:
             ungrouped.append(component)
+    ids = unique_group_ids(members)
     for position, (name, children) in enumerate(members.items(), start=len(components) + 1):
         worst = max((child.status for child in children), key=lambda impact: IMPACT_RANK[impact])
-        groups.append(
-            GroupView(id=group_id(name), name=name, status=worst, position=position, components=tuple(children))
-        )
+        groups.append(GroupView(id=ids[name], name=name, status=worst, position=position, components=tuple(children)))
     return groups, ungrouped
 
 
@@ -281,8 +281,3 @@ def _current_indicator(config: Config, view: IncidentView) -> str:
     worst = max((impact for _, impact in view.current), key=lambda impact: IMPACT_RANK[impact])
     # Components back to operational while the incident is still open (monitoring): still a minor issue.
     return IMPACT_TO_INDICATOR[worst] if worst != "operational" else "minor"
-
-
-def group_id(name: str) -> str:
-    slug = "".join(char if char.isalnum() else "-" for char in name.lower()).strip("-")
-    return "group-" + "-".join(part for part in slug.split("-") if part)

@@ -36,6 +36,13 @@ MessageOpt = Annotated[
         show_default=False,
     ),
 ]
+NoNextUpdateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-next-update",
+        help="Promise no next update (by default a public update promises one in the severity's update_every).",
+    ),
+]
 NextUpdateOpt = Annotated[
     str | None,
     typer.Option(
@@ -111,6 +118,7 @@ def new(
     status: StatusOpt = "investigating",
     message: MessageOpt = None,
     next_update: NextUpdateOpt = None,
+    no_next_update: NoNextUpdateOpt = False,
     at: AtOpt = None,
     commander: Annotated[
         str | None, typer.Option("--commander", help="Incident commander (named in reminders).", show_default=False)
@@ -135,6 +143,7 @@ def new(
         status=status or "investigating",
         message=text or "",
         next_update=next_update,
+        no_next_update=no_next_update,
         at=when,
         commander=commander,
         incident_id=incident_id,
@@ -153,6 +162,7 @@ def update(
         bool, typer.Option("--internal", help="An internal note: kept in the record and postmortem, never published.")
     ] = False,
     next_update: NextUpdateOpt = None,
+    no_next_update: NoNextUpdateOpt = False,
     at: AtOpt = None,
     severity: Annotated[
         str | None,
@@ -176,6 +186,7 @@ def update(
         components=components,
         internal=internal,
         next_update=next_update,
+        no_next_update=no_next_update,
         at=when,
         severity=severity,
     )
