@@ -266,7 +266,9 @@ def test_x_3000_character_message_becomes_a_capped_numbered_thread(
     text = " ".join(" ".join(SUFFIX.sub("", part).split()) for part in parts)
     kept = text.split("word0 ", 1)[1].split("…", 1)[0]
     assert WORDS_3000.startswith("word0 " + kept), "no word is lost before the cut, none cut"
-    assert parts[-1].rsplit(" (", 1)[0].endswith("Full update: https://status.example.com/incidents/2024-03-03-wordy.html")
+    assert (
+        parts[-1].rsplit(" (", 1)[0].endswith("Full update: https://status.example.com/incidents/2024-03-03-wordy.html")
+    )
 
 
 @pytest.mark.xfail(
