@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
@@ -393,6 +393,7 @@ class SlackSender:
         self.budget = budget or RetryBudget()
         #: Entries whose earlier attempts were looked for in this run (and not found).
         self.checked: set[tuple[str, int]] = set()
+        self._since: dict[tuple[str, int], datetime] = {}
 
     def _root(self, incident: Incident) -> tuple[str, str] | None:
         channel_id, ts = root_delivery_refs(incident)
@@ -528,7 +529,12 @@ class SlackSender:
         if _is_first(incident, timeline_index):
             channel_id = self._resolve_channel_id()
             delivery = entry.deliveries.get(CHANNEL)
-            since = min(entry.at, delivery.at if delivery is not None and delivery.at else entry.at) - CLOCK_SKEW
+            # The earliest attempt time seen in this run: send() checks after the current attempt's
+            # time was recorded, which must not move the window past an earlier attempt.
+            seen = delivery.at if delivery is not None and delivery.at else entry.at
+            key = (incident.id, timeline_index)
+            self._since[key] = earliest = min(seen, self._since.get(key, seen))
+            since = earliest - CLOCK_SKEW
             found = self._find_marked(
                 "conversations_history", {"channel": channel_id, "oldest": f"{since.timestamp():.6f}"}, marker
             )
