@@ -113,6 +113,8 @@ class Delivery(_Model):
     """Remote id of the message that represents this entry (Slack ``ts``, the X post id of the last part)."""
     refs: list[str] = Field(default_factory=list)
     """Every remote id when one entry became several posts (an X thread)."""
+    parts: list[str] = Field(default_factory=list)
+    """The text as first sent (X: each post of the thread), kept so a retry resends exactly that."""
     attempts: int = Field(default=0, ge=0)
     error: str | None = None
     at: AwareDatetime | None = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
@@ -40,6 +41,21 @@ TEMPLATE = "slack.json.j2"
 CHANNEL = "slack"
 SLACK_SECRET = "SLACK_BOT_TOKEN"
 SECRETS = (Secret(SLACK_SECRET, "export the bot token (xoxb-...) to publish to Slack"),)
+REMINDER_EVENT = "incidentctl_reminder"
+CLOCK_SKEW = timedelta(hours=1)
+"""How far ahead the local clock may run: lookups of an earlier attempt start this much earlier."""
+MAX_PAGES = 50
+"""Pages of 200 messages a lookup reads at most (10,000 messages)."""
+
+
+class _NoResend(Exception):
+    """A lookup after an ambiguous failure could not complete: stop retrying, do not resend."""
+
+
+def _now_utc() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
 
 
 class SlackSettings(ChannelSettings):
@@ -56,6 +72,8 @@ def slack_client(budget: RetryBudget | None = None, *, retries: bool = True) -> 
 
     ``INCIDENTCTL_SLACK_API_URL`` points it elsewhere (tests, proxies). Retries (connection errors,
     timeouts, 5xx, 429 with ``Retry-After``) share ``budget``: about 15 s in all by default.
+    ``chat.postMessage`` is never retried by the SDK (a resend after a timeout may double the
+    message): callers retry it themselves after looking for the first attempt.
     """
     from slack_sdk import WebClient
 
@@ -84,6 +102,8 @@ def _retry_handlers(budget: RetryBudget) -> list[Any]:
             self.wait = 0.0
 
         def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+            if "chat.postMessage" in str(getattr(request, "url", "")):
+                return False
             if response is not None:
                 retryable = response.status_code == 429 or response.status_code >= 500
                 hint = retry_after_seconds(response.headers) if response.status_code == 429 else 0.0
@@ -219,7 +239,57 @@ def render_blocks(context: RenderContext, kind: str) -> Message:
         raise TemplateError(f'{TEMPLATE}:1: must render a JSON object with a non-empty "text" fallback')
     if "blocks" in payload and not isinstance(payload["blocks"], list):
         raise TemplateError(f'{TEMPLATE}:1: "blocks" must be a list of Block Kit blocks')
+    if "blocks" in payload:
+        payload["blocks"] = fit_blocks(payload["blocks"])
     return Message(channel=CHANNEL, text=payload["text"], payload=payload)
+
+
+SECTION_LIMIT = 3000
+"""Characters of text in one section block (Slack refuses more)."""
+MAX_BLOCKS = 50
+"""Blocks in one message (Slack refuses more)."""
+_ENTITY = re.compile(r"&[#\w]{0,10};?$")
+
+
+def split_mrkdwn(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit`` characters: at a paragraph, a line or a space
+    when one is in the second half, never inside an entity (``&amp;``) or a ``<link|label>``."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = next((found for mark in ("\n\n", "\n", " ") if (found := window.rfind(mark)) >= limit // 2), limit)
+        head = text[:cut]
+        entity = _ENTITY.search(head)
+        if entity is not None and cut < len(text) and not head.endswith(";"):
+            cut = entity.start() or cut
+        opened, closed = text.rfind("<", 0, cut), text.rfind(">", 0, cut)
+        if opened > closed and opened > 0:
+            cut = opened
+        pieces.append(text[:cut].rstrip() or text[:cut])
+        text = text[cut:].lstrip(" \n") if text[:cut].strip() else text[cut:]
+    if text.strip() or not pieces:
+        pieces.append(text)
+    return pieces
+
+
+def fit_blocks(blocks: list[Any]) -> list[Any]:
+    """Split every section longer than Slack takes into several; never more than 50 blocks
+    (a message longer than that ends with a section saying it was shortened)."""
+    fitted: list[Any] = []
+    for block in blocks:
+        text = block.get("text") if isinstance(block, dict) and block.get("type") == "section" else None
+        if not isinstance(text, dict) or not isinstance(text.get("text"), str) or len(text["text"]) <= SECTION_LIMIT:
+            fitted.append(block)
+            continue
+        for piece in split_mrkdwn(text["text"]):
+            fitted.append({**block, "text": {**text, "text": piece}})
+    if len(fitted) > MAX_BLOCKS:
+        note = {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "(shortened: too long for one Slack message)"}],
+        }
+        fitted = [*fitted[: MAX_BLOCKS - 2], note, fitted[-1]]
+    return fitted
 
 
 class SlackChannel:
@@ -278,7 +348,7 @@ def reminder_sender(repo: Repo, budget: RetryBudget | None = None) -> SlackSende
     settings = settings_for(repo)
     if settings is None or not channel_enabled(repo.config, CHANNEL):
         return None
-    return SlackSender(slack_client(budget), settings.channel, mention=settings.mention)
+    return SlackSender(slack_client(budget), settings.channel, mention=settings.mention, budget=budget)
 
 
 def entry_key(entry: Entry) -> str:
@@ -312,12 +382,18 @@ def _looks_like_id(channel: str) -> bool:
 class SlackSender:
     """One run's connection to Slack."""
 
-    def __init__(self, client: WebClient, channel: str, *, mention: str | None = None) -> None:
+    def __init__(
+        self, client: WebClient, channel: str, *, mention: str | None = None, budget: RetryBudget | None = None
+    ) -> None:
         self.client = client
         self.channel = channel
         self.mention = mention
         """Who reminders mention when the incident has no commander (``channels.slack.mention``)."""
         self._channel_id: str | None = channel if _looks_like_id(channel) else None
+        self.budget = budget or RetryBudget()
+        #: Entries whose earlier attempts were looked for in this run (and not found).
+        self.checked: set[tuple[str, int]] = set()
+        self._since: dict[tuple[str, int], datetime] = {}
 
     def _root(self, incident: Incident) -> tuple[str, str] | None:
         channel_id, ts = root_delivery_refs(incident)
@@ -346,12 +422,72 @@ class SlackSender:
         raise SendError(_explain("channel_not_found", self.channel), fatal=True)
 
     def post_in_thread(self, incident: Incident, text: str) -> str:
-        """Post plain ``text`` in the incident's thread (the channel when it has none); return its ``ts``."""
+        """Post plain ``text`` in the incident's thread (the channel when it has none); return its ``ts``.
+
+        Retried within the budget; after an attempt that may have landed (timeout, dropped
+        connection), the thread is searched for it (by a metadata marker) before trying again.
+        """
+        import hashlib
+
+        from .base import with_retries
+
         root = thread_ts(incident)
         channel = (thread_channel(incident) if root is not None else None) or self.channel
-        return post_thread_message(self.client, channel, root, text)
+        marker = {"incident": incident.id, "text": hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]}
+        started = _now_utc()
+        extra = {"thread_ts": root} if root else {}
+
+        def post() -> str:
+            response = _call(
+                self.client, "chat_postMessage", channel, channel=channel, text=text,
+                metadata={"event_type": REMINDER_EVENT, "event_payload": marker}, **extra,
+            )  # fmt: skip
+            return str(response["ts"])
+
+        def landed(_exc: SendError) -> str | None:
+            if root is not None:
+                found = self._find_marked("conversations_replies", {"channel": channel, "ts": root}, marker)
+            else:
+                oldest = (started - CLOCK_SKEW).timestamp()
+                found = self._find_marked(
+                    "conversations_history", {"channel": self._resolve_channel_id(), "oldest": f"{oldest:.6f}"}, marker
+                )
+            if found is None:
+                return None
+            return found
+
+        def checked(exc: SendError) -> str | None:
+            try:
+                return landed(exc)
+            except SendError as lookup:
+                lookup.retry_after = None
+                raise _NoResend(str(lookup)) from None
+
+        try:
+            return with_retries(post, self.budget, before_retry=checked)[0]
+        except _NoResend as exc:
+            raise SendError(str(exc)) from None
 
     def send(self, incident: Incident, timeline_index: int, message: Message) -> Sent:
+        entry = incident.timeline[timeline_index]
+        key = (incident.id, timeline_index)
+        delivery = entry.deliveries.get(CHANNEL)
+        # The engine counts this attempt before calling: more than one means an earlier one may have
+        # landed. Look for it first; when the lookup cannot complete, do not send (find_sent raises).
+        if delivery is not None and delivery.attempts > 1 and key not in self.checked:
+            found = self.find_sent(incident, timeline_index, message)
+            if found is not None:
+                self.checked.add(key)
+                return found
+        self.checked.add(key)
+        try:
+            return self._post(incident, timeline_index, message)
+        except SendError as exc:
+            if exc.maybe_sent:
+                self.checked.discard(key)
+            raise
+
+    def _post(self, incident: Incident, timeline_index: int, message: Message) -> Sent:
         entry = incident.timeline[timeline_index]
         payload = message.payload
         first = _is_first(incident, timeline_index)
@@ -382,29 +518,63 @@ class SlackSender:
         return Sent(ref=ts, refs=(f"{channel_id}/{ts}",))
 
     def find_sent(self, incident: Incident, timeline_index: int, message: Message) -> Sent | None:
+        """Our message for the entry, found by its metadata marker; ``None`` when it is not there.
+
+        Reads every page (cursors) of the channel's history since the attempt, less a margin for
+        a local clock that runs fast (:data:`CLOCK_SKEW`), or of the incident's thread. Raises
+        :class:`SendError` (not retried) when the lookup cannot complete: then nobody knows.
+        """
         entry = incident.timeline[timeline_index]
+        marker = _metadata(incident, entry)["event_payload"]
         if _is_first(incident, timeline_index):
             channel_id = self._resolve_channel_id()
             delivery = entry.deliveries.get(CHANNEL)
-            since = (delivery.at if delivery is not None and delivery.at else entry.at) - timedelta(minutes=5)
-            response = _call(
-                self.client, "conversations_history", self.channel, channel=channel_id,
-                oldest=f"{since.timestamp():.6f}", include_all_metadata=True, limit=200,
-            )  # fmt: skip
+            # The earliest attempt time seen in this run: send() checks after the current attempt's
+            # time was recorded, which must not move the window past an earlier attempt.
+            seen = delivery.at if delivery is not None and delivery.at else entry.at
+            key = (incident.id, timeline_index)
+            self._since[key] = earliest = min(seen, self._since.get(key, seen))
+            since = earliest - CLOCK_SKEW
+            found = self._find_marked(
+                "conversations_history", {"channel": channel_id, "oldest": f"{since.timestamp():.6f}"}, marker
+            )
         else:
             root = self._root(incident)
             if root is None:
                 return None
             channel_id = root[0]
-            response = _call(
-                self.client, "conversations_replies", self.channel, channel=channel_id, ts=root[1],
-                include_all_metadata=True, limit=1000,
-            )  # fmt: skip
-        for found in response.get("messages", []):
-            if _is_ours(found, incident, entry):
-                ts = str(found["ts"])
-                return Sent(ref=ts, refs=(f"{channel_id}/{ts}",))
-        return None
+            found = self._find_marked("conversations_replies", {"channel": channel_id, "ts": root[1]}, marker)
+        return Sent(ref=found, refs=(f"{channel_id}/{found}",)) if found is not None else None
+
+    def _find_marked(self, method: str, arguments: dict[str, Any], marker: dict[str, Any]) -> str | None:
+        """The ``ts`` of the message carrying ``marker`` among every page of ``method``."""
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            try:
+                response = _call(
+                    self.client, method, self.channel, include_all_metadata=True, limit=200, cursor=cursor,
+                    **arguments,
+                )  # fmt: skip
+            except SendError as exc:
+                raise SendError(
+                    f"{exc} (while checking whether an earlier attempt was posted: not sent again; the next "
+                    "publish checks again)",
+                    fatal=exc.fatal,
+                ) from None
+            for message in response.get("messages", []):
+                metadata = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") in (METADATA_EVENT, REMINDER_EVENT)
+                    and metadata.get("event_payload") == marker
+                ):
+                    return str(message["ts"])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        raise SendError(
+            f"slack: more than {MAX_PAGES * 200} messages to look through for an earlier attempt: not sent again; "
+            "check the channel, then mark the delivery by hand or publish again"
+        )
 
     def finish(self, incident: Incident, latest: Message | None) -> None:
         """Edit the root message to show the current status and the latest update."""

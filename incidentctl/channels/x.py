@@ -51,6 +51,22 @@ class XSettings(NoSettings):
 
 # -- length and splitting ---------------------------------------------------------------------------
 
+MAX_POSTS = 6
+"""A long update becomes at most this many posts; the rest is on the status page (the last post says so)."""
+
+# A byte-order mark and Unicode non-characters make X refuse a post (``parse_tweet(...).valid`` is
+# False). Records are cleaned when written; this is the defence at render time.
+_INVALID = re.compile(
+    "[\ufeff\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(1, 17))
+    + "]"
+)
+
+
+def clean_text(text: str) -> str:
+    """``text`` without a byte-order mark or non-characters (X refuses posts holding them)."""
+    return _INVALID.sub("", text)
+
 
 def weighted_length(text: str) -> int:
     """X's weighted length of ``text`` (URLs 23, CJK and emoji 2, most Latin 1)."""
@@ -61,6 +77,13 @@ def weighted_length(text: str) -> int:
 
 def _fits(text: str, limit: int) -> bool:
     return weighted_length(text) <= limit
+
+
+def graphemes(text: str) -> list[str]:
+    """``text`` as user-perceived characters (extended grapheme clusters: a family emoji is one)."""
+    import regex
+
+    return list(regex.findall(r"\X", text))
 
 
 def _longest_prefix(count: int, fits: Callable[[int], bool]) -> int:
@@ -81,35 +104,40 @@ def _longest_prefix(count: int, fits: Callable[[int], bool]) -> int:
 
 
 def _chunks(token: str, limit: int) -> list[str]:
-    """Break one over-long token (CJK prose has no spaces) into pieces that fit, by character."""
+    """Break one over-long token (CJK prose has no spaces) into pieces that fit, between graphemes."""
+    clusters = graphemes(token)
     pieces: list[str] = []
-    while token:
-        size = _longest_prefix(len(token), lambda k, rest=token: _fits(rest[:k], limit))  # type: ignore[misc]
-        pieces.append(token[:size])
-        token = token[size:]
+    while clusters:
+        size = _longest_prefix(len(clusters), lambda k, rest=clusters: _fits("".join(rest[:k]), limit))  # type: ignore[misc]
+        pieces.append("".join(clusters[:size]))
+        clusters = clusters[size:]
     return pieces
 
 
-def split_post(text: str, limit: int = MAX_WEIGHT) -> list[str]:
+def _suffix(number: int, total: int, tag: str) -> str:
+    return f" ({number}/{total}{tag})"
+
+
+def split_post(text: str, limit: int = MAX_WEIGHT, *, tag: str = "") -> list[str]:
     """Split ``text`` into posts of at most ``limit`` weighted characters, numbered ``(1/3)``.
 
-    Splits at whitespace, keeps line breaks inside a part, never cuts a URL; one word longer than
-    a whole post is cut by character.
+    Only a split update is numbered, and only among its own parts. Splits at whitespace, keeps
+    line breaks inside a part, never cuts a URL; one word longer than a whole post is cut between
+    graphemes. ``tag`` goes inside every number (``(2/3 · update 4)``) to keep parts distinct.
     """
-    text = text.strip()
+    text = clean_text(text).strip()
     if _fits(text, limit):
         return [text]
     total = 2
     while True:
-        parts = _split_with_suffix(text, limit, total)
+        parts = _split_with_suffix(text, limit, len(_suffix(total, total, tag)))
         if len(parts) <= total:
-            return [f"{part} ({number}/{len(parts)})" for number, part in enumerate(parts, 1)]
+            return [f"{part}{_suffix(number, len(parts), tag)}" for number, part in enumerate(parts, 1)]
         total = len(parts)
 
 
-def _split_with_suffix(text: str, limit: int, total: int) -> list[str]:
-    room = limit - len(f" ({total}/{total})")
-    # (separator before, word): separators keep at most two line breaks, else one space.
+def _words(text: str) -> list[tuple[str, str]]:
+    """(separator before, word): separators keep at most two line breaks, else one space."""
     items: list[tuple[str, str]] = []
     separator = ""
     for token in re.split(r"(\s+)", text):
@@ -120,6 +148,12 @@ def _split_with_suffix(text: str, limit: int, total: int) -> list[str]:
             continue
         items.append((separator, token))
         separator = ""
+    return items
+
+
+def _split_with_suffix(text: str, limit: int, suffix_weight: int) -> list[str]:
+    room = limit - suffix_weight
+    items = _words(text)
 
     def joined(start: int, stop: int) -> str:
         return items[start][1] + "".join(sep + word for sep, word in items[start + 1 : stop])
@@ -146,6 +180,22 @@ def _split_with_suffix(text: str, limit: int, total: int) -> list[str]:
         parts.append(joined(index, index + count))
         index += count
     return parts
+
+
+def split_capped(text: str, tail: str, *, max_posts: int = MAX_POSTS, tag: str = "") -> list[str]:
+    """:func:`split_post`, but at most ``max_posts`` posts: when longer, the text is cut at a word
+    and ``tail`` (e.g. ``… Full update: URL``) ends the last post."""
+    parts = split_post(text, tag=tag)
+    if len(parts) <= max_posts:
+        return parts
+    items = _words(clean_text(text).strip())
+
+    def shortened(count: int) -> str:
+        kept = items[0][1] + "".join(sep + word for sep, word in items[1:count])
+        return kept.rstrip(" ,;:-") + tail
+
+    count = _longest_prefix(len(items), lambda k: len(split_post(shortened(k), tag=tag)) <= max_posts)
+    return split_post(shortened(count), tag=tag)
 
 
 def _nicer_break(
@@ -230,24 +280,9 @@ class XChannel:
     edits_root = False
 
     def render(self, context: RenderContext) -> Message:
-        def text_for(entry: Any) -> str:
-            return context.render_template(TEMPLATE, entry).strip()
-
-        text = text_for(context.entry)
-        # The template puts the time in each post; two identical updates in the same minute still
-        # collide with X's duplicate rule, so number the later one.
-        minute = context.entry.at.replace(second=0)
-        for earlier in context.incident.timeline[: context.public_index]:
-            if earlier.at.replace(second=0) == minute and text_for(earlier) == text:
-                text = f"{text} [{context.public_index + 1}]"
-                break
-        parts = tuple(split_post(text))
-        if len(parts) > 1 and set(parts[1:]) & _earlier_parts(context, text_for):
-            # A continuation (often just the status page link) is the same as one an earlier update
-            # of this incident sent: X would refuse it as a duplicate, so number this update.
-            text = f"{text} [{context.public_index + 1}]"
-            parts = tuple(split_post(text))
-        return Message(channel=CHANNEL, text=text, payload={"parts": list(parts)}, parts=parts)
+        parts = _render_parts(context)
+        text = "\n".join(parts) if len(parts) > 1 else parts[0]
+        return Message(channel=CHANNEL, text=text, payload={"parts": list(parts)}, parts=tuple(parts))
 
     def show(self, preview: Preview, *, demo: bool) -> list[str]:
         parts = list(preview.payload.get("parts") or [preview.text])
@@ -265,47 +300,139 @@ class XChannel:
         return XSender(x_client(context.retry))
 
 
-def _earlier_parts(context: RenderContext, text_for: Callable[[Any], str]) -> set[str]:
-    """Every post the incident's earlier long updates became (short ones are a single post)."""
+def _render_parts(context: RenderContext) -> list[str]:
+    """The posts of ``context.entry``: distinct from every post of the incident's earlier updates
+    (X refuses a duplicate), at most :data:`MAX_POSTS`, each valid for X."""
+    timeline = context.incident.timeline
     seen: set[str] = set()
-    for earlier in context.incident.timeline[: context.public_index]:
-        text = text_for(earlier)
-        if not _fits(text, MAX_WEIGHT):
-            seen.update(split_post(text))
-    return seen
+    for index, earlier in enumerate(timeline[: context.public_index]):
+        delivery = earlier.deliveries.get(CHANNEL)
+        if delivery is not None and delivery.parts:
+            seen.update(delivery.parts)  # what was sent is what X remembers, not today's render
+        else:
+            seen.update(_fresh_parts(context, earlier, index))
+    parts = _fresh_parts(context, context.entry, context.public_index)
+    if not seen & set(parts):
+        return parts
+    number = context.public_index + 1
+    if len(parts) == 1:
+        return _fresh_parts(context, context.entry, context.public_index, mark=f" [{number}]")
+    return _fresh_parts(context, context.entry, context.public_index, tag=f" · update {number}")
+
+
+def _fresh_parts(context: RenderContext, entry: Any, public_index: int, *, mark: str = "", tag: str = "") -> list[str]:
+    text = clean_text(context.render_template(TEMPLATE, entry, split=False)).strip() + mark
+    if _fits(text, MAX_WEIGHT):
+        return [text]
+    text = clean_text(context.render_template(TEMPLATE, entry, split=True)).strip() + mark
+    url = context.message_context(entry).get("incident_url")
+    tail = f"… Full update: {url}" if url else "… (shortened)"
+    return split_capped(text, tail, tag=tag)
 
 
 class XSender:
-    """One run's connection to X."""
+    """One run's connection to X.
+
+    A thread goes out part by part; every part's post id is kept (``Sent.refs``, ``partial_refs``
+    on failure) so a retry resumes after the last known part. When an earlier attempt may have
+    landed unseen (a timeout, a dropped connection, a crash), the account's recent posts are read
+    to find it before anything is sent again; a part is never counted as sent without its id.
+    """
 
     def __init__(self, client: tweepy.Client) -> None:
         self.client = client
         #: Posts of a thread already sent in this run, by (incident, entry index): resume, never resend.
         self.progress: dict[tuple[str, int], list[str]] = {}
+        #: Entries whose earlier attempts were checked against the account's posts in this run.
+        self.checked: set[tuple[str, int]] = set()
+        self._user_id: str | None = None
 
     def send(self, incident: Incident, timeline_index: int, message: Message) -> Sent:
         index = timeline_index
-        entry = incident.timeline[index]
-        delivery = entry.deliveries.get(CHANNEL)
-        maybe_sent_before = delivery is not None and delivery.attempts > 1
+        delivery = incident.timeline[index].deliveries.get(CHANNEL)
+        parts = tuple(delivery.parts) if delivery is not None and delivery.parts else (message.parts or (message.text,))
         key = (incident.id, index)
         posted = self.progress.setdefault(key, list(delivery.refs) if delivery is not None else [])
-        reply_to = posted[-1] if posted else _previous_post(incident, index)
-        parts = message.parts or (message.text,)
-        for part in parts[len(posted) :]:
+        # The engine counts this attempt before calling: more than one means an earlier one may have landed.
+        unsure = delivery is not None and delivery.attempts > 1 and key not in self.checked
+        if unsure and len(posted) < len(parts):
+            self._adopt_landed(incident, index, parts, posted)
+        self.checked.add(key)
+        for number, part in enumerate(parts[len(posted) :], len(posted) + 1):
+            reply_to = posted[-1] if posted else _previous_post(incident, index)
             try:
                 post_id = self._create(part, reply_to)
             except SendError as exc:
-                if exc.duplicate and maybe_sent_before:
-                    post_id = ""  # it landed earlier; X does not tell us its id
+                exc.partial_refs = list(posted)
+                if exc.maybe_sent:
+                    self.checked.discard(key)  # the retry first looks for this part
+                if exc.duplicate:
+                    found = self._find_post(part, reply_to, strict=False)
+                    if found is None:
+                        exc.args = (
+                            f"x: post {number}/{len(parts)} was refused as a duplicate of a recent post and is not "
+                            f"in this thread: not recorded as sent; reword the update or {TEMPLATE}",
+                        )
+                        raise
+                    post_id = found
                 else:
-                    exc.partial_refs = list(posted)
                     raise
             posted.append(post_id)
-            reply_to = post_id or reply_to
-        known = [ref for ref in posted if ref]
         self.progress.pop(key, None)
-        return Sent(ref=known[-1] if known else None, refs=tuple(known))
+        return Sent(ref=posted[-1], refs=tuple(posted))
+
+    def _adopt_landed(self, incident: Incident, index: int, parts: tuple[str, ...], posted: list[str]) -> None:
+        """Adopt the parts an interrupted attempt did post (found on the account), in order."""
+        while len(posted) < len(parts):
+            reply_to = posted[-1] if posted else _previous_post(incident, index)
+            found = self._find_post(parts[len(posted)], reply_to, strict=True)
+            if found is None:
+                return
+            posted.append(found)
+
+    def _recent_posts(self, strict: bool) -> list[Any]:
+        """The account's recent posts, newest first (up to 500). ``strict``: when they cannot be read
+        (X unreachable), raise a SendError that is not retried: sending again could double a post."""
+        import requests
+        import tweepy
+
+        posts: list[Any] = []
+        try:
+            if self._user_id is None:
+                me = self.client.get_me(user_auth=True)
+                self._user_id = str(me.data.id)
+            token = None
+            for _ in range(5):
+                response = self.client.get_users_tweets(
+                    self._user_id, max_results=100, pagination_token=token, tweet_fields=["referenced_tweets"],
+                    user_auth=True,
+                )  # fmt: skip
+                posts.extend(response.data or [])
+                token = (response.meta or {}).get("next_token")
+                if not token:
+                    break
+        except (tweepy.Unauthorized, tweepy.Forbidden):
+            return []  # the app cannot read its posts: X's duplicate rule is the remaining guard
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            if not strict:
+                return []
+            raise SendError(
+                f"x: an earlier attempt may have been posted and X could not be checked ({type(exc).__name__}): "
+                "not sending again now; the next publish checks again"
+            ) from None
+        return posts
+
+    def _find_post(self, text: str, reply_to: str | None, *, strict: bool) -> str | None:
+        """The id of our recent post with exactly ``text`` replying to ``reply_to`` (a root when None)."""
+        import html
+
+        for post in self._recent_posts(strict):
+            if html.unescape(str(post.text)) != text and str(post.text) != text:
+                continue
+            replied = [str(ref.id) for ref in (post.referenced_tweets or []) if ref.type == "replied_to"]
+            if (replied[0] if replied else None) == reply_to:
+                return str(post.id)
+        return None
 
     def _create(self, text: str, reply_to: str | None) -> str:
         import requests

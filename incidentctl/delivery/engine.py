@@ -301,11 +301,13 @@ def _deliver(
         pass
 
     attempts = before.attempts
+    # What the first attempt sends is kept (X: the thread's posts), so a retry resends exactly that.
+    keep = {"parts": list(message.parts)} if message.parts and not before.parts else {}
 
     def mark_pending(_attempt: int) -> None:
         nonlocal attempts
         attempts += 1
-        ledger.update(incident_id, timeline_index, channel, state="pending", attempts=attempts, at=utcnow())
+        ledger.update(incident_id, timeline_index, channel, state="pending", attempts=attempts, at=utcnow(), **keep)
 
     def send() -> Sent:
         try:

@@ -9,7 +9,10 @@
 It checks the bearer token, channel membership, that thread replies point at an existing root
 message, and Block Kit basics (a ``text`` fallback beside ``blocks``, header length, field counts).
 Faults: ``fail_next(status=503)``, ``rate_limit_next(retry_after=1)``, ``drop_next(after=True)``,
-``error_next("channel_not_found")``, ``latency = 0.3``.
+``error_next("channel_not_found")``, ``latency = 0.3`` (``method_latency["chat.postMessage"]`` for one
+method). ``clock_offset = -600`` makes Slack's clock (message ``ts``) run 10 minutes behind ours;
+``flood(n)`` posts ``n`` messages by someone else. ``conversations.history``/``replies`` answer in pages
+of ``limit`` (history at most ``max_history_page``) with ``response_metadata.next_cursor``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class FakeSlack(FakeServer):
         self.members = members if members is not None else set(self.channels)
         self.messages: list[dict[str, Any]] = []
         self.api_errors: list[tuple[str | None, str]] = []
+        self.clock_offset = 0.0
+        self.max_history_page = 200
         self._counter = 0
 
     @property
@@ -86,7 +91,28 @@ class FakeSlack(FakeServer):
     def _next_ts(self) -> str:
         # Real time, like Slack: recovery looks for messages posted since the attempt started.
         self._counter += 1
-        return f"{int(time.time())}.{self._counter:06d}"
+        return f"{int(time.time() + self.clock_offset)}.{self._counter:06d}"
+
+    def flood(self, count: int, channel: str = "C0INCIDENTS", thread_ts: str | None = None) -> None:
+        """``count`` messages by someone else (no metadata), newest last."""
+        with self.lock:
+            for number in range(count):
+                self.messages.append(
+                    {"channel": channel, "ts": self._next_ts(), "text": f"chatter {number}", "blocks": None,
+                     "thread_ts": thread_ts, "reply_broadcast": False, "metadata": None, "edits": []}
+                )  # fmt: skip
+
+    def _page(self, found: list[dict[str, Any]], params: dict[str, Any], most: int) -> dict[str, Any]:
+        size = max(1, min(int(params.get("limit") or 100), most))
+        start = int(params.get("cursor") or 0)
+        page = found[start : start + size]
+        more = start + size < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + size) if more else ""},
+        }
 
     def handle(
         self, method: str, params: dict[str, Any], headers: dict[str, str], raw: bytes, request: BaseHTTPRequestHandler
@@ -203,7 +229,7 @@ class FakeSlack(FakeServer):
             and (m.get("thread_ts") is None or m["reply_broadcast"])
             and float(m["ts"]) >= oldest
         ]
-        return {"ok": True, "messages": found[: int(params.get("limit") or 100)], "has_more": False}
+        return self._page(found, params, self.max_history_page)
 
     def _api_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = params.get("channel")
@@ -214,7 +240,7 @@ class FakeSlack(FakeServer):
         if not thread:
             return {"ok": False, "error": "thread_not_found"}
         include = self._flag(params.get("include_all_metadata"))
-        return {"ok": True, "messages": [self._visible(m, include) for m in thread], "has_more": False}
+        return self._page([self._visible(m, include) for m in thread], params, 1000)
 
     def _api_conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

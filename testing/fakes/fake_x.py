@@ -3,8 +3,11 @@
 It verifies the OAuth 1.0a signature *for the public URL* (https://api.twitter.com/2/tweets: the
 client signs for X and only sends elsewhere), that a reply points at an existing post, X's 280
 weighted-character limit (``twitter-text-parser``) and its duplicate rule (403 for identical text).
+It also answers ``GET /2/users/me`` and ``GET /2/users/:id/tweets`` (newest first, 100 a page with
+``pagination_token``, ``referenced_tweets``), which the publisher reads to find a post an
+interrupted attempt made. ``read_forbidden = True`` answers those reads 403 (an app without read access).
 Faults: ``fail_next(status=503)``, ``rate_limit_next(reset_in=1)``, ``drop_next(after=True)``,
-``latency = 0.3``.
+``latency = 0.3`` (``method_latency["/2/tweets"]`` for posts only, ``"/2/users"`` for reads).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class FakeX(FakeServer):
         self.credentials = dict(credentials or CREDENTIALS)
         self.posts: list[dict[str, Any]] = []
         self.rejected: list[dict[str, Any]] = []
+        self.read_forbidden = False
         self._counter = 0
 
     @property
@@ -64,7 +68,10 @@ class FakeX(FakeServer):
 
     # -- the API --------------------------------------------------------------------------------
 
-    def _signature_ok(self, method: str, path: str, headers: dict[str, str]) -> bool:
+    def route(self, path: str) -> str:
+        return "/2/users" if path.startswith("/2/users") else path
+
+    def _signature_ok(self, method: str, path: str, headers: dict[str, str], query: dict[str, Any]) -> bool:
         from oauthlib.oauth1.rfc5849 import signature, utils
 
         auth = headers.get("authorization", "")
@@ -79,6 +86,7 @@ class FakeX(FakeServer):
             return False
         given = params.pop("oauth_signature", "")
         pairs = [(key, value) for key, value in params.items() if key != "realm"]
+        pairs += [(key, str(value)) for key, value in query.items()]
         normalized = signature.normalize_parameters(pairs)
         base = signature.signature_base_string(method, signature.base_string_uri(PUBLIC_URL + path), normalized)
         keys = SimpleNamespace(
@@ -92,10 +100,13 @@ class FakeX(FakeServer):
         self, method: str, params: dict[str, Any], headers: dict[str, str], raw: bytes, request: BaseHTTPRequestHandler
     ) -> tuple[int, Any, dict[str, str]]:
         path = request.path.split("?", 1)[0]
+        query = params if request.command == "GET" else {}
+        if not self._signature_ok(request.command, path, headers, query):
+            return 401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}, {}
+        if request.command == "GET" and path.startswith("/2/users/"):
+            return self._read(path, params)
         if path != "/2/tweets" or request.command != "POST":
             return 404, {"title": "Not Found Error", "status": 404, "detail": "not found"}, {}
-        if not self._signature_ok(request.command, path, headers):
-            return 401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}, {}
         from twitter_text import parse_tweet
 
         text = str(params.get("text") or "")
@@ -138,3 +149,37 @@ class FakeX(FakeServer):
         post_id = str(1866000000000000000 + self._counter)
         self.posts.append({"id": post_id, "text": text, "reply_to": reply})
         return 201, {"data": {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}}, {}
+
+    def _read(self, path: str, params: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if self.read_forbidden:
+            return 403, {"title": "Forbidden", "type": "about:blank", "status": 403, "detail": "Forbidden"}, {}
+        if path == "/2/users/me":
+            return 200, {"data": {"id": USER_ID, "name": "Status", "username": "status"}}, {}
+        if path != f"/2/users/{USER_ID}/tweets":
+            return 404, {"title": "Not Found Error", "status": 404, "detail": "not found"}, {}
+        size = min(100, int(params.get("max_results") or 10))
+        start = int(params.get("pagination_token") or 0)
+        newest_first = list(reversed(self.posts))
+        page = newest_first[start : start + size]
+        data = []
+        for post in page:
+            item: dict[str, Any] = {
+                "id": post["id"],
+                "text": _escaped(post["text"]),
+                "edit_history_tweet_ids": [post["id"]],
+            }
+            if post["reply_to"] is not None and "referenced_tweets" in str(params.get("tweet.fields") or ""):
+                item["referenced_tweets"] = [{"type": "replied_to", "id": post["reply_to"]}]
+            data.append(item)
+        meta: dict[str, Any] = {"result_count": len(data)}
+        if start + size < len(newest_first):
+            meta["next_token"] = str(start + size)
+        return 200, {"data": data, "meta": meta} if data else {"meta": meta}, {}
+
+
+USER_ID = "1866000000000000001"
+
+
+def _escaped(text: str) -> str:
+    """X API v2 returns post text with ``&``, ``<`` and ``>`` as HTML entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
