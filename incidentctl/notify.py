@@ -94,7 +94,7 @@ def notify(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str], Notify
     from .channels.registry import find_channel, missing_secrets_message
     from .channels.slack import CHANNEL, reminder_sender
     from .config import channel_enabled
-    from .delivery.claims import uses_claims
+    from .delivery.claims import claimant, uses_claims
     from .remind import check_reminders
 
     config = repo.config
@@ -106,11 +106,12 @@ def notify(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str], Notify
     with repo.transaction(None) as tx:
         if tx.sync_error:
             outcome.notes.append(f"could not catch up with {config.git.remote}: {tx.sync_error}")
+        claims: dict[str, tuple[Incident, list[Reminder]]] = {}
         for _round in range(CLAIM_ROUNDS):
             report, skipped = check_reminders(repo, now)
             if sender is None:
-                return report, skipped, outcome
-            claims: dict[str, tuple[Incident, list[Reminder]]] = {}
+                break
+            claims = {}
             recently: list[Reminder] = []
             for item in report.due:
                 incident = repo.load(item.incident_id)
@@ -125,7 +126,9 @@ def notify(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str], Notify
                 tx.save(_marked(incident, [item.key for item in items], report.now))
                 for incident, items in claims.values()
             ]
-            sha = tx.commit(f"reminders: claim {sum(len(items) for _i, items in claims.values())} post(s)")
+            count = sum(len(items) for _i, items in claims.values())
+            # The claimant in the message: two clones' marks are byte-identical, their commits must not be.
+            sha = tx.commit(f"reminders: claim {count} post{'s' if count != 1 else ''} ({claimant(repo.root)})")
             if sha is None or not uses_claims(repo):
                 break
             verdict = gitops.try_push(repo.root, config.git.remote)
@@ -139,7 +142,7 @@ def notify(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str], Notify
             gitops.catch_up(repo.root, config.git.remote)
         else:
             outcome.notes.append("gave up claiming reminders after repeated rejected pushes; the next run tries again")
-            return report, skipped, outcome
+            claims = {}
         fatal: str | None = None
         for incident_id, (incident, items) in claims.items():
             failed_keys: list[str] = []
@@ -148,6 +151,7 @@ def notify(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str], Notify
                     outcome.failed.append((item, fatal))
                     failed_keys.append(item.key)
                     continue
+                assert sender is not None
                 text = reminder_text(item, incident, config, report.now, sender.mention)
                 try:
                     sender.post_in_thread(incident, text)
