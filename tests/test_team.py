@@ -34,10 +34,13 @@ SLOW_ITERATIONS = 60
 
 def team(tmp_path: Path, *names: str, lease: str | None = None) -> tuple[Path, list[Path]]:
     """A bare remote (Slack and X configured, git.push on) and one clone per responder."""
-    changes: dict[str, Any] = {"git.push": True, "channels.statuspage": DELETE}
-    if lease is not None:
-        changes["git.claim_lease"] = lease
-    seed = make_repo(tmp_path / "seed", config=changes)
+    def edit(config: Any) -> None:
+        config["git"]["push"] = True
+        del config["channels"]["statuspage"]
+        if lease is not None:
+            config["git"]["claim_lease"] = lease
+
+    seed = make_repo(tmp_path / "seed", config=edit)
     remote = tmp_path / "remote.git"
     git(tmp_path, "clone", "-q", "--bare", str(seed.root), str(remote))
     clones = []
@@ -182,7 +185,7 @@ def remote_subject(remote: Path) -> str:
 def test_killed_claimant_is_taken_over_after_the_lease_without_a_double(
     tmp_path: Path, slack: FakeSlack, x: FakeX, stored: bool
 ) -> None:
-    remote, (alice, bob) = team(tmp_path, "alice", "bob", lease="3s")
+    remote, (alice, bob) = team(tmp_path, "alice", "bob", lease="10s")
     incident_id = open_and_push(alice, "Killed claimant", "killed", "2024-12-12T00:00:00Z")
     if not stored:
         slack.method_latency["auth.test"] = 30  # Alice never gets to send
@@ -198,6 +201,7 @@ def test_killed_claimant_is_taken_over_after_the_lease_without_a_double(
         while not slack_messages(slack, incident_id):
             assert time.monotonic() < deadline
             time.sleep(0.02)
+    claimed_at = time.monotonic()
     sigkill(process)
     slack.method_latency.clear()
     # Within the lease: Bob leaves Alice's claim alone.
@@ -205,7 +209,8 @@ def test_killed_claimant_is_taken_over_after_the_lease_without_a_double(
     assert early.returncode == 0, early.stderr
     assert "being sent by" in early.stderr
     assert len(slack_messages(slack, incident_id)) == (1 if stored else 0)
-    time.sleep(3.2)
+    assert time.monotonic() - claimed_at < 10, "the machine is too slow for this lease"
+    time.sleep(max(0.0, 10.5 - (time.monotonic() - claimed_at)))
     late = run_subprocess("publish", "--channel", "slack", cwd=bob)
     assert late.returncode == 0, late.stderr
     assert ("found from an interrupted run" in late.stdout) == stored, late.stdout
@@ -237,6 +242,7 @@ def test_claim_is_one_commit_per_run_and_costs_one_push(tmp_path: Path, slack: F
     repo = Repo.open(alice)
     timings = []
     for _ in range(3):
+        time.sleep(1.05)  # claims are stored to the second: a re-claim in the same second changes nothing
         started = time.perf_counter()
         outcome = claim_round(repo, lambda: [repo.load(third)], ["slack", "x"], lambda i, c: plan_entries(i, c, True))
         timings.append(time.perf_counter() - started)
@@ -376,7 +382,7 @@ def test_a_failed_reminder_post_releases_its_claim_and_says_so(tmp_path: Path, s
     assert not (record.get("reminders") or {}).get("notified")
     again = run_subprocess("remind", "--notify", "--now", "2024-12-12T03:00:00Z", cwd=alice)
     assert again.returncode == 0, again.stderr
-    assert len([c for c in slack.calls("chat.postMessage")]) == 1
+    assert len(slack.messages) == 1  # the refused attempt stored nothing; the retry posted once
 
 
 def test_publish_and_remind_push_what_a_failed_push_stranded(tmp_path: Path) -> None:

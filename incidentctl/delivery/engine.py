@@ -104,12 +104,13 @@ def publish(
     explicit = incident_ids is not None
     ids = [repo.resolve_id(value) for value in incident_ids] if incident_ids is not None else repo.ids()
     ids = list(dict.fromkeys(ids))
-    if not chosen or not ids:
+    syncing = not dry_run and uses_claims(repo)  # the records may change when catching up
+    if not chosen or (not ids and not syncing):
         if not chosen and not report.unusable:
             report.warnings.append(
                 "no channel is enabled: configure channels in incidentctl.yaml and set their secrets"
             )
-        if not ids or dry_run or not uses_claims(repo):
+        if not syncing:
             return report
         with repo.transaction(None) as tx:  # nothing to send: still push what an earlier run stranded
             pass
