@@ -34,6 +34,7 @@ SLOW_ITERATIONS = 60
 
 def team(tmp_path: Path, *names: str, lease: str | None = None) -> tuple[Path, list[Path]]:
     """A bare remote (Slack and X configured, git.push on) and one clone per responder."""
+
     def edit(config: Any) -> None:
         config["git"]["push"] = True
         del config["channels"]["statuspage"]
@@ -356,7 +357,10 @@ def test_two_schedulers_never_double_a_reminder(tmp_path: Path, slack: FakeSlack
         for code, out, err in finish(processes):
             assert code == 0, (out, err)
         posted = slack.calls("chat.postMessage")[before:]
-        assert len(posted) == 1, (now, [(call["params"].get("text"), call["params"].get("thread_ts")) for call in posted])
+        assert len(posted) == 1, (
+            now,
+            [(call["params"].get("text"), call["params"].get("thread_ts")) for call in posted],
+        )
     assert incident_id
 
 
