@@ -129,6 +129,28 @@ class GitSettings(_Settings):
     commit: bool = True
     push: bool = False
     remote: str = "origin"
+    claim_lease: str = "10m"
+    """How long a clone's claim on a send holds without a delivery before another clone may take it
+    over (after asking the channel whether it went out)."""
+
+    @field_validator("claim_lease")
+    @classmethod
+    def _lease_is_a_duration(cls, value: str) -> str:
+        from .durations import parse_duration
+
+        try:
+            span = parse_duration(str(value))
+        except Exception:  # noqa: BLE001 - any unreadable value is the user's input error
+            raise ValueError(f"claim_lease {value!r}: use a duration like 10m") from None
+        if span.total_seconds() <= 0:
+            raise ValueError("claim_lease must be longer than 0s")
+        return str(value)
+
+    @property
+    def lease(self) -> timedelta:
+        from .durations import parse_duration
+
+        return parse_duration(self.claim_lease)
 
 
 class Config(_Settings):

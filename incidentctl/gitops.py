@@ -163,12 +163,14 @@ def backoff(attempt: int) -> float:
     return float(random.uniform(0.5, 1.0) * min(2.0, 0.05 * (2**attempt)))
 
 
-def push(root: Path, remote: str = "origin", attempts: int = PUSH_ATTEMPTS) -> None:
+def push(root: Path, remote: str = "origin", attempts: int = PUSH_ATTEMPTS) -> dict[str, str]:
     """Push the current branch; on rejection fetch, rebase (records merge through the merge driver)
     and try again with jittered backoff, ``attempts`` times in all.
 
     Raises :class:`PushError` (exit 4) when it still fails: the commit stays local and the next
-    writing command pushes it (every push sends all local commits).
+    writing command pushes it (every push sends all local commits). Before saying so, it asks the
+    remote whether the push landed anyway (the connection dropped after the remote took it).
+    Returns the records renamed on the way (``{old id: new id}``, see :func:`rename_clashing_records`).
     """
     import git
 
@@ -181,25 +183,121 @@ def push(root: Path, remote: str = "origin", attempts: int = PUSH_ATTEMPTS) -> N
         raise PushError("HEAD is detached; the change is committed locally but not pushed") from None
     ensure_merge_driver(root)
     last_error = ""
+    renamed: dict[str, str] = {}
     for attempt in range(attempts):
         if attempt:
             time.sleep(backoff(attempt))
-            _catch_up(repo, remote, branch)
+            renamed.update(_catch_up(repo, remote, branch))
         try:
             repo.git.execute(["git", "push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}"])
-            return
+            return renamed
         except git.GitCommandError as exc:
             output = f"{exc.stdout or ''}\n{exc.stderr or ''}"
             last_error = _push_failure(output)
             if not _is_retryable_rejection(output):
+                if _remote_has_head(repo, remote, branch):
+                    return renamed
                 raise PushError(
                     f"push to {remote} failed ({last_error}); the change is committed locally "
                     "and the next writing command will push it"
                 ) from None
+    if _remote_has_head(repo, remote, branch):
+        return renamed  # an earlier attempt landed before its answer was lost
     raise PushError(
         f"push to {remote} was rejected {attempts} times ({last_error}); "
         "the change is committed locally and the next writing command will push it"
     )
+
+
+def _remote_has_head(repo: GitRepo, remote: str, branch: str) -> bool:
+    """After a failed push: does the remote branch already hold our HEAD (the push landed and only
+    the answer was lost)? Asked with ``ls-remote``; False when the remote cannot be asked."""
+    import git
+
+    try:
+        head = repo.head.commit.hexsha
+        listed = str(repo.git.execute(["git", "ls-remote", remote, f"refs/heads/{branch}"]))
+    except (git.GitCommandError, ValueError):
+        return False
+    remote_sha = listed.split()[0] if listed.split() else ""
+    if not remote_sha:
+        return False
+    if remote_sha == head:
+        return True
+    try:
+        repo.git.execute(["git", "merge-base", "--is-ancestor", head, remote_sha])
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def try_push(root: Path, remote: str = "origin") -> str | None:
+    """Push once, no retry (a claim: the remote decides). None: landed; ``"rejected"``: someone pushed
+    first; else what went wrong (after checking whether the push landed anyway)."""
+    import git
+
+    repo = git_repo(root)
+    try:
+        branch = repo.active_branch.name
+    except TypeError:
+        return "HEAD is detached"
+    try:
+        repo.git.execute(["git", "push", "--quiet", "--porcelain", remote, f"HEAD:refs/heads/{branch}"])
+        return None
+    except git.GitCommandError as exc:
+        output = f"{exc.stdout or ''}\n{exc.stderr or ''}"
+    if _is_retryable_rejection(output):
+        return "rejected"
+    if _remote_has_head(repo, remote, branch):
+        return None
+    return _push_failure(output)
+
+
+def drop_last_commit(root: Path, paths: Sequence[Path]) -> None:
+    """Undo HEAD (a claim commit that lost the race): its records go back to HEAD~1's content;
+    nothing else in the index or working tree is touched."""
+    repo = git_repo(root)
+    rel = [str(Path(path).resolve().relative_to(root.resolve())) for path in paths]
+    _run(repo, "reset", "--quiet", "--soft", "HEAD~1")
+    _run(repo, "restore", "--source=HEAD", "--staged", "--worktree", "--", *rel)
+
+
+def catch_up(root: Path, remote: str = "origin") -> dict[str, str]:
+    """Fetch and rebase onto the remote branch now (raises :class:`PushError` on a conflict).
+    Returns the records renamed on the way (see :func:`rename_clashing_records`)."""
+    repo = git_repo(root)
+    if not has_remote(root, remote):
+        return {}
+    try:
+        branch = repo.active_branch.name
+    except TypeError:
+        return {}
+    ensure_merge_driver(root)
+    return _catch_up(repo, remote, branch)
+
+
+def ahead_of_remote(root: Path, remote: str = "origin") -> bool:
+    """Does this clone hold commits its remote branch lacks (stranded by a failed push)?"""
+    import git
+
+    try:
+        repo = git_repo(root)
+        if not has_remote(root, remote) or not repo.head.is_valid():
+            return False
+        branch = repo.active_branch.name
+        head = repo.head.commit.hexsha
+        try:
+            tracked = str(
+                repo.git.execute(["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/{remote}/{branch}"])
+            )
+        except git.GitCommandError:
+            return True  # the remote branch is not known yet: the push creates it
+        if tracked.strip() == head:
+            return False
+        counted = str(repo.git.execute(["git", "rev-list", "--count", f"{tracked.strip()}..{head}"]))
+        return int(counted.strip() or "0") > 0
+    except (GitError, TypeError, ValueError, git.GitCommandError):
+        return False
 
 
 def sync(root: Path, remote: str = "origin") -> str | None:
@@ -237,7 +335,7 @@ def _push_failure(output: str) -> str:
     return lines[-1] if lines else "push failed"
 
 
-def _catch_up(repo: GitRepo, remote: str, branch: str) -> None:
+def _catch_up(repo: GitRepo, remote: str, branch: str) -> dict[str, str]:
     """Fetch and rebase onto the remote branch; a genuine conflict aborts and raises PushError."""
     import git
 
@@ -245,10 +343,11 @@ def _catch_up(repo: GitRepo, remote: str, branch: str) -> None:
         repo.git.execute(["git", "fetch", "--quiet", remote, branch])
     except git.GitCommandError as exc:
         if "couldn't find remote ref" in str(exc.stderr):
-            return  # the branch does not exist upstream yet; the push creates it
+            return {}  # the branch does not exist upstream yet; the push creates it
         raise PushError(
             f"could not fetch from {remote} ({_explain(exc, repo)}); the change is committed locally"
         ) from None
+    renamed = rename_clashing_records(repo, f"{remote}/{branch}")
     marker = Path(repo.git_dir) / REBASE_MARKER
     marker.write_text(f"{remote}/{branch}\n", encoding="utf-8")
     try:
@@ -266,6 +365,66 @@ def _catch_up(repo: GitRepo, remote: str, branch: str) -> None:
         ) from None
     finally:
         marker.unlink(missing_ok=True)
+    return renamed
+
+
+def rename_clashing_records(repo: GitRepo, upstream: str) -> dict[str, str]:
+    """Two responders opened incidents with the same id: two records added on both sides with no
+    common ancestor are two incidents. Before rebasing, the local record (added by our HEAD commit,
+    not yet pushed) is renamed to the next free id (``-2``, ``-3``...; its ``id:`` too) and HEAD is
+    amended, so the rebase never fuses them. Returns ``{old id: new id}``."""
+    import git
+
+    try:
+        base = str(repo.git.execute(["git", "merge-base", "HEAD", upstream])).strip()
+        ours = str(
+            repo.git.execute(["git", "diff", "--name-only", "--diff-filter=A", base, "HEAD", "--", "incidents/"])
+        )
+        theirs = str(
+            repo.git.execute(["git", "diff", "--name-only", "--diff-filter=A", base, upstream, "--", "incidents/"])
+        )
+        in_head = str(
+            repo.git.execute(["git", "diff", "--name-only", "--diff-filter=A", "HEAD~1", "HEAD", "--", "incidents/"])
+        )
+    except git.GitCommandError:
+        return {}
+    clashes = sorted(set(ours.split()) & set(theirs.split()))
+    if not clashes:
+        return {}
+    root = Path(repo.working_tree_dir or ".")
+    upstream_names = set(str(repo.git.execute(["git", "ls-tree", "--name-only", upstream, "incidents/"])).split())
+    renamed: dict[str, str] = {}
+    for rel in clashes:
+        if rel not in in_head.split() or not rel.endswith(".yaml"):
+            continue  # added by an older local commit: left to the merge driver (rare; see README)
+        old_id = Path(rel).stem
+        counter = 2
+        base_id = re.sub(r"-\d+$", "", old_id) if re.search(r"-\d+$", old_id) else old_id
+        while True:
+            candidate = f"{base_id}-{counter}"
+            path = f"incidents/{candidate}.yaml"
+            if path not in upstream_names and not (root / path).exists():
+                break
+            counter += 1
+        _rewrite_id(root / rel, root / path, old_id, candidate)
+        _run(repo, "add", "--", rel, path)
+        renamed[old_id] = candidate
+    if renamed:
+        message = str(repo.git.execute(["git", "log", "-1", "--format=%B"])).strip()
+        for old_id, new_id in renamed.items():
+            message = message.replace(old_id, new_id)
+        _run(repo, "commit", "--quiet", "--no-verify", "--amend", "-m", message)
+    return renamed
+
+
+def _rewrite_id(source: Path, target: Path, old_id: str, new_id: str) -> None:
+    from .records.codec import rt_dump, rt_load
+
+    document = rt_load(source.read_text(encoding="utf-8"), str(source))
+    if isinstance(document, dict) and document.get("id") == old_id:
+        document["id"] = new_id
+    atomic_write(target, rt_dump(document))
+    source.unlink()
 
 
 def _conflict_details(output: str) -> str:

@@ -345,6 +345,8 @@ def _describe(before: Incident, entry: Entry, severity: str | None) -> str:
 
 def change_of(tx: Transaction, incident: Incident, summary: str) -> Change:
     """What a finished transaction did, as the :class:`Change` the CLI reports (push error: exit 4)."""
+    if incident.id in tx.renamed:  # the same id was opened elsewhere at the same moment: ours moved
+        incident = incident.model_copy(update={"id": tx.renamed[incident.id]})
     return Change(
         incident=incident,
         paths=list(tx.saved),

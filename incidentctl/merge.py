@@ -5,8 +5,10 @@ two versions of a record that grew apart from a common ancestor. Rules:
 
 - timelines are merged as a union ordered by time (an entry is identified by its ``at`` and text;
   an entry whose text changed is still the same entry when its ``at`` did not change);
-- deliveries are merged per channel: ``delivered`` wins over ``failed`` over ``pending``, and an
-  entry never ends up with two remote refs (if two clones both posted it, the earlier post is kept);
+- deliveries are merged per channel: ``delivered`` wins over everything, then a claim (of two
+  claims the earlier ``at`` wins, then the claimant's name: deterministic), then ``failed`` over
+  ``pending``; an entry never ends up with two remote refs (if two clones both posted it, the
+  earlier post is kept);
 - ``title``, ``severity``, ``commander`` and ``sample`` are last-writer-wins by entry time;
 - a genuine conflict (both sides edited the same entry's text, or anything else both sides changed
   differently) is reported, never guessed.
@@ -166,6 +168,12 @@ def merge_delivery(a: dict[str, Any], b: dict[str, Any], notes: list[str], where
         # Both clones posted it: keep the earlier post so later entries thread under one message.
         winner = min((a, b), key=lambda d: (canonical(d.get("at") or datetime.max.replace(tzinfo=UTC)), canonical(d)))
         notes.append(f"{where}: delivered twice (refs {a.get('ref')} and {b.get('ref')}); kept {winner.get('ref')}")
+    elif _DELIVERY_RANK["delivered"] in (rank_a, rank_b):
+        winner = a if rank_a > rank_b else b  # delivered beats any claim
+    elif isinstance(a.get("claim"), dict) or isinstance(b.get("claim"), dict):
+        # Two clones' claims (or a claim and a released one): the earlier claim holds, whoever
+        # merges; a delivery without a claim (released after a failure) yields to a live one.
+        winner = min((a, b), key=_claim_order)
     elif rank_a != rank_b:
         winner = a if rank_a > rank_b else b
     else:
@@ -175,6 +183,13 @@ def merge_delivery(a: dict[str, Any], b: dict[str, Any], notes: list[str], where
     if attempts and max(attempts) > 0:
         merged["attempts"] = max(attempts)
     return merged
+
+
+def _claim_order(delivery: dict[str, Any]) -> tuple[int, str, str, str]:
+    claim = delivery.get("claim")
+    if not isinstance(claim, dict):
+        return (1, "", "", canonical(delivery))
+    return (0, canonical(claim.get("at")), str(claim.get("by", "")), canonical(delivery))
 
 
 def _merge_deliveries(base: Any, ours: Any, theirs: Any, notes: list[str], where: str) -> Any:
@@ -191,6 +206,10 @@ def _merge_deliveries(base: Any, ours: Any, theirs: Any, notes: list[str], where
             if channel in base_map and _same(present, base_map[channel]):
                 continue  # removed on one side, untouched on the other
             merged[channel] = present
+        elif channel in base_map and _same(mine, base_map[channel]):
+            merged[channel] = other  # only their side changed it (e.g. a claim released after a failure)
+        elif channel in base_map and _same(other, base_map[channel]):
+            merged[channel] = mine
         else:
             merged[channel] = merge_delivery(mine, other, notes, f"{where}, {channel}")
     return merged

@@ -105,6 +105,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False, populate_by_name=True, defer_build=True)
 
 
+class Claim(_Model):
+    """Who is sending one entry on one channel (``git.push`` on): pushed before the send, so the
+    remote decides which clone sends (see ``incidentctl.delivery.claims``)."""
+
+    by: str = Field(min_length=1)
+    """``<clone id> <user>@<host>``: the clone id (kept under ``.git/incidentctl/``) comes first."""
+    at: AwareDatetime
+
+    @property
+    def clone(self) -> str:
+        return self.by.split(" ", 1)[0]
+
+
 class Delivery(_Model):
     """What happened to one entry on one channel."""
 
@@ -119,6 +132,8 @@ class Delivery(_Model):
     error: str | None = None
     at: AwareDatetime | None = None
     """When the last attempt finished (or started, while ``pending``)."""
+    claim: Claim | None = None
+    """The clone that claimed this send (pushed before sending); cleared when a send fails."""
 
     @field_validator("ref", mode="before")
     @classmethod

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .durations import format_duration
-from .remind import Reminder, ReminderReport, record_notified, should_notify
+from .remind import Reminder, ReminderReport, should_notify
 
 if TYPE_CHECKING:
     from .config import Config
-    from .lifecycle import Change
+    from .errors import PushError
     from .model import Incident
     from .store import Repo
 
@@ -66,49 +66,130 @@ class NotifyOutcome:
     posted: list[Reminder] = field(default_factory=list)
     recently_posted: list[Reminder] = field(default_factory=list)
     failed: list[tuple[Reminder, str]] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
+    unusable: str | None = None
+    """Slack is configured in incidentctl.yaml but not usable: what is missing (exit 3, never silent)."""
+    released: list[Reminder] = field(default_factory=list)
+    """Claimed, then the post failed: the claim was taken back so the next run posts it."""
+    notes: list[str] = field(default_factory=list)
+    push_error: PushError | None = None
+    """The push of the claims (and of anything an earlier command stranded) failed: exit 4."""
 
 
-def notify(repo: Repo, report: ReminderReport) -> NotifyOutcome:
-    """Post each due reminder to its incident's Slack thread (the channel when there is no thread).
+CLAIM_ROUNDS = 12
 
-    Reminders posted for the same deadline less than an interval ago are skipped (see
-    :func:`~incidentctl.remind.should_notify`); what was posted is recorded in ``reminders.notified``,
-    one commit per incident. A failing post never stops the others, except when Slack itself is
-    unusable (bad token, unknown channel): then the rest are reported failed without trying.
+
+def notify(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str], NotifyOutcome]:
+    """Check reminders and post each due one to its incident's Slack thread (the channel when there is
+    no thread): returns the report, the invalid records skipped, and what was posted.
+
+    Under the per-repo lock it first catches up with the remote, THEN decides (a clone that has not
+    pulled would re-post reminders or ignore snoozes made elsewhere). Each reminder to post is claimed
+    first: its ``reminders.notified`` mark is committed and, with ``git.push``, pushed with one attempt;
+    a rejected claim is dropped, the clone catches up and decides again. Only then it posts. A post
+    that fails releases its claim (the mark goes back) and is reported. Reminders posted for the same
+    deadline less than an interval ago are skipped (:func:`~incidentctl.remind.should_notify`).
     """
+    from . import gitops
     from .channels.base import SendError, current_retry_policy
-    from .channels.slack import reminder_sender
+    from .channels.registry import find_channel, missing_secrets_message
+    from .channels.slack import CHANNEL, reminder_sender
+    from .config import channel_enabled
+    from .delivery.claims import claimant, uses_claims
+    from .remind import check_reminders
 
     config = repo.config
-    sender = reminder_sender(repo, current_retry_policy().start())
-    if sender is None:
-        return NotifyOutcome(slack_configured=False)
-    outcome = NotifyOutcome(slack_configured=True)
-    fatal: str | None = None
-    grouped: dict[str, list[Reminder]] = {}
-    for item in report.due:
-        grouped.setdefault(item.incident_id, []).append(item)
-    for incident_id, items in grouped.items():
-        incident = repo.load(incident_id)
-        posted_keys = []
-        for item in items:
-            if not should_notify(item, incident, config, report.now):
-                outcome.recently_posted.append(item)
-                continue
-            if fatal is not None:
-                outcome.failed.append((item, fatal))
-                continue
-            text = reminder_text(item, incident, config, report.now, sender.mention)
-            try:
-                sender.post_in_thread(incident, text)
-            except SendError as exc:
-                outcome.failed.append((item, str(exc)))
-                if exc.fatal:
-                    fatal = str(exc)
-                continue
-            outcome.posted.append(item)
-            posted_keys.append(item.key)
-        if posted_keys:
-            outcome.changes.append(record_notified(repo, incident_id, posted_keys, report.now))
-    return outcome
+    outcome = NotifyOutcome(slack_configured=config.channels.raw(CHANNEL) is not None)
+    if outcome.slack_configured and not channel_enabled(config, CHANNEL):
+        channel = find_channel(CHANNEL)
+        outcome.unusable = missing_secrets_message(channel) if channel is not None else f"{CHANNEL}: not installed"
+    sender = reminder_sender(repo, current_retry_policy().start()) if outcome.unusable is None else None
+    with repo.transaction(None) as tx:
+        if tx.sync_error:
+            outcome.notes.append(f"could not catch up with {config.git.remote}: {tx.sync_error}")
+        claims: dict[str, tuple[Incident, list[Reminder]]] = {}
+        for _round in range(CLAIM_ROUNDS):
+            report, skipped = check_reminders(repo, now)
+            if sender is None:
+                break
+            claims = {}
+            recently: list[Reminder] = []
+            for item in report.due:
+                incident = repo.load(item.incident_id)
+                if not should_notify(item, incident, config, report.now):
+                    recently.append(item)
+                    continue
+                claims.setdefault(item.incident_id, (incident, []))[1].append(item)
+            outcome.recently_posted = recently
+            if not claims:
+                break
+            paths = [
+                tx.save(_marked(incident, [item.key for item in items], report.now))
+                for incident, items in claims.values()
+            ]
+            count = sum(len(items) for _i, items in claims.values())
+            # The claimant in the message: two clones' marks are byte-identical, their commits must not be.
+            sha = tx.commit(f"reminders: claim {count} post{'s' if count != 1 else ''} ({claimant(repo.root)})")
+            if sha is None or not uses_claims(repo):
+                break
+            verdict = gitops.try_push(repo.root, config.git.remote)
+            if verdict is None:
+                break
+            if verdict != "rejected":
+                outcome.notes.append(f"could not push the reminder claim ({verdict}); posting anyway")
+                break
+            gitops.drop_last_commit(repo.root, paths)
+            tx.commits.remove(sha)
+            gitops.catch_up(repo.root, config.git.remote)
+        else:
+            outcome.notes.append("gave up claiming reminders after repeated rejected pushes; the next run tries again")
+            claims = {}
+        fatal: str | None = None
+        for incident_id, (incident, items) in claims.items():
+            failed_keys: list[str] = []
+            for item in items:
+                if fatal is not None:
+                    outcome.failed.append((item, fatal))
+                    failed_keys.append(item.key)
+                    continue
+                assert sender is not None
+                text = reminder_text(item, incident, config, report.now, sender.mention)
+                try:
+                    sender.post_in_thread(incident, text)
+                except SendError as exc:
+                    outcome.failed.append((item, str(exc)))
+                    failed_keys.append(item.key)
+                    if exc.fatal:
+                        fatal = str(exc)
+                    continue
+                outcome.posted.append(item)
+            if failed_keys:  # release: put the marks back as they were before the claim
+                current = repo.load(incident_id)
+                released = _released(current, incident, failed_keys)
+                tx.save(released)
+                tx.commit(f"{incident_id}: reminder not posted (claim released)", [incident_id])
+                outcome.released.extend(item for item in items if item.key in failed_keys)
+    outcome.notes.extend(note for note in tx.notes if note not in outcome.notes)
+    outcome.push_error = tx.push_error
+    return report, skipped, outcome
+
+
+def _marked(incident: Incident, keys: list[str], at: datetime) -> Incident:
+    from .model import Reminders
+
+    current = incident.reminders or Reminders()
+    notified = {**current.notified, **dict.fromkeys(keys, at)}
+    return incident.model_copy(update={"reminders": current.model_copy(update={"notified": notified})})
+
+
+def _released(current: Incident, before: Incident, keys: list[str]) -> Incident:
+    from .model import Reminders
+
+    reminders = current.reminders or Reminders()
+    previous = before.reminders.notified if before.reminders else {}
+    notified = dict(reminders.notified)
+    for key in keys:
+        if key in previous:
+            notified[key] = previous[key]
+        else:
+            notified.pop(key, None)
+    return current.model_copy(update={"reminders": reminders.model_copy(update={"notified": notified})})

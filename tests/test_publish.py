@@ -458,7 +458,7 @@ def test_unknown_channel_option_is_a_usage_error(status_repo: Repo, cli: Callabl
     assert result.exit_code == 2
     assert "not configured" in result.stderr
     missing = cli("publish", "--channel", "slack", repo=status_repo.root)
-    assert missing.exit_code == 1
+    assert missing.exit_code == 3  # SPEC "What a user is always told": named, exit 3
     assert "SLACK_BOT_TOKEN is not set" in missing.stderr
 
 

@@ -57,6 +57,8 @@ def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run:
         print_json(report.to_json())
     else:
         _print(report)
+    for problem in report.unusable:
+        note(f"incidentctl: channel not used: {problem} (its public entries stay pending)")
     if report.push_error is not None:
         if report.failed:
             note(f"{report.failed} deliveries failed; the next `incidentctl publish` retries them")
@@ -65,7 +67,7 @@ def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run:
         note(
             f"{len(report.invalid)} problems in invalid records: those incidents were skipped (see `incidentctl lint`)"
         )
-    return 3 if report.failed or report.invalid else 0
+    return report.exit_code
 
 
 def _print(report: PublishReport) -> None:
@@ -83,7 +85,7 @@ def _print(report: PublishReport) -> None:
         for warning in report.warnings:
             note(f"note: {warning}")
         return
-    if not report.deliveries:
+    if not report.deliveries and not report.unusable:
         note("nothing to publish: every public entry is delivered")
     for result in report.deliveries:
         when = f"{result.at:%Y-%m-%dT%H:%M:%SZ}"

@@ -22,6 +22,7 @@ from ..config import secret_values
 from ..durations import utcnow
 from ..errors import IncidentctlError, PushError
 from ..model import Delivery
+from .claims import claim_round, uses_claims
 from .ledger import DeliveryResult, Ledger, commit_ledger
 from .plan import (
     choose_channels,
@@ -50,10 +51,19 @@ class PublishReport:
     push_error: PushError | None = None
     invalid: list[str] = field(default_factory=list)
     """``path:line: message`` of each invalid record skipped by a ``publish`` of every incident (exit 3)."""
+    unusable: list[str] = field(default_factory=list)
+    """Channels configured in incidentctl.yaml but not usable (what is missing): never skipped silently."""
+    claim_seconds: float = 0.0
+    """Time spent claiming sends on the remote (``git.push`` on)."""
 
     @property
     def failed(self) -> int:
         return sum(1 for result in self.deliveries if result.state not in ("delivered", "built"))
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a delivery failed, a configured channel was unusable or a record was invalid, else 0."""
+        return 3 if self.failed or self.unusable or self.invalid else 0
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"dry_run": self.dry_run}
@@ -61,6 +71,7 @@ class PublishReport:
             data["previews"] = [preview.to_json() for preview in self.previews]
         data["deliveries"] = [result.to_json() for result in self.deliveries]
         data["failed"] = self.failed
+        data["unusable_channels"] = list(self.unusable)
         data["warnings"] = list(self.warnings)
         data["invalid"] = list(self.invalid)
         return data
@@ -92,15 +103,21 @@ def publish(
     from ..templating import templates_for
 
     report = PublishReport(dry_run=dry_run)
-    chosen = choose_channels(repo, channels, dry_run)
+    chosen, report.unusable = choose_channels(repo, channels, dry_run)
     explicit = incident_ids is not None
     ids = [repo.resolve_id(value) for value in incident_ids] if incident_ids is not None else repo.ids()
     ids = list(dict.fromkeys(ids))
-    if not chosen or not ids:
-        if not chosen:
+    syncing = not dry_run and uses_claims(repo)  # the records may change when catching up
+    if not chosen or (not ids and not syncing):
+        if not chosen and not report.unusable:
             report.warnings.append(
                 "no channel is enabled: configure channels in incidentctl.yaml and set their secrets"
             )
+        if not syncing:
+            return report
+        with repo.transaction(None) as tx:  # nothing to send: still push what an earlier run stranded
+            pass
+        report.push_error = tx.push_error
         return report
     by_name = {name: get_channel(name) for name in chosen}
     templates = templates_for(repo.root, repo.config)
@@ -112,26 +129,56 @@ def publish(
         return report
 
     policy = retry or current_retry_policy()
-    with repo.lock():
-        if explicit:
-            incidents = [repo.load(incident_id) for incident_id in ids]
-        else:  # one invalid record never blocks the others (SPEC): it is named and skipped
-            report.invalid.clear()
-            incidents = _valid_incidents(repo, ids, report)
-            ids = [incident.id for incident in incidents]
-        ledger = Ledger(repo, incidents)
-        plans: dict[str, list[tuple[str, list[int]]]] = {name: [] for name in chosen}
+    with repo.transaction(None) as tx:  # the per-repo lock; catches up with the remote first
+        if tx.sync_error:
+            report.warnings.append(f"could not catch up with {repo.config.git.remote}: {_scrub(tx.sync_error)}")
+        if incident_ids is None:
+            ids = repo.ids()  # after catching up: incidents opened elsewhere are published too
+
+        def load_all() -> list[Incident]:
+            if explicit:
+                return [repo.load(incident_id) for incident_id in ids]
+            report.invalid.clear()  # one invalid record never blocks the others (SPEC): named and skipped
+            return _valid_incidents(repo, ids, report)
+
         # `built` entries (a site built, not deployed) are tried again only once something deploys them.
         deploys = {name: getattr(repo.config.channel_settings(name), "deploy", None) is not None for name in chosen}
-        for incident in incidents:
-            for name in chosen:
-                plan = plan_entries(incident, name, explicit, retry_built=deploys[name])
-                if not plan:
-                    continue
-                plans[name].append((incident.id, plan))
+
+        def plan_of(incident: Incident, name: str) -> list[int]:
+            return plan_entries(incident, name, explicit, retry_built=deploys[name])
+
+        reconcile: set[tuple[str, int, str]] = set()
+        if uses_claims(repo):
+            claimed = claim_round(repo, load_all, chosen, plan_of)
+            plans = claimed.plans
+            reconcile = claimed.reconcile
+            report.claim_seconds = claimed.claim_seconds
+            report.warnings.extend(_scrub(text) for text in claimed.notes)
+            incidents = load_all()
+            ids = [incident.id for incident in incidents]
+            ledger = Ledger(repo, incidents)
+            for incident_id, timeline_index, name, why in claimed.waiting:
+                entry = ledger.get(incident_id).timeline[timeline_index]
+                delivery = entry.deliveries.get(name) or Delivery()
+                report.deliveries.append(
+                    DeliveryResult(incident_id, entry.at, name, "pending", delivery.ref, delivery.attempts, why)
+                )
+        else:
+            incidents = load_all()
+            ids = [incident.id for incident in incidents]
+            ledger = Ledger(repo, incidents)
+            plans = {name: [] for name in chosen}
+            for incident in incidents:
+                for name in chosen:
+                    plan = plan_of(incident, name)
+                    if plan:
+                        plans[name].append((incident.id, plan))
+        ledger.reconcile = reconcile
+        for name in chosen:
+            for incident_id, plan in plans[name]:
                 for timeline_index in plan:
-                    if name not in incident.timeline[timeline_index].deliveries:
-                        ledger.update(incident.id, timeline_index, name, state="pending")
+                    if name not in ledger.get(incident_id).timeline[timeline_index].deliveries:
+                        ledger.update(incident_id, timeline_index, name, state="pending")
         threads = [
             threading.Thread(
                 daemon=True,  # ^C ends the run; a send in flight is reconciled by the next one
@@ -149,7 +196,9 @@ def publish(
         report.deliveries.sort(
             key=lambda result: (ids.index(result.incident_id), result.at, chosen.index(result.channel))
         )
-        commit_ledger(repo, ledger, ids, chosen, report, _scrub)
+        commit_ledger(repo, ledger, ids, chosen, report, _scrub, tx)
+    if tx.push_error is not None:
+        report.push_error = tx.push_error
     return report
 
 
@@ -248,7 +297,7 @@ def _record_failure(
     *,
     tried: bool,
 ) -> None:
-    delivery = ledger.update(incident_id, timeline_index, channel, state="failed", error=error, at=utcnow())
+    delivery = ledger.update(incident_id, timeline_index, channel, state="failed", error=error, at=utcnow(), claim=None)
     entry = ledger.get(incident_id).timeline[timeline_index]
     report.deliveries.append(
         DeliveryResult(incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error)
@@ -291,7 +340,7 @@ def _deliver(
 
     try:
         # An earlier attempt (crashed run, or a failure after the request went out) may have landed.
-        if before.attempts > 0:
+        if before.attempts > 0 or (incident_id, timeline_index, channel) in ledger.reconcile:
             found = sender.find_sent(ledger.get(incident_id), timeline_index, message)
             if found is not None:
                 return adopt(found, before.attempts, True)
@@ -326,7 +375,9 @@ def _deliver(
         sent, _ = with_retries(send, budget, on_attempt=mark_pending, before_retry=check)
     except SendError as exc:
         error = _scrub(str(exc))
-        changes: dict[str, Any] = {"state": "failed", "error": error, "attempts": attempts, "at": utcnow()}
+        changes: dict[str, Any] = {
+            "state": "failed", "error": error, "attempts": attempts, "at": utcnow(), "claim": None,
+        }  # fmt: skip
         if exc.partial_refs:
             changes["refs"] = list(exc.partial_refs)
         delivery = ledger.update(incident_id, timeline_index, channel, **changes)

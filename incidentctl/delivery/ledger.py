@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
-from ..errors import IncidentctlError, PushError
+from ..errors import IncidentctlError
 from ..model import Delivery, Incident
 
 if TYPE_CHECKING:
+    from ..records.transaction import Transaction
     from ..store import Repo
     from .engine import PublishReport
 
@@ -60,6 +61,8 @@ class Ledger:
         self.current = {incident.id: incident for incident in incidents}
         self.changed: dict[str, dict[str, dict[str, int]]] = {}
         self.lock = threading.Lock()
+        self.reconcile: set[tuple[str, int, str]] = set()
+        """(incident, timeline index, channel) claimed before this run: ask the channel before sending."""
 
     def get(self, incident_id: str) -> Incident:
         with self.lock:
@@ -103,19 +106,17 @@ def _uncommitted(repo: Repo, ids: list[str]) -> set[str]:
 
 
 def commit_ledger(
-    repo: Repo, ledger: Ledger, ids: list[str], channels: list[str], report: PublishReport, scrub: Any
+    repo: Repo, ledger: Ledger, ids: list[str], channels: list[str], report: PublishReport, scrub: Any, tx: Transaction
 ) -> None:
-    """One commit per incident that changed: ``<id>: published (slack: 2 delivered; x: 1 failed)``.
+    """One commit per incident that changed: ``<id>: published (slack: 2 delivered; x: 1 failed)``;
+    the transaction pushes them once when it ends.
 
     A record an interrupted run changed (deliveries saved, then killed before the commit) is committed
     too, even with nothing left to send: other clones must see those deliveries or they would resend.
     """
-    from ..lifecycle import Change, commit_paths
-
     leftover = _uncommitted(repo, ids)
     for incident_id in ids:
         counts = ledger.changed.get(incident_id)
-        incident = ledger.current[incident_id]
         if counts is None and incident_id not in leftover:
             continue
         parts = []
@@ -123,17 +124,13 @@ def commit_ledger(
             described = ", ".join(f"{number} {state}" for state, number in sorted(states.items()))
             parts.append(f"{channel}: {described}")
         described_run = "; ".join(parts) or "deliveries recorded by an interrupted run"
-        change = Change(incident=incident, paths=[repo.record_path(incident_id)], summary="published")
         try:
-            commit_paths(repo, change, f"{incident_id}: published ({described_run})")
-        except PushError as exc:
-            report.push_error = exc
-            continue
+            sha = tx.commit(f"{incident_id}: published ({described_run})", [incident_id])
         except IncidentctlError as exc:
             report.warnings.append(scrub(str(exc)))
             continue
-        if change.commit:
-            report.commits.append(change.commit)
-        report.warnings.extend(change.notes)
-        if change.push_error is not None:
-            report.push_error = change.push_error
+        if sha:
+            report.commits.append(sha)
+    for remark in tx.notes:
+        if remark not in report.warnings:
+            report.warnings.append(remark)

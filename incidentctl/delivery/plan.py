@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..channels.base import Preview
 from ..config import channel_enabled
-from ..errors import ConfigError, UsageError
+from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..channels.base import Channel, Message
@@ -81,10 +81,15 @@ def preview(repo: Repo, incident: Incident, channels: Sequence[str] | None = Non
     return previews
 
 
-def choose_channels(repo: Repo, requested: Sequence[str] | None, dry_run: bool) -> list[str]:
-    """The channels this run uses: the requested ones (each must be configured, and enabled unless a
-    dry run), else every enabled channel (every configured one for a dry run)."""
-    from ..channels.registry import get_channel, missing_secrets_message
+def choose_channels(repo: Repo, requested: Sequence[str] | None, dry_run: bool) -> tuple[list[str], list[str]]:
+    """The channels this run uses, and what makes each configured but unusable one unusable.
+
+    The requested ones (each must be configured), else every configured one. Outside a dry run a
+    channel whose secrets are missing is not used, and never skipped silently: it is returned in the
+    second list as ``"<name>: <what is missing>"`` (the caller names it and exits 3; its entries stay
+    ``pending``). ``--channel C`` narrows both to C.
+    """
+    from ..channels.registry import find_channel, missing_secrets_message
 
     configured = repo.config.configured_channels()
     if requested:
@@ -92,15 +97,24 @@ def choose_channels(repo: Repo, requested: Sequence[str] | None, dry_run: bool) 
             if name not in configured:
                 shown = ", ".join(configured) or "none"
                 raise UsageError(f"--channel {name}: not configured in incidentctl.yaml (configured: {shown})")
-        chosen = list(dict.fromkeys(requested))
-        if not dry_run:
-            for name in chosen:
-                if not channel_enabled(repo.config, name):
-                    raise ConfigError(missing_secrets_message(get_channel(name)))
-        return chosen
+        wanted = list(dict.fromkeys(requested))
+    else:
+        wanted = configured
     if dry_run:
-        return configured
-    return [name for name in configured if channel_enabled(repo.config, name)]
+        return wanted, []
+    chosen: list[str] = []
+    unusable: list[str] = []
+    for name in wanted:
+        if channel_enabled(repo.config, name):
+            chosen.append(name)
+            continue
+        channel = find_channel(name)
+        unusable.append(
+            missing_secrets_message(channel)
+            if channel is not None
+            else f"{name}: no installed channel plugin provides it (entry-point group incidentctl.channels)"
+        )
+    return chosen, unusable
 
 
 def plan_entries(incident: Incident, channel: str, explicit: bool, *, retry_built: bool = False) -> list[int]:

@@ -65,6 +65,8 @@ class Transaction:
         self.push_error: PushError | None = None
         self.notes: list[str] = []
         self.commits: list[str] = []
+        self.renamed: dict[str, str] = {}
+        """Records renamed while pushing (``{old id: new id}``): the same id was added on both sides."""
         self._committed = False  # commit() ran in a git repo: push on exit (also sends older local commits)
         self.saved: list[Path] = []
         """Every record path saved, in order of first save."""
@@ -212,10 +214,19 @@ class Transaction:
         return self.commits[-1] if self.commits else None
 
     def _push(self) -> None:
+        """Push once on exit: this transaction's commits, and any commit an earlier command left
+        stranded (its push failed: exit 4), even when this one committed nothing."""
         settings = self.repo.config.git
-        if not self._committed or not settings.push:
+        if not settings.push or not settings.commit:
+            return
+        if not self._committed and not gitops.ahead_of_remote(self.repo.root, settings.remote):
             return
         try:
-            gitops.push(self.repo.root, settings.remote)
+            self.renamed.update(gitops.push(self.repo.root, settings.remote))
         except PushError as exc:
             self.push_error = exc
+        for old_id, new_id in self.renamed.items():
+            self.notes.append(
+                f"another responder opened an incident with the id {old_id} at the same time: "
+                f"this one was renamed to {new_id}"
+            )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..common import open_repo, report_change
+from ..common import open_repo
 from ..output import note, print_json
 
 if TYPE_CHECKING:
@@ -80,15 +80,19 @@ def _run_once(repo: Repo, when: datetime | None, *, notify: bool, as_json: bool)
     from ...notify import notify as notify_slack
     from ...remind import check_reminders
 
-    report, skipped = check_reminders(repo, when or utcnow())
+    if notify:
+        report, skipped, outcome = notify_slack(repo, when or utcnow())
+    else:
+        report, skipped = check_reminders(repo, when or utcnow())
+        outcome = None
     for problem in skipped:
         note(f"warning: {problem} (record skipped; run `incidentctl lint`)")
-    outcome = notify_slack(repo, report) if notify else None
     if as_json:
         data = report.to_json()
         if outcome is not None:
             data["notify"] = {
                 "slack_configured": outcome.slack_configured,
+                "unusable": outcome.unusable,
                 "posted": [item.to_json(report.now) for item in outcome.posted],
                 "recently_posted": [item.to_json(report.now) for item in outcome.recently_posted],
                 "failed": [{**item.to_json(report.now), "error": message} for item, message in outcome.failed],
@@ -99,29 +103,30 @@ def _run_once(repo: Repo, when: datetime | None, *, notify: bool, as_json: bool)
     due = len(report.due)
     if outcome is None:
         return due, None
+    for remark in outcome.notes:
+        note(f"note: {remark}")
+    if outcome.unusable is not None:
+        note(f"incidentctl: Slack not used: {outcome.unusable}; reminders printed only")
+        return due, outcome.push_error or DeliveryError("Slack is configured but not usable; no reminder was posted")
     if not outcome.slack_configured:
         note(
             "note: Slack is not configured (channels.slack in incidentctl.yaml and SLACK_BOT_TOKEN); reminders printed only"
         )
-        return due, None
+        return due, outcome.push_error
     if not as_json:
         for item in outcome.posted:
             note(f"posted to Slack: {item.incident_id} {item.reason}")
         for item in outcome.recently_posted:
             note(f"not re-posted (posted recently): {item.incident_id} {item.reason}")
     for item, message in outcome.failed:
-        note(f"failed to post {item.incident_id} {item.reason}: {message}")
-    push_error = None
-    for change in outcome.changes:
-        if change.push_error is not None:
-            push_error = change.push_error
-            change.push_error = None
-        report_change(change)
+        note(f"failed to post {item.incident_id} {item.reason}: {message} (claim released; the next run tries again)")
+    if outcome.push_error is not None:
+        note(f"incidentctl: {outcome.push_error}")
     if outcome.failed:
         return due, DeliveryError(
             f"{len(outcome.failed)} reminder(s) could not be posted to Slack; the next run tries again"
         )
-    return due, push_error
+    return due, outcome.push_error
 
 
 def _print(report: ReminderReport, repo: Repo) -> None:
