@@ -79,7 +79,9 @@ def _incident(repo: Repo) -> str:
 def _assert_nothing_leaked(repo: Repo, receiver: WebhookReceiver, *outputs: str) -> None:
     history = git(repo.root, "log", "-p", "--all")
     files = "\n".join(
-        path.read_text(encoding="utf-8", errors="replace") for path in repo.root.rglob("*") if path.is_file() and ".git" not in path.parts
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in repo.root.rglob("*")
+        if path.is_file() and ".git" not in path.parts
     )
     for text in (history, files, *outputs):
         assert receiver.base_url not in text
@@ -119,16 +121,26 @@ def test_signed_statuspage_shape_filtered_and_exactly_once(
     first, second, last = (item["body"] for item in receiver.received("/hooks/all"))
     assert set(first) == {"meta", "page", "incident", "component_update", "component"}
     assert set(first["meta"]) == {"unsubscribe", "documentation"}
-    assert first["page"] == {"id": "example-corp", "status_indicator": "critical", "status_description": "Major System Outage"}
+    assert first["page"] == {
+        "id": "example-corp",
+        "status_indicator": "critical",
+        "status_description": "Major System Outage",
+    }
     assert first["component_update"]["old_status"] == "operational"
     assert first["component_update"]["new_status"] == "major_outage"
     assert first["component_update"]["component_id"] == "api"
     assert set(first["component_update"]) == {"created_at", "new_status", "old_status", "id", "component_id"}
     assert first["component"] == {"id": "api", "name": "API", "status": "major_outage"}
     incident = first["incident"]
-    assert incident["id"] == incident_id and incident["name"] == "API unavailable" and incident["status"] == "investigating"
+    assert (
+        incident["id"] == incident_id
+        and incident["name"] == "API unavailable"
+        and incident["status"] == "investigating"
+    )
     assert incident["impact"] == "critical"
-    assert [u["body"] for u in incident["incident_updates"]] == ["We are investigating elevated error rates on the API."]
+    assert [u["body"] for u in incident["incident_updates"]] == [
+        "We are investigating elevated error rates on the API."
+    ]
     assert "component_update" not in second, "no component changed in the second entry"
     assert [u["status"] for u in second["incident"]["incident_updates"]] == ["identified", "investigating"]
     assert last["incident"]["status"] == "resolved" and last["incident"]["resolved_at"]
@@ -176,7 +188,9 @@ def test_a_failing_subscriber_never_stops_the_others_and_is_retried_next_run(
     result = cli("publish", repo=repo.root)
     assert result.exit_code == 3, result.output
     assert no_traceback(result)
-    assert "webhook: 1 of 2 subscribers not delivered (api-team: HTTP 302 (redirects are not followed))" in result.stderr
+    assert (
+        "webhook: 1 of 2 subscribers not delivered (api-team: HTTP 302 (redirects are not followed))" in result.stderr
+    )
     assert receiver.attempts("/hooks/api") == 1, "a redirect is a failure: neither followed nor retried in the run"
     assert receiver.attempts("/hooks/elsewhere") == 0
     assert len(receiver.received("/hooks/all")) == 1
@@ -262,12 +276,30 @@ def test_dry_run_shows_the_body_and_needs_no_network_or_subscribers(
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("- {id: a, url: 'ftp://hooks.example.com/x?token=S3CR3T-TOKEN', secret: s}\n", "item 1 (id 'a'): url: must be an http(s) URL"),
-        ("- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN', secret: 'whsec_!!'}\n", "item 1 (id 'a'): secret: a whsec_ secret must not be empty"),
-        ("- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN'}\n", "item 1 (id 'a'): secret: Field required"),
-        ("- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN', secret: s, components: [nope]}\n", "a: components: unknown component 'nope'"),
-        ("- {id: a, url: 'https://h.example.com/S3CR3T-TOKEN', secret: s}\n- {id: a, url: 'https://h.example.com/S3CR3T-TOKEN', secret: s}\n", "subscriber id 'a' is used twice"),
-        ("- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN', secret: [S3CR3T-TOKEN\n", "line 2: not valid YAML or JSON"),
+        (
+            "- {id: a, url: 'ftp://hooks.example.com/x?token=S3CR3T-TOKEN', secret: s}\n",
+            "item 1 (id 'a'): url: must be an http(s) URL",
+        ),
+        (
+            "- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN', secret: 'whsec_!!'}\n",
+            "item 1 (id 'a'): secret: a whsec_ secret must not be empty",
+        ),
+        (
+            "- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN'}\n",
+            "item 1 (id 'a'): secret: Field required",
+        ),
+        (
+            "- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN', secret: s, components: [nope]}\n",
+            "a: components: unknown component 'nope'",
+        ),
+        (
+            "- {id: a, url: 'https://h.example.com/S3CR3T-TOKEN', secret: s}\n- {id: a, url: 'https://h.example.com/S3CR3T-TOKEN', secret: s}\n",
+            "subscriber id 'a' is used twice",
+        ),
+        (
+            "- {id: a, url: 'https://hooks.example.com/x?token=S3CR3T-TOKEN', secret: [S3CR3T-TOKEN\n",
+            "line 2: not valid YAML or JSON",
+        ),
         ("{id: a, url: 'https://hooks.example.com/S3CR3T-TOKEN'}\n", "expected a list of subscribers"),
     ],
 )
@@ -296,7 +328,9 @@ def test_missing_subscribers_variable_names_it(repo: Repo, cli: Callable[..., An
 def test_plain_secret_matches_the_reference_library() -> None:
     body = b'{"x":1}'
     header = webhook.sign(PLAIN, "msg_1", 1_700_000_000, body)
-    expected = Webhook(PLAIN.encode()).sign("msg_1", __import__("datetime").datetime.fromtimestamp(1_700_000_000, __import__("datetime").UTC), body.decode())
+    expected = Webhook(PLAIN.encode()).sign(
+        "msg_1", __import__("datetime").datetime.fromtimestamp(1_700_000_000, __import__("datetime").UTC), body.decode()
+    )
     assert header == expected
     assert webhook.sign(WHSEC, "msg_1", 1_700_000_000, body) == Webhook(WHSEC).sign(
         "msg_1", __import__("datetime").datetime.fromtimestamp(1_700_000_000, __import__("datetime").UTC), body.decode()
@@ -317,7 +351,13 @@ def test_subprocess_publish_uses_the_builtin_table(
     _incident(repo)
     env = {**os.environ, webhook.SUBSCRIBERS_ENV: str(subscribers)}
     result = subprocess.run(
-        [sys.executable, "-m", "incidentctl", "publish"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "incidentctl", "publish"],
+        cwd=repo.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert len(receiver.received("/hooks/all")) == 1

@@ -124,7 +124,11 @@ def entry_stamp(incident: Incident, entry: Entry) -> str:
     Two public entries in the same second get a short fingerprint of their text appended.
     """
     stamp = entry.at.strftime("%Y%m%dT%H%M%SZ")
-    twins = [other for other in incident.timeline if other.public and other.at.replace(microsecond=0) == entry.at.replace(microsecond=0)]
+    twins = [
+        other
+        for other in incident.timeline
+        if other.public and other.at.replace(microsecond=0) == entry.at.replace(microsecond=0)
+    ]
     if len(twins) > 1:
         text = f"{isoformat_z(entry.at)}|{entry.at.microsecond}|{entry.status}|{entry.message}"
         stamp += "-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]

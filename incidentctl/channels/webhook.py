@@ -304,7 +304,9 @@ class _Failure(Exception):
 class WebhookSender:
     """One run's deliveries; remembers per entry which subscribers got it (and which gave up) in this run."""
 
-    def __init__(self, subscribers: list[WebhookSubscriber], config: Config, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, subscribers: list[WebhookSubscriber], config: Config, clock: Callable[[], float] = time.time
+    ) -> None:
         self.subscribers = subscribers
         self.config = config
         self.clock = clock
@@ -336,7 +338,11 @@ class WebhookSender:
         body.pop("component_update", None)
         body.pop("component", None)
         chosen = next(
-            (change for change in changes if not subscriber.components or change["component_id"] in subscriber.components),
+            (
+                change
+                for change in changes
+                if not subscriber.components or change["component_id"] in subscriber.components
+            ),
             None,
         )
         return _with_component(body, chosen, self.config)
