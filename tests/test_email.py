@@ -356,3 +356,15 @@ def test_smtp_url_forms() -> None:
     with pytest.raises(Exception, match="must start with smtp://") as info:
         parse("http://user:topsecret@mail.example.com")
     assert "topsecret" not in str(info.value)
+
+
+def test_subprocess_publish_uses_the_builtin_table(repo: Repo, mailbox: Mailbox, subscribers: Path) -> None:
+    """`channels: {email: {...}}` works through a real `incidentctl publish` process."""
+    from conftest import run_subprocess
+
+    incident_id = _incident(repo)
+    result = run_subprocess("publish", cwd=repo.root)
+    assert result.returncode == 0, result.stderr
+    assert len(mailbox.messages) == 4
+    assert repo.load(incident_id).timeline[0].deliveries["email"].state == "delivered"
+    _assert_nothing_leaked(repo, result.stdout, result.stderr)

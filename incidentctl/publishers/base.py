@@ -141,6 +141,8 @@ _BUILTIN = {
     "slack": "incidentctl.publishers.slack:SlackPublisher",
     "x": "incidentctl.publishers.x:XPublisher",
     "statuspage": "incidentctl.publishers.statuspage:StatuspagePublisher",
+    "webhook": "incidentctl.channels.webhook:WebhookPublisher",
+    "email": "incidentctl.channels.email:EmailPublisher",
 }
 _registry: dict[str, Publisher] = {}
 
