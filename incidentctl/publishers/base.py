@@ -141,6 +141,9 @@ _BUILTIN = {
     "slack": "incidentctl.publishers.slack:SlackPublisher",
     "x": "incidentctl.publishers.x:XPublisher",
     "statuspage": "incidentctl.publishers.statuspage:StatuspagePublisher",
+    "discord": "incidentctl.channels.discord:DiscordPublisher",
+    "teams": "incidentctl.channels.teams:TeamsPublisher",
+    "mastodon": "incidentctl.channels.mastodon:MastodonPublisher",
 }
 _registry: dict[str, Publisher] = {}
 

@@ -1,0 +1,46 @@
+"""Discord, Teams and Mastodon are built in: `channels: {discord: {}}` works through a real
+`python -m incidentctl publish` process, with nothing registered by the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from channel_helpers import channel_repo, three_entries
+from conftest import run_subprocess
+from fakes.fake_discord import FakeDiscord
+from fakes.fake_mastodon import FakeMastodon
+from fakes.fake_teams import FakeTeams
+
+from incidentctl.publishers import publisher_names
+
+
+def test_the_new_channels_are_known() -> None:
+    assert {"discord", "teams", "mastodon"} <= set(publisher_names())
+
+
+def test_publish_process_sends_to_all_three(tmp_path: Path) -> None:
+    with FakeDiscord(forum=True) as discord, FakeTeams() as teams, FakeMastodon() as mastodon:
+        repo = channel_repo(
+            tmp_path / "status",
+            f"discord: {{}}\n  teams: {{}}\n  mastodon: {{instance: {mastodon.url}}}",
+            status_url=False,
+        )
+        incident_id = three_entries(repo)
+        env = {
+            "DISCORD_WEBHOOK_URL": discord.url,
+            "TEAMS_WEBHOOK_URL": teams.url,
+            "MASTODON_ACCESS_TOKEN": mastodon.token,
+        }
+        result = run_subprocess("--repo", str(repo.root), "publish", incident_id, "--json", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        assert report["failed"] == 0
+        assert {(d["channel"], d["state"]) for d in report["deliveries"]} == {
+            ("discord", "delivered"),
+            ("teams", "delivered"),
+            ("mastodon", "delivered"),
+        }
+        assert len(discord.messages) == 3 and len(teams.posts) == 3 and len(mastodon.statuses) == 3
+        for secret in (discord.token, teams.sig, mastodon.token):
+            assert secret not in result.stdout + result.stderr
