@@ -16,7 +16,7 @@ from incidentctl.publishers import publisher_names
 
 
 def test_the_new_channels_are_known() -> None:
-    assert {"discord", "teams", "mastodon"} <= set(publisher_names())
+    assert {"discord", "teams", "mastodon", "bluesky"} <= set(publisher_names())
 
 
 def test_publish_process_sends_to_all_three(tmp_path: Path) -> None:

@@ -144,6 +144,7 @@ _BUILTIN = {
     "discord": "incidentctl.channels.discord:DiscordPublisher",
     "teams": "incidentctl.channels.teams:TeamsPublisher",
     "mastodon": "incidentctl.channels.mastodon:MastodonPublisher",
+    "bluesky": "incidentctl.channels.bluesky:BlueskyPublisher",
 }
 _registry: dict[str, Publisher] = {}
 
