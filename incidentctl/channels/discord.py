@@ -94,6 +94,7 @@ class DiscordSettings(ChannelSettings):
 
 # -- escaping ---------------------------------------------------------------------------------------
 
+_ESCAPED = re.compile(r"\\(.)")
 _MARKDOWN = re.compile(r"([\\*_~`|<>\[\]()#:@-])")
 
 
@@ -260,7 +261,8 @@ class DiscordChannel:
             lines.extend(plain_text(message).splitlines())
             for embed in message.get("embeds") or []:
                 lines.extend(f"{field.get('name')}: {field.get('value')}" for field in embed.get("fields") or [])
-        return [f"[{CHANNEL}, {label}]", *(f"  {line}" for line in lines if line.strip())]
+        shown = (_ESCAPED.sub(r"\1", line) for line in lines if line.strip())  # as Discord displays it
+        return [f"[{CHANNEL}, {label}]", *(f"  {line}" for line in shown)]
 
     def connect(self, context: ConnectContext) -> DiscordSender:
         return DiscordSender(webhook_url(), settings_of(context.settings), timeout=context.retry.timeout)

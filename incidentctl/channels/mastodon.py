@@ -85,10 +85,10 @@ def thread_lines(channel: str, preview: Preview, *, demo: bool) -> list[str]:
             for line in (f"--- post {number}/{len(parts)}", *part.splitlines())
         ]
     label = "new post" if preview.kind == "post" else "reply in the incident's thread"
-    lines = [f"[{channel}, {label}" + (f", a thread of {len(parts)}]" if len(parts) > 1 else "]")]
-    for number, part in enumerate(parts, 1):
-        if len(parts) > 1:
-            lines.append(f"  ({number}/{len(parts)})")
+    lines = [f"[{channel}, {label}" + (f", a thread of {len(parts)} posts]" if len(parts) > 1 else "]")]
+    for number, part in enumerate(parts):
+        if number:
+            lines.append("  ---")
         lines.extend(f"  {line}" for line in part.splitlines())
     return lines
 

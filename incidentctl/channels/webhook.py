@@ -292,7 +292,11 @@ class WebhookChannel:
         body = preview.payload.get("body") or {}
         if not demo:
             return json.dumps(body, indent=2, ensure_ascii=False).splitlines()
-        return [f"[{CHANNEL}, signed POST to each subscriber]", *(f"  {line}" for line in body_as_text(body))]
+        lines = body_as_text(body)
+        changes = preview.payload.get("component_updates") or []
+        if len(changes) > 1:
+            lines.append(f"({len(changes)} components changed: a subscriber filtered by component gets its own)")
+        return [f"[{CHANNEL}, signed POST to each subscriber]", *(f"  {line}" for line in lines)]
 
     def connect(self, context: ConnectContext) -> WebhookSender:
         subscribers = load_subscriber_file(SUBSCRIBERS_ENV, WebhookSubscriber, CHANNEL, required=True) or []
