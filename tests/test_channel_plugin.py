@@ -92,10 +92,9 @@ def recorder() -> Iterator[RecorderChannel]:
 
 @pytest.fixture
 def plugin_repo(tmp_path: Path, recorder: RecorderChannel) -> Repo:
-    def edit(text: str) -> str:
-        return text.replace("channels:\n", 'channels:\n  recorder: {room: "#war-room"}\n')
-
-    repo = make_repo(tmp_path / "status", config_edit=edit)
+    repo = make_repo(
+        tmp_path / "status", config=lambda config: config["channels"].update(recorder={"room": "#war-room"})
+    )
     (repo.root / "templates").mkdir(exist_ok=True)
     (repo.root / "templates" / "recorder.txt.j2").write_text(
         "[{{ update_number }}] {{ incident.title }} ({{ status|status_label }}): {{ entry.message }}\n",
