@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import enabled_channels
 from .durations import parse_deadline, utcnow
 from .errors import PushError, RecordError, UsageError
 from .model import IMPACTS, STATUSES, Delivery, Entry, Incident
@@ -88,12 +87,15 @@ def _check_severity(repo: Repo, severity: str) -> None:
 
 
 def _pending(repo: Repo, visibility: str) -> dict[str, Delivery]:
-    """``pending`` for every enabled channel. Still written at write time (and from the environment's
-    secrets): the publish planner (publishing._plan, not this module) reads it to tell "resolved before
-    it was published" from "resolved before the channel existed"; it goes once the planner decides."""
+    """``pending`` for every channel configured in ``incidentctl.yaml`` when the entry is written.
+
+    From the config, never from this machine's environment: every clone writes the same record. The
+    publish planner decides what to send; it reads this mark only to tell "resolved before it was
+    published" (send it) from "resolved before the channel was configured" (no backfill of history).
+    """
     if visibility != "public":
         return {}
-    return {channel: Delivery() for channel in enabled_channels(repo.config)}
+    return {channel: Delivery() for channel in repo.config.configured_channels()}
 
 
 def _insert(timeline: list[Entry], entry: Entry) -> list[Entry]:

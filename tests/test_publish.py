@@ -15,7 +15,7 @@ from incidentctl.config import secret_values
 from incidentctl.delivery import preview, publish
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.store import Repo
-from testing import FakeSlack, FakeX, git, make_repo, no_traceback
+from testing import FakeSlack, FakeX, git, make_repo, modify_config, no_traceback
 
 STATUS_URL_CONFIG = {"output": "site", "title": "Example Corp Status", "url": "https://status.example.com"}
 
@@ -392,18 +392,33 @@ def test_publish_flag_on_new_update_resolve(
     assert failing.exit_code == 3
 
 
-def test_resolved_history_is_not_backfilled_to_a_new_channel(
+def test_resolved_history_is_not_backfilled_to_a_new_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An incident resolved before Slack was configured is not posted there, unless named."""
+    repo = make_repo(tmp_path / "status", config=lambda config: config["channels"].pop("slack"))
+    incident_id = _incident(repo)
+    resolve_incident(repo, incident_id)
+    modify_config(repo.root, lambda config: config["channels"].update(slack={"channel": "#incidents"}))
+    repo = Repo.open(repo.root)
+    with FakeSlack() as slack:
+        monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", slack.url)
+        monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
+        report = publish(repo, channels=["slack"])
+        assert report.deliveries == [] and slack.messages == []
+        named = publish(repo, [incident_id], channels=["slack"])
+        assert named.failed == 0 and len(slack.messages) == 2
+
+
+def test_entries_written_without_secrets_are_still_meant_for_configured_channels(
     status_repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    incident_id = _incident(status_repo)  # no secrets set: Slack and X not enabled, no pending deliveries
+    """Pending marks come from the config, not from whoever wrote the entry had secrets set."""
+    incident_id = _incident(status_repo)  # no secrets set in this process
     resolve_incident(status_repo, incident_id)
     with FakeSlack() as slack:
         monkeypatch.setenv("INCIDENTCTL_SLACK_API_URL", slack.url)
         monkeypatch.setenv("SLACK_BOT_TOKEN", slack.token)
         report = publish(status_repo, channels=["slack"])
-        assert report.deliveries == [] and slack.messages == []
-        named = publish(status_repo, [incident_id], channels=["slack"])
-        assert named.failed == 0 and len(slack.messages) == 2
+        assert report.failed == 0 and len(slack.messages) == 2
 
 
 def test_open_incident_gets_missing_deliveries_when_channel_enabled(
