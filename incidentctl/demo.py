@@ -44,10 +44,28 @@ def prepare(path: Path) -> None:
             raise UsageError(f"{path} exists and was not made by `incidentctl demo`; pass another PATH or remove it")
 
 
+#: Every other built-in channel, configured so the demo shows what each would receive. Nothing is
+#: sent: publishing needs their secrets (subscriber files, SMTP URL, webhook URLs, tokens).
+DEMO_CHANNELS = """\
+  # The demo shows what these would send; set their secrets (see the README) to really publish.
+  webhook: {}
+  email: {from: "Status <status@example.com>", subject_prefix: "[Status]"}
+  discord: {}
+  teams: {}
+  mastodon: {instance: "https://mastodon.example"}
+  bluesky: {handle: status.example.com}
+"""
+
+
 def _demo_config(text: str) -> str:
     for cid, group in DEMO_GROUPS.items():
         text = text.replace(f"{{id: {cid}, name:", f"{{id: {cid}, group: {group}, name:")
-    return text.replace("}  # url: https://status.example.com", ', url: "https://status.example.com"}', 1)
+    text = text.replace("}  # url: https://status.example.com", ', url: "https://status.example.com"}', 1)
+    lines = text.splitlines(keepends=True)
+    at = next((n for n, line in enumerate(lines) if line.startswith("  statuspage:")), None)
+    if at is None:  # pragma: no cover - the scaffold always writes the statuspage channel
+        return text
+    return "".join([*lines[: at + 1], DEMO_CHANNELS, *lines[at + 1 :]])
 
 
 def replay(repo: Repo, sample: Incident) -> Incident:
