@@ -283,7 +283,8 @@ def generate(
         with ProcessPoolExecutor(jobs) as pool:
             list(
                 pool.map(
-                    _write_range, *zip(*[(str(root), a, b, incidents, seed, span_days, check_every) for a, b in ranges], strict=True)
+                    _write_range,
+                    *zip(*[(str(root), a, b, incidents, seed, span_days, check_every) for a, b in ranges], strict=True),
                 )
             )
     else:

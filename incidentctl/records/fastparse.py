@@ -22,7 +22,7 @@ import importlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -53,7 +53,7 @@ _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 class _Loader12(_BaseLoader):  # type: ignore[valid-type,misc]
     """PyYAML's safe C loader with ruamel's YAML 1.2 scalars; duplicate keys refused."""
 
-    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+    yaml_implicit_resolvers: ClassVar[dict[str | None, list[tuple[str, re.Pattern[str]]]]] = {}
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: set[tuple[str, str]] = set()
@@ -157,7 +157,7 @@ def parse(text: str | bytes, path: Path | str) -> Any:
     if FAST_LOADS is not None and text.endswith("\n") and not _PYYAML_ONLY.search(text):
         try:
             return FAST_LOADS(text)
-        except Exception:  # noqa: BLE001 - the fallback below says what is wrong, with the line
+        except Exception:  # noqa: BLE001, S110 - the fallback below says what is wrong, with the line
             pass
     return parse_fallback(text, path)
 
