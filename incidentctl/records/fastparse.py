@@ -119,29 +119,46 @@ _Loader12.add_constructor("tag:yaml.org,2002:int", _Loader12.construct_yaml_int)
 
 #: Texts that go to the PyYAML path: everything where yaml-rs reads differently from ruamel/PyYAML
 #: (found by tests/test_fastparse.py's fuzzing) or where only PyYAML applies the record rules.
-#: Records written by ruamel match none of these, except by chance in a message (then: slower, same data).
-_PYYAML_ONLY = re.compile(
-    r"(?:^|[\s\[{,:-])[*&!][^\s]"  # anchor, alias or tag
-    r"|<<"  # merge key
-    r"|['\"][0-9]{4}-[0-9]"  # a quoted date or timestamp: yaml-rs would make it a datetime
-    r"|[0-9]{4}-(?:[0-9]-|[0-9]{2}-[0-9](?![0-9]))"  # 2024-1-5: a timestamp for ruamel, text for yaml-rs
-    r"|\ufeff"
-    # impossible dates and times: PyYAML refuses them, yaml-rs keeps them as text
-    r"|[0-9]{4}-(?:00|1[3-9]|[2-9][0-9])-|[0-9]{4}-[0-9]{2}-(?:00|3[2-9]|[4-9][0-9])"
-    r"|-02-3[01]|-(?:0[469]|11)-31|-02-29"
-    r"|[0-9]-[0-9]{2}[Tt ]+(?:2[4-9]|[3-9][0-9]|[0-9]{1,2}:[6-9][0-9]|[0-9]{1,2}:[0-9]{2}:[6-9][0-9])"
-    r"|(?<![\w.])[-+]?_"  # `_1`: a number for yaml-rs, text for ruamel and PyYAML
-    r"|^[ \t-]*[?:\[{]|[\[{,][ \t]*[^\s\w\[\]{},'\".+-]"  # complex keys, indicators inside flow collections
-    r"|[\[{][^\]}\n]*:[ \t]+[^\s\w\[\]{},'\".+-]|[\[{][^\]}\n]*$"  # ... and flow collections over several lines
-    r"|\t"  # tabs: yaml-rs allows them where YAML does not
-    r"|[\[{][^\]}\n]*:[\]},?]|[\]}][ \t]*:"  # `[a:]`, `[[1]: 2]`
-    r"|[0-9]-[0-9]{2}[Tt ]+[0-9]:"  # one-digit hour: a timestamp for ruamel and PyYAML, text for yaml-rs
-    r"|[0-9.][eE][-+0-9]|[0-9]_|_[0-9]"  # exponents and digit groups: the two spell numbers differently
-    r"|[|>][-+0-9]*[ \t]*(?:#.*)?\n(?![ \t]*\n)(?=\S|$)"  # an empty block scalar (yaml-rs keeps a line break)
-    r"|^(?:---|\.\.\.)"  # document markers: a record is one document
-    r"|^ {256,}",  # deep nesting: PyYAML's limit (1,000 levels) is the one that counts
-    re.MULTILINE,
-)
+#: Records written by ruamel match none of these, except by chance in a message (then: slower, same
+#: data). Separate patterns, each starting with a character class: one alternation of them all
+#: scanned ten times slower than yaml-rs parses.
+_PYYAML_ONLY_SUBSTRINGS = ("<<", "\t", "\ufeff", "\n---", "\n...", " " * 256)  # merge key, tabs, BOM, documents, depth
+_PYYAML_ONLY_PATTERNS = [
+    re.compile(p, re.MULTILINE)
+    for p in (
+        r"['\"][0-9]{4}-[0-9]",  # a quoted date or timestamp: yaml-rs would make it a datetime
+        # short-form (2024-1-5) or impossible dates and times; a one-digit hour (ruamel: a timestamp)
+        r"(?<=[0-9]{4})-(?:[0-9]-|[0-9]{2}-[0-9](?![0-9])|00|1[3-9]|[2-9][0-9]|[0-9]{2}-(?:00|3[2-9]|[4-9][0-9])"
+        r"|02-(?:29|3[01])|(?:0[469]|11)-31"
+        r"|[0-9]{2}-[0-9]{2}[Tt ]+(?:2[4-9]|[3-9][0-9]|[0-9]:|[0-9]{1,2}:[6-9][0-9]|[0-9]{1,2}:[0-9]{2}:[6-9][0-9]))",
+        r"(?<=[0-9.])[eE][-+0-9]",  # exponents: the two spell floats differently
+        r"^[ -]*[?:\[{]",  # complex keys, a flow collection as the document
+        r"[\[{,][ ]*[^\s\w\[\]{},'\".+-]",  # indicators starting an item of a flow collection
+        r": +[?:%@`]|:[\]},?]|[\]}][ ]*:",  # ... or a value; `[a:]`, `[[1]: 2]`
+        r"[\[{][^\]}\n]*+$",  # a flow collection over several lines
+        r"[|>][-+0-9]*[ ]*(?:#.*)?\n(?![ ]*\n)(?=\S|$)",  # an empty block scalar (yaml-rs keeps a line break)
+    )
+]
+#: Only searched when the text holds one of the characters they need.
+_GATED_PATTERNS = [
+    ("&*!", re.compile(r"(?<![^\s\[{,:-])[*&!][^\s]", re.MULTILINE)),  # anchor, alias or tag
+    # `_1`, `1_0`: numbers for yaml-rs only
+    ("_", re.compile(r"_[0-9]")),
+    ("_", re.compile(r"[0-9]_")),
+    ("_", re.compile(r"[\s\[{,:-][-+]?_|^[-+]?_", re.MULTILINE)),
+    ("|>", re.compile(r"[\[{][^\]}\n]*: +[|>]")),  # a block-scalar indicator inside a flow collection
+]
+
+
+def _pyyaml_only(text: str) -> bool:
+    if text.startswith(("---", "...")) or not text.endswith("\n"):
+        return True  # no final line break: yaml-rs adds one to a block scalar at the end of the file
+    if any(part in text for part in _PYYAML_ONLY_SUBSTRINGS):
+        return True
+    for chars, pattern in _GATED_PATTERNS:
+        if any(char in text for char in chars) and pattern.search(text):
+            return True
+    return any(pattern.search(text) for pattern in _PYYAML_ONLY_PATTERNS)
 
 
 def parse(text: str | bytes, path: Path | str) -> Any:
@@ -153,8 +170,7 @@ def parse(text: str | bytes, path: Path | str) -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise RecordError(f"{path}:1: not UTF-8 text") from None
-    # No final line break: yaml-rs would add one to a block scalar at the end of the file.
-    if FAST_LOADS is not None and text.endswith("\n") and not _PYYAML_ONLY.search(text):
+    if FAST_LOADS is not None and not _pyyaml_only(text):
         try:
             return FAST_LOADS(text)
         except Exception:  # noqa: BLE001, S110 - the fallback below says what is wrong, with the line
