@@ -134,6 +134,14 @@ HOSTILE = {
     "impossible date": ("at: 2024-02-30\n", r"r\.yaml:\d+: invalid YAML"),
     "hour 25": ("at: 2024-12-12T25:00:00Z\n", r"r\.yaml:\d+: invalid YAML"),
     "complex key": ("? [1, 2]\n: 1\n", r"r\.yaml:\d+: invalid YAML"),
+    # yaml-rs stops reading at a NUL (`a: b\0c` is `{a: b}`) and keeps other control characters
+    "nul byte": ("a: b\x00c\n", r"r\.yaml:1: invalid YAML: unacceptable character #x0000"),
+    "control character": ("a: b\x01c\n", r"r\.yaml:1: invalid YAML: unacceptable character #x0001"),
+    "delete": ("a: b\x7fc\n", r"r\.yaml:1: invalid YAML: unacceptable character #x007f"),
+    "non-character": ("a: b\ufffec\n", r"r\.yaml:1: invalid YAML: unacceptable character #xfffe"),
+    "line separator": ("a: b\u2028c\n", r"r\.yaml:\d+: invalid YAML"),
+    "next line": ("a: b\x85c\n", r"r\.yaml:\d+: invalid YAML"),
+    "carriage return": ("a: b\rc\n", r"r\.yaml:\d+: invalid YAML"),
 }
 
 
@@ -224,7 +232,7 @@ ATOMS = [
     "|+\n  x\n\n",
     "",
 ]
-CHARS = string.ascii_letters + string.digits + " .:-+_eExob'\"#,[]{}?|>~!&*%@`\\/=<\t"
+CHARS = string.ascii_letters + string.digits + " .:-+_eExob'\"#,[]{}?|>~!&*%@`\\/=<\t\x00\x01\x7f\r\x85\u2028\ufffeé"
 
 
 def test_tricky_scalars_never_differ() -> None:
