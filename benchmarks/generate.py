@@ -1,17 +1,25 @@
-"""Generate a realistic incident repo of N incidents, through incidentctl's own store.
+"""Generate a realistic incident repo of N incidents, byte-identical to what incidentctl's store writes.
 
 Several years of history, 10-40 timeline entries per incident (some internal), deliveries on
-Slack, X and the status page, a few postmortems, 50 components in 5 groups. The files are written
-by ``Repo.save`` (ruamel round-trip, atomic), so they are exactly what users get; git gets one
-commit at the end (a real repo would have one per change, which does not change read costs).
+Slack, X and the status page, a few postmortems, 50 components in 5 groups. Records are built as
+``Incident`` models and written by a small string-template emitter (``fast_dump``) for the exact
+shapes generated here: ruamel's pure-Python round-trip emitter (``Repo.save``) made 16 records/s.
+Every ``--check-every``-th record (and all of the first 20) is also written by ``Repo.save``'s
+code path and compared byte for byte; any difference aborts the run. A value the emitter does not
+know how to spell raises ``Unsupported`` and that record goes through ``Repo.save`` instead.
+Git gets one commit at the end (a real repo would have one per change, which does not change
+read costs).
 
-    python benchmarks/generate.py PATH --incidents 10000 [--seed 1] [--jobs 2]
+    python benchmarks/generate.py PATH --incidents 10000 [--seed 1] [--jobs 2] [--check-every 50]
+    python benchmarks/generate.py --check 500     # only compare 500 records against Repo.save
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -21,7 +29,8 @@ from pathlib import Path
 
 from incidentctl.model import ActionItem, Delivery, Entry, Incident, Lessons, Postmortem
 from incidentctl.scaffold import config_text, init_repo
-from incidentctl.store import Repo
+from incidentctl.store import FLOW_KEYS, Repo
+from incidentctl.yamlio import merge_into, rt_dump
 
 GROUPS = ("Core API", "Web", "Mobile", "Data", "Integrations")
 COMPONENTS = [(f"c{index:02d}", f"{GROUPS[index % 5]} service {index:02d}", GROUPS[index % 5]) for index in range(50)]
@@ -126,10 +135,131 @@ def make_incident(index: int, total: int, seed: int, span_days: int) -> Incident
     )
 
 
-def _write_range(root: str, start: int, stop: int, total: int, seed: int, span_days: int) -> int:
-    repo = Repo.open(root)
+class Unsupported(ValueError):
+    """A value ``fast_dump`` cannot spell exactly as ruamel would: use the store's writer."""
+
+
+#: Plain (unquoted) text ruamel writes as is: letters first, words, '.', '/', '_' and '-'; never a
+#: YAML 1.1/1.2 keyword. Anything else is left to ruamel.
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*(?: [A-Za-z0-9._/-]+)*")
+_DATED_ID = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[a-z0-9-]*[a-z][a-z0-9-]*")  # an id: never a timestamp
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # ruamel quotes text that would read back as a number
+_KEYWORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n", "nan", "inf"})
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.microsecond:
+            raise Unsupported(repr(value))
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        if _PLAIN.fullmatch(value) and value.lower() not in _KEYWORDS:
+            return value
+        if _DATED_ID.fullmatch(value):
+            return value
+        if _NUMBER.fullmatch(value):
+            return f"'{value}'"
+    raise Unsupported(repr(value))
+
+
+def _flow(value: object) -> str:
+    if isinstance(value, dict) and value:
+        return "{" + ", ".join(f"{key}: {_scalar(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list) and value and not any(isinstance(item, dict | list) for item in value):
+        return "[" + ", ".join(_scalar(item) for item in value) + "]"
+    raise Unsupported(repr(value))
+
+
+def _mapping(data: dict[str, object], indent: int, out: list[str], first_prefix: str | None = None) -> None:
+    """Block mapping at ``indent``; ``first_prefix`` replaces the first key's indent (a ``- `` item)."""
+    if not data:
+        raise Unsupported("empty mapping")
+    pad = " " * indent
+    for position, (key, value) in enumerate(data.items()):
+        if not isinstance(key, str) or not _PLAIN.fullmatch(key):
+            raise Unsupported(repr(key))
+        lead = first_prefix if position == 0 and first_prefix is not None else pad
+        if isinstance(value, dict | list) and key in FLOW_KEYS:
+            out.append(f"{lead}{key}: {_flow(value)}\n")
+        elif isinstance(value, dict):
+            out.append(f"{lead}{key}:\n")
+            _mapping(value, indent + 2, out)
+        elif isinstance(value, list):
+            out.append(f"{lead}{key}:\n")
+            _sequence(value, indent + 2, out)
+        else:
+            out.append(f"{lead}{key}: {_scalar(value)}\n")
+
+
+def _sequence(items: list[object], indent: int, out: list[str]) -> None:
+    if not items:
+        raise Unsupported("empty sequence")
+    dash = " " * indent + "- "
+    for item in items:
+        if isinstance(item, dict):
+            _mapping(item, indent + 2, out, first_prefix=dash)
+        elif isinstance(item, list):
+            raise Unsupported("nested sequence")
+        else:
+            out.append(f"{dash}{_scalar(item)}\n")
+
+
+def fast_dump(incident: Incident) -> str:
+    """The record text ``Repo.save`` writes for a new file, for the shapes this generator makes."""
+    out: list[str] = []
+    _mapping(incident.to_record(), 0, out)
+    return "".join(out)
+
+
+def store_dump(incident: Incident) -> str:
+    """The text ``Repo.save`` writes for a new record (its own code path, without the file)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    return rt_dump(merge_into(CommentedMap(), incident.to_record(), FLOW_KEYS))
+
+
+def check(incidents: int, seed: int = 1, total: int = 10_000, span_days: int = 4 * 365) -> int:
+    """Compare ``fast_dump`` with the store's writer on ``incidents`` records spread over ``total``."""
+    step = max(1, total // max(incidents, 1))
+    compared = fallbacks = 0
+    for index in range(0, total, step)[:incidents]:
+        incident = make_incident(index, total, seed, span_days)
+        expected = store_dump(incident)
+        try:
+            text = fast_dump(incident)
+        except Unsupported:
+            fallbacks += 1
+            continue
+        if text != expected:
+            raise SystemExit(f"fast_dump differs from the store's writer for record {index}: {incident.id}")
+        compared += 1
+    print(f"fast_dump byte-identical to the store's writer on {compared} records ({fallbacks} fell back)")
+    return compared
+
+
+def _write_range(root: str, start: int, stop: int, total: int, seed: int, span_days: int, check_every: int) -> int:
+    repo = Repo.open(root) if check_every or start == 0 else None
+    folder = os.path.join(root, "incidents")
     for index in range(start, stop):
-        repo.save(make_incident(index, total, seed, span_days))
+        incident = make_incident(index, total, seed, span_days)
+        try:
+            text = fast_dump(incident)
+        except Unsupported:
+            (repo or Repo.open(root)).save(incident)
+            continue
+        if index < 20 or (check_every and index % check_every == 0):
+            expected = store_dump(incident)
+            if text != expected:
+                raise SystemExit(f"fast_dump differs from the store's writer for record {index}: {incident.id}")
+        # A generated fixture: no temp file + fsync + rename per record (that is the store's job).
+        with open(os.path.join(folder, f"{incident.id}.yaml"), "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
     return stop - start
 
 
@@ -140,23 +270,26 @@ def config_with_groups(organization: str) -> str:
     return text
 
 
-def generate(root: Path, incidents: int, seed: int = 1, jobs: int = 2, span_days: int = 4 * 365) -> float:
+def generate(
+    root: Path, incidents: int, seed: int = 1, jobs: int = 2, span_days: int = 4 * 365, check_every: int = 50
+) -> float:
     """Create the repo; return the seconds spent writing records."""
     init_repo(root, "Benchmark Corp", [(cid, name) for cid, name, _ in COMPONENTS], "America/New_York")
     (root / "incidentctl.yaml").write_text(config_with_groups("Benchmark Corp"), encoding="utf-8")
     began = time.perf_counter()
-    chunk = max(1, incidents // (jobs * 8))
+    chunk = max(1, min(2000, incidents // (jobs * 8)))
     ranges = [(start, min(start + chunk, incidents)) for start in range(0, incidents, chunk)]
     if jobs > 1 and incidents > 200:
         with ProcessPoolExecutor(jobs) as pool:
             list(
                 pool.map(
-                    _write_range, *zip(*[(str(root), a, b, incidents, seed, span_days) for a, b in ranges], strict=True)
+                    _write_range,
+                    *zip(*[(str(root), a, b, incidents, seed, span_days, check_every) for a, b in ranges], strict=True),
                 )
             )
     else:
         for a, b in ranges:
-            _write_range(str(root), a, b, incidents, seed, span_days)
+            _write_range(str(root), a, b, incidents, seed, span_days, check_every)
     elapsed = time.perf_counter() - began
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
     subprocess.run(
@@ -178,15 +311,27 @@ def generate(root: Path, incidents: int, seed: int = 1, jobs: int = 2, span_days
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", type=Path)
+    parser.add_argument("path", type=Path, nargs="?")
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--check-every",
+        type=int,
+        help="compare every Nth record with the store's writer (0: never; default: about 200 records in all)",
+    )
+    parser.add_argument("--check", type=int, metavar="N", help="only compare N records with the store's writer")
     args = parser.parse_args(argv)
+    if args.check is not None:
+        check(args.check, args.seed, args.incidents)
+        return 0
+    if args.path is None:
+        parser.error("PATH is required")
     if args.path.exists() and any(args.path.iterdir()):
         print(f"{args.path} exists and is not empty", file=sys.stderr)
         return 2
-    seconds = generate(args.path, args.incidents, args.seed, args.jobs)
+    check_every = args.check_every if args.check_every is not None else max(50, args.incidents // 200)
+    seconds = generate(args.path, args.incidents, args.seed, args.jobs, check_every=check_every)
     size = sum(f.stat().st_size for f in (args.path / "incidents").glob("*.yaml"))
     print(
         f"{args.incidents} incidents in {seconds:.1f} s ({args.incidents / seconds:.0f}/s), {size / 1e6:.1f} MB of YAML"

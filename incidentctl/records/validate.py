@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from ..errors import IncidentNotFoundError, RecordError
 from ..model import Incident
-from .codec import MAX_RECORD_BYTES, fast_load, line_of, validation_problems
+from .codec import MAX_RECORD_BYTES, line_of, validation_problems
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -47,9 +47,12 @@ def decode(data: bytes, path: Path | str) -> str:
 
 
 def parse_bytes(data: bytes, path: Path | str) -> tuple[Any, str]:
-    """Decode and parse (fast C loader): ``(parsed data, text)``; :class:`RecordError` on failure."""
+    """Decode and parse (:func:`incidentctl.records.fastparse.parse`: yaml-rs, or PyYAML's C loader
+    reading YAML 1.2 as the writer does): ``(parsed data, text)``; :class:`RecordError` on failure."""
+    from . import fastparse  # imported on first parse: `list` on an empty repo never loads yaml-rs
+
     text = decode(data, path)
-    return fast_load(text, path), text
+    return fastparse.parse(text, path), text
 
 
 def check_bytes(
