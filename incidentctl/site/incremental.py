@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
 from ..records.codec import atomic_write_bytes
-from . import api, feed, records
+from . import api, badges, feed, records
 from .output import MARKER, MARKER_TEXT, Output, cache_folder
 from .pages import (
     common_context,
@@ -214,7 +214,7 @@ def _needed_records(views: list[IncidentView]) -> set[str]:
     """The incidents the shared pages render in full: open ones, the API's newest, the feed's."""
     needed = {view.id for view in _newest(views, lambda view: view.started)[: api.INCIDENTS_LIMIT]}
     needed.update(view.id for view in views if view.is_open)
-    needed.update(incident_id for _, incident_id, _ in feed.newest_updates(views, feed.FEED_LIMIT))
+    needed.update(feed.needed_ids(views))  # the site feed's and every component feed's
     return needed
 
 
@@ -255,6 +255,8 @@ def plan_shared(
             key,
             functools.partial(render_history_page, env, common, view, page, archive),
         )
+    for path, render in badges.files(view):  # component feeds, badges, widget: before the pages linking them
+        yield PlannedFile(path, None, render)
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
     yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
     for path, data in api.documents(view).items():
