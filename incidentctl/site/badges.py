@@ -25,6 +25,7 @@ from ..durations import isoformat_z
 from ..vocabulary import IMPACT_LABELS
 from . import api
 from .feed import _text, build_feed, component_feed_path, feed_components, touching
+from .summary import IncidentView
 from .view import ComponentView, SiteView
 
 SVG = "http://www.w3.org/2000/svg"
@@ -151,6 +152,24 @@ def _url(view: SiteView, path: str) -> str:
     return f"{settings.url.rstrip('/')}/{path}" if settings and settings.url else path
 
 
+def _ongoing(view: SiteView, item: IncidentView) -> dict[str, Any]:
+    last = view.records[item.id]["timeline"][-1]
+    current = dict(item.current)
+    return {
+        "id": item.id,
+        "name": item.title,
+        "status": item.status,
+        "impact": item.impact,
+        "started_at": isoformat_z(item.started_at),
+        "updated_at": isoformat_z(last["at"]),
+        "next_update_by": isoformat_z(last["next_update_by"]) if last["next_update_by"] else None,
+        "url": _url(view, item.path),
+        "components": [
+            {"id": cid, "name": name, "status": current.get(cid, "operational")} for cid, name in item.component_names
+        ],
+    }
+
+
 def widget(view: SiteView) -> dict[str, Any]:
     """``api/widget.json``: the page's status, its components and what is going on now."""
     with_files = {item.id for item in feed_components(view)}
@@ -163,26 +182,7 @@ def widget(view: SiteView) -> dict[str, Any]:
             entry["badge"] = component_badge_path(item.id)
             entry["feed"] = component_feed_path(item.id)
         components.append(entry)
-    ongoing = []
-    for item in view.active:
-        record = view.records[item.id]
-        last = record["timeline"][-1]
-        ongoing.append(
-            {
-                "id": item.id,
-                "name": item.title,
-                "status": item.status,
-                "impact": item.impact,
-                "started_at": isoformat_z(item.started_at),
-                "updated_at": isoformat_z(last["at"]),
-                "next_update_by": isoformat_z(last["next_update_by"]) if last["next_update_by"] else None,
-                "url": _url(view, item.path),
-                "components": [
-                    {"id": cid, "name": name, "status": dict(item.current).get(cid, "operational")}
-                    for cid, name in item.component_names
-                ],
-            }
-        )
+    ongoing = [_ongoing(view, incident) for incident in view.active]
     _, message, color = overall_badge(view)
     return {
         "page": api.page(view),
