@@ -343,3 +343,37 @@ def test_badge_renders_in_chromium(built: Path, tmp_path: Path) -> None:
         assert client.problems() == []
     finally:
         client.close()
+
+
+def test_unchanged_component_feeds_are_reused(glance_repo: Repo, tmp_path: Path) -> None:
+    from incidentctl.site.build import _build
+
+    out = tmp_path / "site"
+    _build(glance_repo, out, NOW, reuse=True)
+    before = {cid: (out / "components" / cid / "feed.atom").stat().st_mtime_ns for cid in ("api", "chatgpt", "sora")}
+    api_down = next(i for i in glance_repo.scan() if i.title == "API down")
+    add_update(glance_repo, api_down.id, message="Still on it.", at=NOW)
+    report = _build(Repo.open(glance_repo.root), out, NOW, reuse=True)
+    assert report.in_place
+    after = {cid: (out / "components" / cid / "feed.atom").stat().st_mtime_ns for cid in ("api", "chatgpt", "sora")}
+    assert after["chatgpt"] == before["chatgpt"], "a feed whose incidents did not change is not rewritten"
+    assert after["api"] != before["api"]
+    assert b"Still on it." in (out / "components" / "api" / "feed.atom").read_bytes()
+
+
+def test_component_feed_reads_records_the_shared_view_does_not_hold(
+    glance_repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A component feed may show an old incident no other shared file needs: it is read on demand."""
+    from incidentctl.site import api, feed, records
+    from incidentctl.site.build import _build
+
+    monkeypatch.setattr(feed, "FEED_LIMIT", 1)
+    monkeypatch.setattr(api, "INCIDENTS_LIMIT", 1)
+    monkeypatch.setattr(records, "HOT_BY_LAST", 1)
+    monkeypatch.setattr(records, "HOT_BY_START", 1)
+    _build(glance_repo, tmp_path / "cold", NOW, reuse=False)
+    _build(Repo.open(glance_repo.root), tmp_path / "warm", NOW, reuse=False)  # summaries cached, few records hot
+    assert all_files(tmp_path / "warm") == all_files(tmp_path / "cold")
+    parsed = feedparser.parse((tmp_path / "warm" / "components" / "chatgpt" / "feed.atom").read_bytes())
+    assert [entry.title for entry in parsed.entries] == ["Resolved: ChatGPT slow"]

@@ -24,7 +24,7 @@ from typing import Any
 from ..durations import isoformat_z
 from ..vocabulary import IMPACT_LABELS
 from . import api
-from .feed import _text, build_feed, component_feed_path, feed_components, touching
+from .feed import _text, build_feed, component_feed_path, component_updates, feed_components, touching
 from .summary import IncidentView
 from .view import ComponentView, SiteView
 
@@ -196,14 +196,36 @@ def widget(view: SiteView) -> dict[str, Any]:
     }
 
 
-def files(view: SiteView) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    """Every at-a-glance file as ``(path, render)``: component feeds and badges, then the overall ones."""
+def files(
+    view: SiteView, load: Callable[[str], dict[str, Any]] | None = None
+) -> Iterator[tuple[str, list[str] | None, Callable[[], bytes]]]:
+    """Every at-a-glance file as ``(path, key parts, render)``: component feeds and badges, then the overall ones.
+
+    A component feed's key parts name its updates and their records' stamps, so an unchanged feed
+    is reused without reading a record; the rest is cheap, computed from the view, always rendered.
+    ``load`` reads the full record of an incident the view does not hold.
+    """
     listed = touching(view.incidents)
+    stamps = {item.id: item.stamp for item in view.incidents}
+
+    def record(incident_id: str) -> dict[str, Any]:
+        found = view.records.get(incident_id)
+        if found is None and load is not None:
+            found = load(incident_id)
+        if found is None:
+            raise KeyError(incident_id)
+        return found
+
     for item in feed_components(view):
         incidents = listed.get(item.id, [])
-        yield component_feed_path(item.id), functools.partial(build_feed, view, item, incidents)
-        yield component_badge_path(item.id), functools.partial(badge_svg, *component_badge(item))
-        yield component_shield_path(item.id), functools.partial(shield, *component_badge(item))
-    yield OVERALL_BADGE, functools.partial(badge_svg, *overall_badge(view))
-    yield OVERALL_SHIELD, functools.partial(shield, *overall_badge(view))
-    yield WIDGET, lambda: api.dump(widget(view))
+        updates = component_updates(incidents)
+        parts = [f"{at}:{incident_id}:{index}:{stamps[incident_id]}" for at, incident_id, index in updates]
+        if not updates:
+            parts.append(isoformat_z(view.updated_at))  # an empty feed's <updated>
+        render = functools.partial(build_feed, view, item, incidents, record)
+        yield component_feed_path(item.id), parts, render
+        yield component_badge_path(item.id), None, functools.partial(badge_svg, *component_badge(item))
+        yield component_shield_path(item.id), None, functools.partial(shield, *component_badge(item))
+    yield OVERALL_BADGE, None, functools.partial(badge_svg, *overall_badge(view))
+    yield OVERALL_SHIELD, None, functools.partial(shield, *overall_badge(view))
+    yield WIDGET, None, lambda: api.dump(widget(view))

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..durations import isoformat_z
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
@@ -60,15 +61,9 @@ def component_feed_path(component_id: str) -> str:
     return f"components/{component_id}/feed.atom"
 
 
-def needed_ids(views: Sequence[IncidentView]) -> set[str]:
-    """The incidents whose full record the site feed and every component feed render."""
-    from ..model import ID_PATTERN
-
-    needed = {incident_id for _, incident_id, _ in newest_updates(views, FEED_LIMIT)}
-    for cid, listed in touching(views).items():
-        if ID_PATTERN.match(cid):
-            needed.update(incident_id for _, incident_id, _ in newest_updates(listed, FEED_LIMIT))
-    return needed
+def component_updates(listed: Sequence[IncidentView]) -> list[tuple[int, str, int]]:
+    """The updates a component feed shows (its incidents' newest ones): what its key is made of."""
+    return newest_updates(listed, FEED_LIMIT)
 
 
 def _text(value: str) -> str:
@@ -80,12 +75,16 @@ def _entry_id(feed_key: str, incident_id: str, index: int) -> str:
 
 
 def build_feed(
-    view: SiteView, component: ComponentView | None = None, incidents: Sequence[IncidentView] | None = None
+    view: SiteView,
+    component: ComponentView | None = None,
+    incidents: Sequence[IncidentView] | None = None,
+    record: Callable[[str], dict[str, Any]] | None = None,
 ) -> bytes:
     """The Atom document: deterministic (no build time; ``updated`` is the newest update's time).
 
     With ``component``: that component's feed (``incidents``: those touching it, see :func:`touching`),
     at ``components/<id>/feed.atom``; its links climb back to the site root when no URL is configured.
+    ``record`` gives an incident's full public record (default: ``view.records``).
     """
     ET.register_namespace("", ATOM)
     settings = view.config.channels.statuspage
@@ -99,7 +98,7 @@ def build_feed(
     by_id = {item.id: item for item in view.incidents}
     listed = view.incidents if incidents is None else incidents
     updates = [
-        (at, by_id[incident_id], index, view.records[incident_id]["timeline"][index - 1])
+        (at, by_id[incident_id], index, (record or view.records.__getitem__)(incident_id)["timeline"][index - 1])
         for at, incident_id, index in newest_updates(listed, FEED_LIMIT)
     ]
 

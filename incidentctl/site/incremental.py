@@ -191,7 +191,20 @@ class Job:
                 self.cache_changed = True
         records.raise_problems(problems)
         view = compute_view(self.repo.config, views, self.now, full)
-        yield from plan_shared(self.env, self.common, view, self.shared)
+        yield from plan_shared(self.env, self.common, view, self.shared, self.full_record)
+
+    def full_record(self, incident_id: str) -> dict[str, Any]:
+        """One incident's full public record, from the hot cache or its file (a component feed to render)."""
+        kept = self.hot.get(incident_id)
+        if kept is not None:
+            return pickle.loads(kept[1])  # type: ignore[no-any-return] # noqa: S301 - our own cache
+        problems: list[str] = []
+        incident = records.read_incident(self.repo, incident_id, problems)
+        records.raise_problems(problems)
+        made = records.summarize(self.repo.config, incident, self.stamps[incident_id]) if incident else None
+        if made is None:
+            raise KeyError(incident_id)
+        return made[1]
 
     def save_cache(self, folder: Path) -> None:
         wanted = _hot_ids(list(self.views.values()))
@@ -214,7 +227,7 @@ def _needed_records(views: list[IncidentView]) -> set[str]:
     """The incidents the shared pages render in full: open ones, the API's newest, the feed's."""
     needed = {view.id for view in _newest(views, lambda view: view.started)[: api.INCIDENTS_LIMIT]}
     needed.update(view.id for view in views if view.is_open)
-    needed.update(feed.needed_ids(views))  # the site feed's and every component feed's
+    needed.update(incident_id for _, incident_id, _ in feed.newest_updates(views, feed.FEED_LIMIT))
     return needed
 
 
@@ -234,10 +247,15 @@ def plan_site(repo: Repo, view: SiteView) -> Iterator[PlannedFile]:
 
 
 def plan_shared(
-    env: SandboxedEnvironment, common: dict[str, Any], view: SiteView, shared: str
+    env: SandboxedEnvironment,
+    common: dict[str, Any],
+    view: SiteView,
+    shared: str,
+    load: Callable[[str], dict[str, Any]] | None = None,
 ) -> Iterator[PlannedFile]:
     """The files every build renders from the shared view, in the order they are written (archive
-    pages first, the pages linking to them after), with the key of their inputs where reusable."""
+    pages first, the pages linking to them after), with the key of their inputs where reusable.
+    ``load`` reads a full record the view does not hold (default: all are in ``view.records``)."""
     for page in sorted(view.history, key=lambda page: -page.number if page.number else 0):
         archive = view.history[1:] if page.number == 0 else []
         key = None
@@ -255,8 +273,8 @@ def plan_shared(
             key,
             functools.partial(render_history_page, env, common, view, page, archive),
         )
-    for path, render in badges.files(view):  # component feeds, badges, widget: before the pages linking them
-        yield PlannedFile(path, None, render)
+    for path, inputs, render in badges.files(view, load):  # feeds, badges, widget: before the pages linking them
+        yield PlannedFile(path, digest([shared, path, *inputs]) if inputs is not None and shared else None, render)
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
     yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
     for path, data in api.documents(view).items():
