@@ -1,18 +1,21 @@
-"""``feed.atom``: one Atom entry per public update, written by ElementTree (a real serializer)."""
+"""``feed.atom`` and ``components/<id>/feed.atom``: one Atom entry per public update, written by
+ElementTree (a real serializer). One builder for both: a component's feed is the site feed narrowed
+to the incidents touching that component."""
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..durations import isoformat_z
 from ..promises import promise_time
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
 from .api import page_id
 from .ids import atom_entry_id, feed_id, ordinal_at
-from .summary import IncidentView, unpack_times
-from .view import SiteView
+from .summary import IncidentView, from_micros, unpack_times
+from .view import ComponentView, SiteView
 
 ATOM = "http://www.w3.org/2005/Atom"
 #: The feed carries the newest updates only; the history page links everything.
@@ -40,44 +43,95 @@ def newest_updates(views: Sequence[IncidentView], limit: int) -> list[tuple[int,
     return found[:limit]
 
 
+def touching(views: Sequence[IncidentView]) -> dict[str, list[IncidentView]]:
+    """The incidents whose public timeline names each component, by component id (one pass)."""
+    found: dict[str, list[IncidentView]] = {}
+    for view in views:
+        for cid, _ in view.component_names:
+            found.setdefault(cid, []).append(view)
+    return found
+
+
+def feed_components(view: SiteView) -> list[ComponentView]:
+    """The components that get a feed (and badges): every one whose id is safe as a path segment."""
+    from ..model import ID_PATTERN
+
+    return [item for item in view.components if ID_PATTERN.match(item.id)]
+
+
+def component_feed_path(component_id: str) -> str:
+    return f"components/{component_id}/feed.atom"
+
+
+def component_updates(listed: Sequence[IncidentView]) -> list[tuple[int, str, int]]:
+    """The updates a component feed shows (its incidents' newest ones): what its key is made of."""
+    return newest_updates(listed, FEED_LIMIT)
+
+
 def _text(value: str) -> str:
     return _XML_INVALID.sub("", value)
 
 
-def build_feed(view: SiteView) -> bytes:
-    """The Atom document: deterministic (no build time; ``updated`` is the newest update's time)."""
+def build_feed(
+    view: SiteView,
+    component: ComponentView | None = None,
+    incidents: Sequence[IncidentView] | None = None,
+    record: Callable[[str], dict[str, Any]] | None = None,
+) -> bytes:
+    """The Atom document: deterministic (no build time; ``updated`` is the newest update's time).
+
+    With ``component``: that component's feed (``incidents``: those touching it, see :func:`touching`),
+    at ``components/<id>/feed.atom``; its links climb back to the site root when no URL is configured.
+    ``record`` gives an incident's full public record (default: ``view.records``). Entry ids are the
+    same in every feed an entry appears in, and never move (derived from the incident id and ``at``).
+    """
     ET.register_namespace("", ATOM)
     settings = view.config.channels.statuspage
     base = settings.url.rstrip("/") + "/" if settings and settings.url else None
+    page = page_id(view)
+    self_path = component_feed_path(component.id) if component is not None else "feed.atom"
+    # With a URL, xml:base makes every link resolve from the site root; without one, links are
+    # relative to the feed's own place.
+    root = "" if base or component is None else "../../"
+    get_record = record or view.records.__getitem__
 
     by_id = {item.id: item for item in view.incidents}
+    listed = view.incidents if incidents is None else incidents
     updates = [
-        (at, by_id[incident_id], index, view.records[incident_id]["timeline"][index - 1])
-        for at, incident_id, index in newest_updates(view.incidents, FEED_LIMIT)
+        (at, by_id[incident_id], index, get_record(incident_id)["timeline"][index - 1])
+        for at, incident_id, index in newest_updates(listed, FEED_LIMIT)
     ]
 
     feed = ET.Element(f"{{{ATOM}}}feed")
     if base:
         feed.set("{http://www.w3.org/XML/1998/namespace}base", base)
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = feed_id(page_id(view))
-    ET.SubElement(feed, f"{{{ATOM}}}title").text = _text(view.title)
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = isoformat_z(view.updated_at)
+    if component is None:
+        ET.SubElement(feed, f"{{{ATOM}}}id").text = feed_id(page)
+        ET.SubElement(feed, f"{{{ATOM}}}title").text = _text(view.title)
+        ET.SubElement(feed, f"{{{ATOM}}}updated").text = isoformat_z(view.updated_at)
+    else:
+        ET.SubElement(feed, f"{{{ATOM}}}id").text = feed_id(f"{page}/components/{component.id}")
+        ET.SubElement(feed, f"{{{ATOM}}}title").text = _text(f"{view.title}: {component.name}")
+        newest = updates[0][0] if updates else None
+        ET.SubElement(feed, f"{{{ATOM}}}updated").text = isoformat_z(
+            from_micros(newest) if newest is not None else view.updated_at
+        )
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = _text(view.config.organization)
-    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": "feed.atom", "type": "application/atom+xml"})
-    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": "index.html", "type": "text/html"})
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": root + self_path, "type": "application/atom+xml"})
+    ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": root + "index.html", "type": "text/html"})
     for _, item, index, entry in updates:
         node = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        timeline = view.records[item.id]["timeline"]
+        timeline = get_record(item.id)["timeline"]
         ET.SubElement(node, f"{{{ATOM}}}id").text = atom_entry_id(
-            page_id(view), item.id, entry["at"], ordinal_at(timeline, index - 1)
+            page, item.id, entry["at"], ordinal_at(timeline, index - 1)
         )
         ET.SubElement(node, f"{{{ATOM}}}title").text = _text(
             f"{STATUS_LABELS.get(entry['status'], entry['status'])}: {item.title}"
         )
         ET.SubElement(node, f"{{{ATOM}}}updated").text = isoformat_z(entry["at"])
         ET.SubElement(node, f"{{{ATOM}}}published").text = isoformat_z(entry["at"])
-        ET.SubElement(node, f"{{{ATOM}}}link", {"rel": "alternate", "href": item.path, "type": "text/html"})
+        ET.SubElement(node, f"{{{ATOM}}}link", {"rel": "alternate", "href": root + item.path, "type": "text/html"})
         lines = [entry["message"]] if entry["message"] else []
         for cid, impact in entry["components"].items():
             lines.append(f"{view.config.component_name(cid)}: {IMPACT_LABELS.get(impact, impact)}")

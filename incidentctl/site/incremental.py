@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
 from ..records.codec import atomic_write_bytes
-from . import api, feed, records
+from . import api, badges, feed, records
 from .output import MARKER, MARKER_TEXT, Output, cache_folder
 from .pages import (
     common_context,
@@ -191,7 +191,20 @@ class Job:
                 self.cache_changed = True
         records.raise_problems(problems)
         view = compute_view(self.repo.config, views, self.now, full)
-        yield from plan_shared(self.env, self.common, view, self.shared)
+        yield from plan_shared(self.env, self.common, view, self.shared, self.full_record)
+
+    def full_record(self, incident_id: str) -> dict[str, Any]:
+        """One incident's full public record, from the hot cache or its file (a component feed to render)."""
+        kept = self.hot.get(incident_id)
+        if kept is not None:
+            return pickle.loads(kept[1])  # type: ignore[no-any-return] # noqa: S301 - our own cache
+        problems: list[str] = []
+        incident = records.read_incident(self.repo, incident_id, problems)
+        records.raise_problems(problems)
+        made = records.summarize(self.repo.config, incident, self.stamps[incident_id]) if incident else None
+        if made is None:
+            raise KeyError(incident_id)
+        return made[1]
 
     def save_cache(self, folder: Path) -> None:
         wanted = _hot_ids(list(self.views.values()))
@@ -234,10 +247,15 @@ def plan_site(repo: Repo, view: SiteView) -> Iterator[PlannedFile]:
 
 
 def plan_shared(
-    env: SandboxedEnvironment, common: dict[str, Any], view: SiteView, shared: str
+    env: SandboxedEnvironment,
+    common: dict[str, Any],
+    view: SiteView,
+    shared: str,
+    load: Callable[[str], dict[str, Any]] | None = None,
 ) -> Iterator[PlannedFile]:
     """The files every build renders from the shared view, in the order they are written (archive
-    pages first, the pages linking to them after), with the key of their inputs where reusable."""
+    pages first, the pages linking to them after), with the key of their inputs where reusable.
+    ``load`` reads a full record the view does not hold (default: all are in ``view.records``)."""
     for page in sorted(view.history, key=lambda page: -page.number if page.number else 0):
         archive = view.history[1:] if page.number == 0 else []
         key = None
@@ -255,6 +273,8 @@ def plan_shared(
             key,
             functools.partial(render_history_page, env, common, view, page, archive),
         )
+    for path, inputs, render in badges.files(view, load):  # feeds, badges, widget: before the pages linking them
+        yield PlannedFile(path, digest([shared, path, *inputs]) if inputs is not None and shared else None, render)
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
     yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
     for path, data in api.documents(view).items():
