@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from ..errors import IncidentctlError
 from . import publish
-from .commands import demo, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats
+from .commands import demo, import_, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats
 from .commands import list as list_command
 
 
@@ -96,6 +96,7 @@ for module in (
     postmortem,
     stats,
     merge,
+    import_,
 ):
     module.register(app)
 
