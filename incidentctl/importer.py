@@ -149,7 +149,7 @@ def read_statuspage(source: str, *, timeout: float = TIMEOUT_SECONDS) -> Statusp
         incidents_doc, maintenances_doc = _read_folder(folder)
         location = str(folder.resolve())
     if not isinstance(incidents_doc, dict) or not isinstance(incidents_doc.get("incidents"), list):
-        raise IncidentctlError(f"{location}: {INCIDENTS_PATH} has no \"incidents\" list: not a Statuspage API")
+        raise IncidentctlError(f'{location}: {INCIDENTS_PATH} has no "incidents" list: not a Statuspage API')
     page = incidents_doc.get("page") if isinstance(incidents_doc.get("page"), dict) else {}
     maintenances: list[dict[str, Any]] = []
     if isinstance(maintenances_doc, dict) and isinstance(maintenances_doc.get("scheduled_maintenances"), list):
