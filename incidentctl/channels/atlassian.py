@@ -237,7 +237,7 @@ class AtlassianSender:
         if status in (420, 429):
             raise SendError(f"{CHANNEL}: rate limited ({status})", retry_after=retry_after_seconds(response.headers))
         if status >= 500:
-            raise SendError(f"{CHANNEL}: server error {status}", retry_after=0.0, maybe_sent=writes)
+            raise SendError(f"{CHANNEL}: server error {status}", retry_after=0.0)
         if status == 401:
             raise SendError(f"{CHANNEL}: {API_KEY} was refused (401): set a valid Statuspage API key", fatal=True)
         if status == 403:

@@ -73,8 +73,8 @@ class FakeAtlassian(_PatchingServer):
         self.fail_next(times, status=429, headers={"Retry-After": str(retry_after)}, body={"error": "Rate limited"})
 
     def writes(self) -> list[dict[str, Any]]:
-        """Requests that changed something (POST/PATCH) and were answered without an injected fault."""
-        return [r for r in self.requests if r["params"].get("_verb") in ("POST", "PATCH") and r["fault"] is None]
+        """POST/PATCH requests the fake handled (answered, or handled and then dropped by ``drop_next``)."""
+        return [r for r in self.requests if r["params"].get("_verb") in ("POST", "PATCH")]
 
     def _next_id(self, prefix: str) -> str:
         self._counter += 1
