@@ -226,6 +226,19 @@ class Reminders(_Model):
     """Reminder key (e.g. ``update_due``) → when it was last posted."""
 
 
+class ImportedFrom(_Model):
+    """Where an imported incident came from (``import statuspage``): running the import again skips it."""
+
+    source: str
+    """The kind of source, e.g. ``statuspage``."""
+    page: str
+    """The source page (its Statuspage page id, else its URL)."""
+    id: str
+    """The incident's id there."""
+    url: str | None = None
+    """Its link there (Statuspage ``shortlink``), when known."""
+
+
 class Incident(_Model):
     """One incident: identity, severity and a time-ordered timeline."""
 
@@ -240,6 +253,7 @@ class Incident(_Model):
     timeline: list[Entry] = Field(min_length=1)
     postmortem: Postmortem | None = None
     reminders: Reminders | None = None
+    imported_from: ImportedFrom | None = None
 
     @field_validator("schema_version")
     @classmethod

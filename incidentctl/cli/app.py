@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 from ..errors import IncidentctlError, debug_enabled, from_exception
 from . import publish
-from .commands import demo, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats
+from .commands import demo, import_, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats
 from .commands import list as list_command
 
 
@@ -102,6 +102,7 @@ for module in (
     postmortem,
     stats,
     merge,
+    import_,
 ):
     module.register(app)
 
