@@ -52,8 +52,8 @@ def _seed(repo: Repo) -> list[str]:
                           message="We are investigating.", at=T0).incident.id  # fmt: skip
     add_update(repo, first, message=f"{MARKER} db password rotated", internal=True, at=T0 + timedelta(minutes=5))
     add_update(repo, first, message="Fix identified.", status="identified", at=T0 + timedelta(minutes=10))
-    add_update(repo, first, message=f"{MARKER} blame the intern", internal=True, at=T0 + timedelta(minutes=15),
-               status="monitoring", components={"web": "partial_outage"})  # fmt: skip
+    # (an internal entry may no longer change the status or a component: refused at input)
+    add_update(repo, first, message=f"{MARKER} blame the intern", internal=True, at=T0 + timedelta(minutes=15))
     ids.append(first)
     # 2: resolved, internal note just before the resolution, a private postmortem.
     second = open_incident(repo, "Logins failing", severity="sev2", components={"web": "major_outage"},

@@ -39,7 +39,11 @@ def status_repo(tmp_path: Path) -> Repo:
     return make_repo(tmp_path / "status", config={"channels.statuspage": STATUS_URL_CONFIG})
 
 
-def _incident(repo: Repo) -> str:
+def _incident(repo: Repo, hours_ago: int = 0) -> str:
+    from datetime import timedelta
+
+    from incidentctl.durations import utcnow
+
     change = open_incident(
         repo,
         "API unavailable",
@@ -47,6 +51,7 @@ def _incident(repo: Repo) -> str:
         components={"api": "major_outage"},
         message="We are investigating elevated error rates on the API.",
         next_update="30m",
+        at=utcnow() - timedelta(hours=hours_ago) if hours_ago else None,
     )
     return change.incident.id
 
@@ -248,7 +253,7 @@ def test_long_and_cjk_text_becomes_a_numbered_thread(status_repo: Repo, slack: F
 
 
 def test_repeated_identical_updates_are_distinct_on_x(status_repo: Repo, x: FakeX) -> None:
-    incident_id = _incident(status_repo)
+    incident_id = _incident(status_repo, hours_ago=2)  # the updates below are backfilled: --at is never future
     from datetime import timedelta
 
     start = status_repo.load(incident_id).started_at
@@ -264,7 +269,7 @@ def test_long_updates_ending_alike_are_not_refused_as_duplicates(status_repo: Re
     """Two long updates whose last post would be the same (e.g. only the status page link)."""
     from datetime import timedelta
 
-    incident_id = _incident(status_repo)
+    incident_id = _incident(status_repo, hours_ago=2)
     start = status_repo.load(incident_id).started_at
     for minutes, opening in ((20, "First long update."), (50, "Second long update.")):
         body = opening + " " + " ".join(["Recovery is progressing in every region."] * 7)
