@@ -36,6 +36,7 @@ from .store import FLOW_KEYS
 #: Top-level scalar fields settled by "last writer wins": the side with the later entry.
 LAST_WRITER_WINS = ("title", "severity", "commander", "sample")
 _DELIVERY_RANK = {"pending": 0, "failed": 1, "delivered": 2}
+_DELIVERED = "delivered"
 
 
 class _Missing:
@@ -206,9 +207,17 @@ def _merge_deliveries(base: Any, ours: Any, theirs: Any, notes: list[str], where
             if channel in base_map and _same(present, base_map[channel]):
                 continue  # removed on one side, untouched on the other
             merged[channel] = present
-        elif channel in base_map and _same(mine, base_map[channel]):
+        elif (
+            _DELIVERED not in (mine.get("state"), other.get("state"))
+            and channel in base_map
+            and _same(mine, base_map[channel])
+        ):
             merged[channel] = other  # only their side changed it (e.g. a claim released after a failure)
-        elif channel in base_map and _same(other, base_map[channel]):
+        elif (
+            _DELIVERED not in (mine.get("state"), other.get("state"))
+            and channel in base_map
+            and _same(other, base_map[channel])
+        ):
             merged[channel] = mine
         else:
             merged[channel] = merge_delivery(mine, other, notes, f"{where}, {channel}")

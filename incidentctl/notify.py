@@ -128,7 +128,9 @@ def notify(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str], Notify
             ]
             count = sum(len(items) for _i, items in claims.values())
             # The claimant in the message: two clones' marks are byte-identical, their commits must not be.
-            sha = tx.commit(f"reminders: claim {count} post{'s' if count != 1 else ''} ({claimant(repo.root)})")
+            keys = ", ".join(sorted({item.key.split(".")[0] for _i, items in claims.values() for item in items}))
+            subject = f"{next(iter(claims))}: reminded ({keys})" if len(claims) == 1 else f"reminders: {count} posted"
+            sha = tx.commit(f"{subject}\n\nclaimed by {claimant(repo.root)}")
             if sha is None or not uses_claims(repo):
                 break
             verdict = gitops.try_push(repo.root, config.git.remote)
@@ -192,4 +194,7 @@ def _released(current: Incident, before: Incident, keys: list[str]) -> Incident:
             notified[key] = previous[key]
         else:
             notified.pop(key, None)
-    return current.model_copy(update={"reminders": reminders.model_copy(update={"notified": notified})})
+    released = reminders.model_copy(update={"notified": notified})
+    if before.reminders is None and not notified and released.snoozed_until is None:
+        return current.model_copy(update={"reminders": None})  # as it was before the claim
+    return current.model_copy(update={"reminders": released})

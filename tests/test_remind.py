@@ -371,8 +371,8 @@ def test_notify_without_slack_prints_and_says_so(tmp_path: Path, cli) -> None:  
     open_sev1(repo.root, cli)
     head = git(repo.root, "rev-parse", "HEAD")
     result = cli("remind", "--now", "2024-12-12T16:00:00Z", "--notify", repo=repo.root)
-    assert result.exit_code == 0, result.output
-    assert "update due" in result.stdout and "Slack is not configured" in result.stderr
+    assert result.exit_code == 3, result.output  # configured without its token: named, exit 3 (SPEC Additions)
+    assert "update due" in result.stdout and "SLACK_BOT_TOKEN is not set" in result.stderr
     assert git(repo.root, "rev-parse", "HEAD") == head  # nothing posted, nothing recorded
 
 
