@@ -47,7 +47,7 @@ def prepare(path: Path) -> None:
 #: Every other built-in channel, configured so the demo shows what each would receive. Nothing is
 #: sent: publishing needs their secrets (subscriber files, SMTP URL, webhook URLs, tokens).
 DEMO_CHANNELS = """\
-  # The demo shows what these would send; set their secrets (see the README) to really publish.
+  # The demo shows what these would send; `incidentctl publish --channel NAME` names the secret each needs.
   webhook: {}
   email: {from: "Status <status@example.com>", subject_prefix: "[Status]"}
   discord: {}
