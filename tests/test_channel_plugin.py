@@ -121,7 +121,7 @@ def test_a_plugin_channel_gets_templates_retries_ledger_and_dry_run(
     # Not enabled without its declared secret; the message is the channel's own fix.
     assert not channel_enabled(repo.config, "recorder")
     refused = cli("publish", "--channel", "recorder", repo=repo.root)
-    assert refused.exit_code == 1
+    assert refused.exit_code == 3  # SPEC: a configured channel that is not usable is named, exit 3
     assert f"recorder: {TOKEN} is not set: export the recorder token (ask #ops)" in refused.stderr
 
     # --dry-run: rendered from the repo's own template, nothing sent, no secret needed.
