@@ -282,7 +282,8 @@ def test_component_feed_links_with_a_site_url(glance_repo: Repo, tmp_path: Path)
     out = build_site(other, tmp_path / "url-site", now=NOW)
     parsed = feedparser.parse((out / "components" / "api" / "feed.atom").read_bytes())
     assert parsed.bozo == 0
-    assert parsed.feed.id == "https://status.example.com/components/api/feed.atom"
+    # Feed ids never move, not even when `statuspage.url` is set later (SPEC "Ids that do not move").
+    assert parsed.feed.id == "tag:incidentctl,2024:example-corp/components/api/feed"
     assert [entry.link for entry in parsed.entries] == [f"https://status.example.com/incidents/{made.incident.id}.html"]
 
 
