@@ -355,22 +355,3 @@ def change_of(tx: Transaction, incident: Incident, summary: str) -> Change:
         push_error=tx.push_error,
         notes=list(tx.notes),
     )
-
-
-def commit_paths(repo: Repo, change: Change, message: str) -> None:
-    """Compatibility shim for ``publishing.py`` (being moved to the delivery ledger, which will use
-    :class:`~incidentctl.records.transaction.Transaction`): commit ``change.paths`` and push."""
-    settings = repo.config.git
-    if not settings.commit:
-        return
-    from . import gitops
-
-    if not gitops.is_git_repo(repo.root):
-        change.notes.append("not a git repository: the change is saved but not committed")
-        return
-    change.commit = gitops.commit(repo.root, change.paths, message)
-    if settings.push:
-        try:
-            gitops.push(repo.root, settings.remote)
-        except PushError as exc:
-            change.push_error = exc

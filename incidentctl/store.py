@@ -7,9 +7,6 @@ survive, always atomically, validated and read back, under the per-repo lock.
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,14 +151,3 @@ class Repo:
         document = merge_into(document, record, FLOW_KEYS)
         atomic_write(path, rt_dump(document))
         return path
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Compatibility shim for ``publishing.py`` (being moved): a transaction that commits nothing.
-
-        A failed sync with the remote is reported on stderr, not dropped.
-        """
-        with self.transaction(None) as tx:
-            if tx.sync_error:
-                print(f"warning: {tx.sync_error}", file=sys.stderr)
-            yield
