@@ -370,6 +370,7 @@ def test_component_feed_reads_records_the_shared_view_does_not_hold(
     from incidentctl.site.build import _build
 
     monkeypatch.setattr(feed, "FEED_LIMIT", 1)
+    monkeypatch.setattr(feed, "COMPONENT_FEED_LIMIT", 1)
     monkeypatch.setattr(api, "INCIDENTS_LIMIT", 1)
     monkeypatch.setattr(records, "HOT_BY_LAST", 1)
     monkeypatch.setattr(records, "HOT_BY_START", 1)

@@ -20,6 +20,8 @@ from .view import ComponentView, SiteView
 ATOM = "http://www.w3.org/2005/Atom"
 #: The feed carries the newest updates only; the history page links everything.
 FEED_LIMIT = 200
+#: A component's feed carries fewer: readers and Slack's ``/feed`` only look at the newest.
+COMPONENT_FEED_LIMIT = 50
 # XML 1.0 forbids most control characters; incident text is untrusted and may hold them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -65,7 +67,18 @@ def component_feed_path(component_id: str) -> str:
 
 def component_updates(listed: Sequence[IncidentView]) -> list[tuple[int, str, int]]:
     """The updates a component feed shows (its incidents' newest ones): what its key is made of."""
-    return newest_updates(listed, FEED_LIMIT)
+    return newest_updates(listed, COMPONENT_FEED_LIMIT)
+
+
+def component_feed_ids(views: Sequence[IncidentView]) -> set[str]:
+    """The incidents some component feed shows (their records are worth keeping in the cache)."""
+    from ..model import ID_PATTERN
+
+    found: set[str] = set()
+    for cid, listed in touching(views).items():
+        if ID_PATTERN.match(cid):
+            found.update(incident_id for _, incident_id, _ in component_updates(listed))
+    return found
 
 
 def _text(value: str) -> str:
@@ -96,10 +109,10 @@ def build_feed(
     get_record = record or view.records.__getitem__
 
     by_id = {item.id: item for item in view.incidents}
-    listed = view.incidents if incidents is None else incidents
+    picked = newest_updates(view.incidents, FEED_LIMIT) if incidents is None else component_updates(incidents)
     updates = [
         (at, by_id[incident_id], index, get_record(incident_id)["timeline"][index - 1])
-        for at, incident_id, index in newest_updates(listed, FEED_LIMIT)
+        for at, incident_id, index in picked
     ]
 
     feed = ET.Element(f"{{{ATOM}}}feed")

@@ -204,6 +204,8 @@ class Job:
         made = records.summarize(self.repo.config, incident, self.stamps[incident_id]) if incident else None
         if made is None:
             raise KeyError(incident_id)
+        self.hot[incident_id] = (self.stamps[incident_id], pickle.dumps(made[1], pickle.HIGHEST_PROTOCOL))
+        self.cache_changed = True
         return made[1]
 
     def save_cache(self, folder: Path) -> None:
@@ -220,7 +222,8 @@ def _hot_ids(views: list[IncidentView]) -> set[str]:
     """The incidents whose full record the next build will probably need (see records.HotRecords)."""
     by_last = _newest(views, lambda view: view.last)[: records.HOT_BY_LAST]
     by_start = _newest(views, lambda view: view.started)[: records.HOT_BY_START]
-    return {view.id for view in (*by_last, *by_start)} | {view.id for view in views if view.is_open}
+    kept = {view.id for view in (*by_last, *by_start)} | {view.id for view in views if view.is_open}
+    return kept | feed.component_feed_ids(views)  # a component feed re-rendered must not re-read them
 
 
 def _needed_records(views: list[IncidentView]) -> set[str]:
