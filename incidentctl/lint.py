@@ -34,6 +34,10 @@ def lint_repo(root: Path) -> list[str]:
 
     if lint_templates not in EXTRA_CHECKS:
         EXTRA_CHECKS.append(lint_templates)
+    from .channels.subscribers import lint_subscribers
+
+    if lint_subscribers not in EXTRA_CHECKS:
+        EXTRA_CHECKS.append(lint_subscribers)
     from .site.checks import lint_site_templates
 
     if lint_site_templates not in EXTRA_CHECKS:

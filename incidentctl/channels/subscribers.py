@@ -107,6 +107,43 @@ def check_components(config: Config, components: list[str] | None, where: str) -
             raise ConfigError(f"{where}: components: unknown component {component!r} (see incidentctl.yaml)")
 
 
+def lint_subscribers(root: Path, config: Config, incidents: object) -> list[str]:
+    """``lint``: the subscriber files of the configured webhook and email channels, when their
+    variables are set here. Problems name the file's variable and the item, never an address or URL."""
+    from ..records.codec import line_of
+    from .email import SUBSCRIBERS_ENV as EMAIL_SUBSCRIBERS
+    from .email import EmailSubscriber
+    from .webhook import SUBSCRIBERS_ENV as WEBHOOK_SUBSCRIBERS
+    from .webhook import WebhookSubscriber
+
+    files: tuple[tuple[str, str, type[BaseModel]], ...] = (
+        ("webhook", WEBHOOK_SUBSCRIBERS, WebhookSubscriber),
+        ("email", EMAIL_SUBSCRIBERS, EmailSubscriber),
+    )
+    problems: list[str] = []
+    configured = config.configured_channels()
+    for channel, env_name, model in files:
+        if channel not in configured or not os.environ.get(env_name, "").strip():
+            continue
+        try:
+            items = load_subscriber_file(env_name, model, channel, required=False) or []
+            seen: set[str] = set()
+            for number, item in enumerate(items, 1):
+                label = getattr(item, "id", None) or f"item {number}"
+                if label in seen:
+                    raise ConfigError(f"{channel}: {env_name}: subscriber id {label!r} is used twice")
+                seen.add(label)
+                check_components(config, getattr(item, "components", None), f"{channel}: {env_name}: {label}")
+        except ConfigError as exc:
+            try:
+                text = (root / "incidentctl.yaml").read_text(encoding="utf-8")
+                line = line_of(text, ["channels", channel])
+            except OSError:
+                line = 1
+            problems.append(f"incidentctl.yaml:{line}: {exc}")
+    return problems
+
+
 # -- ids ------------------------------------------------------------------------------------------
 
 
