@@ -13,6 +13,7 @@ import pytest
 from incidentctl.channels.base import RenderContext
 from incidentctl.channels.slack import SlackChannel
 from incidentctl.channels.x import XChannel
+from incidentctl.durations import utcnow
 from incidentctl.errors import TemplateError
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.render import escape_mrkdwn, lint_templates, sample_incidents
@@ -35,8 +36,15 @@ def _context(repo: Repo, incident_id: str, index: int = -1) -> RenderContext:
 
 
 def _open(repo: Repo, message: str = "We are investigating errors on the API.") -> str:
+    # Opened six hours ago, so later entries (a resolution 4h38m in) are not in the future.
     return open_incident(
-        repo, "API unavailable", severity="sev1", components={"api": "major_outage"}, message=message, next_update="30m"
+        repo,
+        "API unavailable",
+        severity="sev1",
+        components={"api": "major_outage"},
+        message=message,
+        next_update="30m",
+        at=utcnow() - timedelta(hours=6),
     ).incident.id
 
 

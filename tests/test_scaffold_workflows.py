@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 import incidentctl
 from incidentctl.config import load_config
 from incidentctl.lint import lint_repo
-from testing import git
+from testing import FakeSlack, git
 
 WORKFLOWS = (".github/workflows/status-page.yml", ".github/workflows/incident-reminders.yml")
 INSTALL = re.compile(r"pip install .*incidentctl")
@@ -58,8 +58,24 @@ def test_workflow_run_steps_succeed_in_a_clone(tmp_path: Path, cli) -> None:  # 
     here = Path(sys.executable).parent
     # The install line, with this checkout (already installed in the test interpreter's environment) instead:
     stand_in = f"python -c \"import incidentctl; assert incidentctl.__version__ == '{incidentctl.__version__}'\""
-    env = {**os.environ, "PATH": f"{here}{os.pathsep}{os.environ['PATH']}", "SLACK_BOT_TOKEN": ""}
+    # The workflow has the channel secrets (a configured Slack without its token is an error, exit 3).
+    slack = FakeSlack().__enter__()
+    env = {
+        **os.environ,
+        "PATH": f"{here}{os.pathsep}{os.environ['PATH']}",
+        "SLACK_BOT_TOKEN": slack.token,
+        "INCIDENTCTL_SLACK_API_URL": slack.url,
+    }
     env.pop("INCIDENTCTL_REPO", None)
+    try:
+        _run_all(clone, stand_in, env)
+    finally:
+        slack.__exit__(None, None, None)
+    assert slack.messages == []  # nothing was due
+    assert (clone / "site" / "index.html").is_file()
+
+
+def _run_all(clone: Path, stand_in: str, env: dict[str, str]) -> None:
     ran = 0
     for rel in WORKFLOWS:
         for run in _run_steps(clone / rel):
@@ -76,7 +92,6 @@ def test_workflow_run_steps_succeed_in_a_clone(tmp_path: Path, cli) -> None:  # 
             assert result.returncode == 0, f"{rel}: {run!r}\n{result.stdout}\n{result.stderr}"
             ran += 1
     assert ran >= 5
-    assert (clone / "site" / "index.html").is_file()
 
 
 def test_init_url_option_and_lint_warning(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
