@@ -166,14 +166,17 @@ _GATED_PATTERNS = [
 
 #: A decimal integer longer than Python converts (``sys.get_int_max_str_digits()``, 4300): yaml-rs
 #: reads it, PyYAML refuses it (``cannot read '999...' as int``), so it goes to the PyYAML path.
-#: Searched only in a text longer than the limit.
 _INT_DIGITS = sys.get_int_max_str_digits()
-_LONG_DIGITS = re.compile(f"[0-9]{{{_INT_DIGITS + 1}}}") if _INT_DIGITS else None
 
 
 #: Characters YAML does not allow raw (PyYAML refuses them; yaml-rs keeps them, or stops reading
 #: at a NUL) and the carriage return (a line break for PyYAML only): found in the UTF-8 bytes.
 _CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, 0x0D, *range(0x0E, 0x20), 0x7F])
+#: One C pass classifies every byte: a control byte becomes NUL, a digit `0`, anything else a space;
+#: then a NUL or a run of more digits than Python converts (a regular expression for that run cost
+#: 4x this pass) is a substring search.
+_BYTE_CLASSES = bytes(0 if b in _CONTROL_BYTES else 0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGITS = b"0" * (_INT_DIGITS + 1) if _INT_DIGITS else None
 _ODD_UTF8 = [  # C1 controls incl. NEL, the line and paragraph separators, the non-characters U+FFFE/F
     (b"\xc2", re.compile(b"\xc2[\x80-\x9f]")),
     (b"\xe2", re.compile(b"\xe2\x80[\xa8\xa9]")),
@@ -188,7 +191,8 @@ def _pyyaml_only(text: str) -> bool:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:
         return True  # a lone surrogate
-    if len(raw.translate(None, _CONTROL_BYTES)) != len(raw):
+    classes = raw.translate(_BYTE_CLASSES)
+    if b"\0" in classes or (_LONG_DIGITS is not None and _LONG_DIGITS in classes):
         return True
     if not text.isascii() and any(lead in raw and pattern.search(raw) for lead, pattern in _ODD_UTF8):
         return True
@@ -197,8 +201,6 @@ def _pyyaml_only(text: str) -> bool:
     for chars, pattern in _GATED_PATTERNS:
         if any(char in text for char in chars) and pattern.search(text):
             return True
-    if _LONG_DIGITS is not None and len(text) > _INT_DIGITS and _LONG_DIGITS.search(text):
-        return True
     return any(pattern.search(text) for pattern in _PYYAML_ONLY_PATTERNS)
 
 
