@@ -154,6 +154,32 @@ def test_hostile_inputs_give_a_clean_problem(name: str) -> None:
         assert re.match(message, str(caught.value)), (parse.__name__, str(caught.value))
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!!int 'one'", "cannot read 'one' as int"),
+        ("!!bool 'maybe'", "cannot read 'maybe' as bool"),
+        ("!!float 'x'", "cannot read 'x' as float"),
+        ("!!timestamp '224-12-11T19:22:00Z'", "cannot read '224-12-11T19:22:00Z' as timestamp"),
+        ("!!int " + "9" * 5000, "cannot read '" + "9" * 40 + "' as int"),
+        ("9" * 5000, "cannot read '" + "9" * 40 + "' as int"),  # yaml-rs reads it: routed to PyYAML
+    ],
+)
+def test_a_bad_value_reads_as_the_codec_says_with_its_line(value: str, message: str) -> None:
+    """Both paths and the codec's loader give one message, naming the value's line (not line 1)."""
+    text = f"id: x\ntitle: y\nat: {value}\n"
+    expected = f"r.yaml:3: invalid YAML: {message}"
+    for parse in (fastparse.parse, fastparse.parse_fallback, fast_load):
+        with pytest.raises(RecordError) as caught:
+            parse(text, "r.yaml")
+        assert str(caught.value) == expected, parse.__name__
+
+
+def test_a_long_hex_integer_stays_on_the_fast_path() -> None:
+    text = "a: 0x" + "f" * 5000 + "\n"  # power-of-two bases have no digit limit in Python
+    assert all(data == {"a": 16**5000 - 1} for data in _both(text))
+
+
 def test_bad_utf8_and_size() -> None:
     with pytest.raises(RecordError, match=r"^r\.yaml:1: not UTF-8 text$"):
         fastparse.parse(b"a: \xff\xfe\n", "r.yaml")

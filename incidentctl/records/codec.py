@@ -47,10 +47,11 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
         return super().construct_mapping(node, deep)
 
 
-def _guarded(constructor: Any) -> Any:
+def guarded(constructor: Any) -> Any:
     """Wrap a scalar constructor so a bad value under an explicit tag (``!!int 'one'``,
     ``!!timestamp '224-12-11'``, ``!!bool maybe``, a 5000-digit integer) is a YAML error with its
-    line, never a Python exception escaping the reader."""
+    line, never a Python exception escaping the reader. Every reading loader uses it
+    (:func:`guard_scalars`), so each such value reads the same wherever it is read."""
 
     def construct(loader: Any, node: Any) -> Any:
         try:
@@ -67,14 +68,24 @@ def _guarded(constructor: Any) -> Any:
     return construct
 
 
-for _tag, _name in (
-    ("tag:yaml.org,2002:int", "construct_yaml_int"),
-    ("tag:yaml.org,2002:float", "construct_yaml_float"),
-    ("tag:yaml.org,2002:bool", "construct_yaml_bool"),
-    ("tag:yaml.org,2002:timestamp", "construct_yaml_timestamp"),
-    ("tag:yaml.org,2002:binary", "construct_yaml_binary"),
-):
-    _Loader.add_constructor(_tag, _guarded(getattr(yaml.SafeLoader, _name)))
+#: The scalar tags whose constructors can refuse a value, and PyYAML's safe constructor of each.
+SCALAR_CONSTRUCTORS = {
+    "tag:yaml.org,2002:int": yaml.SafeLoader.construct_yaml_int,
+    "tag:yaml.org,2002:float": yaml.SafeLoader.construct_yaml_float,
+    "tag:yaml.org,2002:bool": yaml.SafeLoader.construct_yaml_bool,
+    "tag:yaml.org,2002:timestamp": yaml.SafeLoader.construct_yaml_timestamp,
+    "tag:yaml.org,2002:binary": yaml.SafeLoader.construct_yaml_binary,
+}
+
+
+def guard_scalars(loader: type[yaml.SafeLoader], **overrides: Any) -> None:
+    """Register :func:`guarded` scalar constructors on ``loader``; ``overrides`` maps a tag's short
+    name (``int``) to the loader's own constructor for it."""
+    for tag, constructor in SCALAR_CONSTRUCTORS.items():
+        loader.add_constructor(tag, guarded(overrides.get(tag.rsplit(":", 1)[-1], constructor)))
+
+
+guard_scalars(_Loader)
 
 
 _ALIAS_HINT = re.compile(r"(^|[\s\[{,:-])[*&][^\s*&]")
@@ -83,25 +94,33 @@ _ALIAS_HINT = re.compile(r"(^|[\s\[{,:-])[*&][^\s*&]")
 def fast_load(text: str, path: Path | str) -> Any:
     """Parse YAML with the C loader. Anchors/aliases are refused: records never need them and
     they are the way to build exponential "billion laughs" documents."""
+    return load_with(_Loader, text, path)
+
+
+def load_with(loader: type[yaml.SafeLoader], text: str, path: Path | str) -> Any:
+    """Parse with a (safe) reading loader; every problem is a :class:`RecordError` in the one
+    wording ``path:line: invalid YAML: ...`` (or ``... anchors and aliases are not allowed``)."""
     if len(text) > MAX_RECORD_BYTES:
         raise RecordError(f"{path}: file is larger than {MAX_RECORD_BYTES // (1024 * 1024)} MB")
     try:
         if ("&" in text or "*" in text) and _ALIAS_HINT.search(text):  # cheap test first: most records have neither
-            _refuse_aliases(text, path)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader is the safe loader
+            _refuse_aliases(loader, text, path)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - only ever a subclass of the safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise RecordError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise RecordError(f"{path}:1: invalid YAML: {exc}") from None
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+    except RecursionError:
+        raise RecordError(f"{path}:1: invalid YAML: nested too deeply") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
         # Defence in depth: whatever a constructor raises, the reader names the file, never crashes.
         raise RecordError(f"{path}:1: cannot read: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-def _refuse_aliases(text: str, path: Path | str) -> None:
-    root = yaml.compose(text, Loader=_Loader)
+def _refuse_aliases(loader: type[yaml.SafeLoader], text: str, path: Path | str) -> None:
+    root = yaml.compose(text, Loader=loader)
     seen: set[int] = set()
     stack = [root] if root is not None else []
     while stack:

@@ -3,7 +3,7 @@
 Both paths read YAML 1.2, as ruamel.yaml (which writes the records) does: ``yes``/``no``/``on``/
 ``off`` are text, ``12:30`` is text, ``017`` is 17, only ``true``/``false`` are booleans;
 timestamps become ``datetime``/``date`` objects as before (the model turns them into UTC).
-Record rules, the same on both paths (see ``yamlio.fast_load``):
+Record rules, the same on both paths and as ``codec.fast_load`` (one loader function, ``codec.load_with``):
 
 - duplicate keys are refused;
 - anchors and aliases are refused (the "billion laughs" family);
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +28,7 @@ from typing import Any, ClassVar
 import yaml
 
 from ..errors import RecordError
+from .codec import MAX_RECORD_BYTES, guard_scalars, load_with
 
 
 def _fast_loads() -> Callable[[str], Any] | None:
@@ -44,8 +46,6 @@ def _fast_loads() -> Callable[[str], Any] | None:
 
 #: The fast parser, or None when yaml-rs is not installed (tests set it to None to force the fallback).
 FAST_LOADS: Callable[[str], Any] | None = _fast_loads()
-
-MAX_RECORD_BYTES = 5 * 1024 * 1024
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -115,7 +115,9 @@ _RESOLVERS_12 = [
 for _tag, _pattern, _first in _RESOLVERS_12:
     _Loader12.add_implicit_resolver(_tag, re.compile(_pattern, re.X), list(_first))
 _Loader12.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
-_Loader12.add_constructor("tag:yaml.org,2002:int", _Loader12.construct_yaml_int)
+# The codec's guarded scalar constructors (a bad `!!int 'one'` is `path:line: invalid YAML: cannot
+# read 'one' as int`, the value's line), with the YAML 1.2 integer.
+guard_scalars(_Loader12, int=_Loader12.construct_yaml_int)
 
 #: Texts that go to the PyYAML path: everything where yaml-rs reads differently from ruamel/PyYAML
 #: (found by tests/test_fastparse.py's fuzzing) or where only PyYAML applies the record rules.
@@ -162,10 +164,19 @@ _GATED_PATTERNS = [
     ("|>", re.compile(r"[|>][-+0-9]*[ ]*(?:#.*)?\n(?![ ]*\n)(?=\S|$)", _M)),
 ]
 
+#: A decimal integer longer than Python converts (``sys.get_int_max_str_digits()``, 4300): yaml-rs
+#: reads it, PyYAML refuses it (``cannot read '999...' as int``), so it goes to the PyYAML path.
+_INT_DIGITS = sys.get_int_max_str_digits()
+
 
 #: Characters YAML does not allow raw (PyYAML refuses them; yaml-rs keeps them, or stops reading
 #: at a NUL) and the carriage return (a line break for PyYAML only): found in the UTF-8 bytes.
 _CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, 0x0D, *range(0x0E, 0x20), 0x7F])
+#: One C pass classifies every byte: a control byte becomes NUL, a digit `0`, anything else a space;
+#: then a NUL or a run of more digits than Python converts (a regular expression for that run cost
+#: 4x this pass) is a substring search.
+_BYTE_CLASSES = bytes(0 if b in _CONTROL_BYTES else 0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGITS = b"0" * (_INT_DIGITS + 1) if _INT_DIGITS else None
 _ODD_UTF8 = [  # C1 controls incl. NEL, the line and paragraph separators, the non-characters U+FFFE/F
     (b"\xc2", re.compile(b"\xc2[\x80-\x9f]")),
     (b"\xe2", re.compile(b"\xe2\x80[\xa8\xa9]")),
@@ -180,7 +191,8 @@ def _pyyaml_only(text: str) -> bool:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:
         return True  # a lone surrogate
-    if len(raw.translate(None, _CONTROL_BYTES)) != len(raw):
+    classes = raw.translate(_BYTE_CLASSES)
+    if b"\0" in classes or (_LONG_DIGITS is not None and _LONG_DIGITS in classes):
         return True
     if not text.isascii() and any(lead in raw and pattern.search(raw) for lead, pattern in _ODD_UTF8):
         return True
@@ -210,40 +222,6 @@ def parse(text: str | bytes, path: Path | str) -> Any:
 
 
 def parse_fallback(text: str, path: Path | str) -> Any:
-    """The PyYAML (C loader, YAML 1.2 scalars) path: always available, and the one that explains errors."""
-    if len(text) > MAX_RECORD_BYTES:
-        raise RecordError(f"{path}: file is larger than {MAX_RECORD_BYTES // (1024 * 1024)} MB")
-    try:
-        if ("&" in text or "*" in text) and _ALIAS_HINT.search(text):
-            _refuse_aliases(text, path)
-        return yaml.load(text, Loader=_Loader12)  # noqa: S506 - a subclass of the safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise RecordError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise RecordError(f"{path}:1: invalid YAML: {exc}") from None
-    except RecursionError:
-        raise RecordError(f"{path}:1: invalid YAML: nested too deeply") from None
-    except (ValueError, TypeError, OverflowError, AttributeError, KeyError, IndexError) as exc:
-        # a constructor refusing an explicitly tagged value, e.g. `!!timestamp '224-01-01'`
-        raise RecordError(f"{path}:1: invalid YAML: {exc}") from None
-
-
-_ALIAS_HINT = re.compile(r"(^|[\s\[{,:-])[*&][^\s*&]")
-
-
-def _refuse_aliases(text: str, path: Path | str) -> None:
-    root = yaml.compose(text, Loader=_Loader12)
-    seen: set[int] = set()
-    stack = [root] if root is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            raise RecordError(f"{path}:{node.start_mark.line + 1}: YAML anchors and aliases are not allowed")
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+    """The PyYAML (C loader, YAML 1.2 scalars) path: always available, and the one that explains
+    errors, in the codec's words (:func:`incidentctl.records.codec.load_with`)."""
+    return load_with(_Loader12, text, path)
