@@ -235,7 +235,7 @@ def test_missing_or_malformed_secret_is_named(
 ) -> None:
     incident_id = three_entries(repo)
     missing = _publish(cli, repo, incident_id)
-    assert missing.exit_code == 1 and "DISCORD_WEBHOOK_URL is not set" in missing.output  # as Slack's token
+    assert missing.exit_code == 3 and "DISCORD_WEBHOOK_URL is not set" in missing.stderr  # SPEC: named, exit 3
     monkeypatch.setenv("DISCORD_WEBHOOK_URL", "https://example.com/hooks/secretpart123")
     bad = _publish(cli, repo, incident_id)
     assert bad.exit_code == 3 and "does not look like a webhook URL" in bad.output

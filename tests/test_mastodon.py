@@ -188,7 +188,7 @@ def test_missing_token_and_bad_settings_are_named(tmp_path: Path, cli: Callable[
     repo = channel_repo(tmp_path / "a", "mastodon: {instance: https://mastodon.example}")
     incident_id = three_entries(repo)
     result = _publish(cli, repo, incident_id)
-    assert result.exit_code == 3 and "MASTODON_ACCESS_TOKEN is not set" in result.output  # named, exit 3 (SPEC)
+    assert result.exit_code == 3 and "MASTODON_ACCESS_TOKEN is not set" in result.stderr  # SPEC: named, exit 3
     modify_config(repo.root, lambda config: config["channels"].update(mastodon={"visibility": "loud"}))
     result = cli("publish", incident_id, "--channel", "mastodon", repo=repo.root)
     assert result.exit_code == 1 and "channels.mastodon.instance: " in result.output

@@ -150,7 +150,7 @@ def test_wrong_signature_is_fatal_and_never_printed(
 def test_missing_secret_is_named(repo: Repo, cli: Callable[..., Any]) -> None:
     incident_id = three_entries(repo)
     result = _publish(cli, repo, incident_id)
-    assert result.exit_code == 1 and "TEAMS_WEBHOOK_URL is not set" in result.output  # as Slack's token
+    assert result.exit_code == 3 and "TEAMS_WEBHOOK_URL is not set" in result.stderr  # SPEC: named, exit 3
 
 
 def test_schema_subset_refuses_what_the_official_schema_refuses() -> None:

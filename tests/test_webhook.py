@@ -37,8 +37,9 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 def _config(config: Any) -> None:
-    """Webhook subscribers only: `channels.statuspage` replaced by `channels.webhook: {}`."""
-    del config["channels"]["statuspage"]
+    """Webhook subscribers only: `channels` is just `webhook: {}` (a configured channel without its secrets
+    would exit 3, SPEC)."""
+    config["channels"].clear()
     config["channels"]["webhook"] = {}
 
 
@@ -318,14 +319,16 @@ def test_bad_subscribers_file_is_one_line_without_urls_or_secrets(
 
 
 def test_missing_subscribers_variable_names_it(repo: Repo, cli: Callable[..., Any]) -> None:
-    """Like Slack without its token: not enabled (nothing to do), and named when asked for."""
-    _incident(repo)
-    result = cli("publish", repo=repo.root)
-    assert result.exit_code == 0 and "no channel is enabled" in result.output
-    result = cli("publish", "--channel", "webhook", repo=repo.root)
-    assert result.exit_code == 1, "a configuration error, as for Slack without SLACK_BOT_TOKEN"
-    assert no_traceback(result)
-    assert f"webhook: {webhook.SUBSCRIBERS_ENV} is not set" in result.output
+    """Like Slack without its token: configured but not usable, so never skipped silently (SPEC "What a
+    user is always told"): named on stderr, exit 3, the entry stays pending; the same with --channel."""
+    incident_id = _incident(repo)
+    for args in ((), ("--channel", "webhook")):
+        result = cli("publish", *args, repo=repo.root)
+        assert result.exit_code == 3, result.output
+        assert no_traceback(result)
+        assert f"webhook: {webhook.SUBSCRIBERS_ENV} is not set" in result.stderr
+        deliveries = repo.load(incident_id).timeline[0].deliveries
+        assert "webhook" not in deliveries or deliveries["webhook"].state == "pending"
 
 
 def test_plain_secret_matches_the_reference_library() -> None:
