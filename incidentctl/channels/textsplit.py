@@ -30,8 +30,11 @@ def url_weighted_length(text: str, url_weight: int) -> int:
     return total + len(text) - last
 
 
-def _longest_prefix(count: int, fits: Callable[[int], bool]) -> int:
-    """The largest ``k`` in 1..count with ``fits(k)`` (``fits(1)`` assumed), by binary search."""
+def longest_prefix(count: int, fits: Callable[[int], bool]) -> int:
+    """The largest ``k`` in 1..count with ``fits(k)`` (``fits(1)`` assumed), by binary search.
+
+    Weighted length only grows as text is appended, so this needs O(log n) measurements.
+    """
     if fits(count):
         return count
     low, high = 1, count
@@ -48,7 +51,7 @@ def _chunks(token: str, limit: int, measure: Measure) -> list[str]:
     pieces: list[str] = []
     while token:
         rest = token
-        size = _longest_prefix(len(rest), lambda k, rest=rest: measure(rest[:k]) <= limit)  # type: ignore[misc]
+        size = longest_prefix(len(rest), lambda k, rest=rest: measure(rest[:k]) <= limit)  # type: ignore[misc]
         pieces.append(token[:size])
         token = token[size:]
     return pieces
@@ -96,7 +99,7 @@ def _split(text: str, room: int, measure: Measure) -> list[str]:
             parts.extend(pieces[:-1])
             items[index] = ("", pieces[-1])
         at = index
-        count = _longest_prefix(len(items) - at, lambda k, at=at: measure(joined(at, at + k)) <= room)  # type: ignore[misc]
+        count = longest_prefix(len(items) - at, lambda k, at=at: measure(joined(at, at + k)) <= room)  # type: ignore[misc]
         if at + count < len(items):
             count = _nicer_break(items, at, count, room, joined, measure)
         parts.append(joined(at, at + count))

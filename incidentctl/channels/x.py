@@ -26,6 +26,7 @@ from .base import (
     Sent,
     retry_after_seconds,
 )
+from .textsplit import longest_prefix
 
 if TYPE_CHECKING:
     import requests
@@ -86,29 +87,12 @@ def graphemes(text: str) -> list[str]:
     return list(regex.findall(r"\X", text))
 
 
-def _longest_prefix(count: int, fits: Callable[[int], bool]) -> int:
-    """The largest ``k`` in 1..count with ``fits(k)`` (``fits(1)`` assumed), by binary search.
-
-    Weighted length only grows as text is appended, so this needs O(log n) measurements.
-    """
-    if fits(count):
-        return count
-    low, high = 1, count
-    while high - low > 1:
-        middle = (low + high) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle
-    return low
-
-
 def _chunks(token: str, limit: int) -> list[str]:
     """Break one over-long token (CJK prose has no spaces) into pieces that fit, between graphemes."""
     clusters = graphemes(token)
     pieces: list[str] = []
     while clusters:
-        size = _longest_prefix(len(clusters), lambda k, rest=clusters: _fits("".join(rest[:k]), limit))  # type: ignore[misc]
+        size = longest_prefix(len(clusters), lambda k, rest=clusters: _fits("".join(rest[:k]), limit))  # type: ignore[misc]
         pieces.append("".join(clusters[:size]))
         clusters = clusters[size:]
     return pieces
@@ -174,7 +158,7 @@ def _split_with_suffix(text: str, limit: int, suffix_weight: int) -> list[str]:
             if floor > room and cap > 0:
                 break
             cap += 1
-        count = _longest_prefix(cap, lambda k, at=index: _fits(joined(at, at + k), room))  # type: ignore[misc]
+        count = longest_prefix(cap, lambda k, at=index: _fits(joined(at, at + k), room))  # type: ignore[misc]
         if index + count < len(items):
             count = _nicer_break(items, index, count, room, joined)
         parts.append(joined(index, index + count))
@@ -194,7 +178,7 @@ def split_capped(text: str, tail: str, *, max_posts: int = MAX_POSTS, tag: str =
         kept = items[0][1] + "".join(sep + word for sep, word in items[1:count])
         return kept.rstrip(" ,;:-") + tail
 
-    count = _longest_prefix(len(items), lambda k: len(split_post(shortened(k), tag=tag)) <= max_posts)
+    count = longest_prefix(len(items), lambda k: len(split_post(shortened(k), tag=tag)) <= max_posts)
     return split_post(shortened(count), tag=tag)
 
 
