@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -51,12 +51,27 @@ def _duration(value: Any) -> timedelta:
         raise ValueError(str(exc)) from None
 
 
+class HoldingUpdate(_Settings):
+    """``holding_update: {after: 10m}``: ``tick --publish`` posts a holding entry when a promise is this late."""
+
+    after: timedelta = timedelta(minutes=10)
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _parse_after(cls, value: Any) -> timedelta:
+        return _duration(value)
+
+
 class Severity(_Settings):
     name: str
     update_every: timedelta = timedelta(hours=1)
     postmortem_required: bool = False
     postmortem_due: str = "5bd"
     """How long after resolution the postmortem is due: ``3d`` (calendar days) or ``5bd`` (business days)."""
+    review: Literal["required", "optional"] = "optional"
+    """``required``: a public update/resolve on the default branch needs ``--propose`` (or ``--no-review``)."""
+    holding_update: HoldingUpdate | None = None
+    """Off unless set: automatic "no new information" entries when a promise lapses."""
 
     @field_validator("update_every", mode="before")
     @classmethod
@@ -125,6 +140,24 @@ def _validated_settings(channels: Channels, name: str) -> Any:
     return channel.settings_model.model_validate(raw)
 
 
+class MaintenanceSettings(_Settings):
+    """``maintenance:``: defaults for scheduled maintenances."""
+
+    remind_before: list[timedelta] = Field(default_factory=lambda: [timedelta(hours=24), timedelta(hours=1)])
+    """Public reminder notices this long before a maintenance starts (``tick`` posts them)."""
+    auto_start: bool = True
+    auto_complete: bool = True
+
+    @field_validator("remind_before", mode="before")
+    @classmethod
+    def _parse_leads(cls, value: Any) -> list[timedelta]:
+        items = value if isinstance(value, list) else [value]
+        leads = sorted({_duration(item) for item in items}, reverse=True)
+        if any(lead.total_seconds() <= 0 for lead in leads):
+            raise ValueError("remind_before: every lead must be longer than 0s")
+        return leads
+
+
 class GitSettings(_Settings):
     commit: bool = True
     push: bool = False
@@ -160,6 +193,7 @@ class Config(_Settings):
     severities: dict[str, Severity] = Field(default_factory=default_severities)
     channels: Channels = Field(default_factory=Channels)
     git: GitSettings = Field(default_factory=GitSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("timezone")

@@ -131,7 +131,7 @@ def _pending(repo: Repo, visibility: str) -> dict[str, Delivery]:
     return {channel: Delivery() for channel in repo.config.configured_channels()}
 
 
-def _insert(timeline: list[Entry], entry: Entry) -> list[Entry]:
+def insert_entry(timeline: list[Entry], entry: Entry) -> list[Entry]:
     """Keep the timeline in time order: a backfilled entry goes where it belongs."""
     index = len(timeline)
     while index > 0 and timeline[index - 1].at > entry.at:
@@ -265,7 +265,7 @@ def add_update(
             no_next_update=no_next_update and visibility == "public",
             deliveries=_pending(repo, visibility),
         )
-        updates: dict[str, object] = {"timeline": _insert(incident.timeline, entry)}
+        updates: dict[str, object] = {"timeline": insert_entry(incident.timeline, entry)}
         if severity is not None:
             updates["severity"] = severity
         changed = incident.model_copy(update=updates)
@@ -303,7 +303,7 @@ def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None
             components={component: "operational" for component in incident.components},
             deliveries=_pending(repo, "public"),
         )
-        changed = incident.model_copy(update={"timeline": _insert(incident.timeline, entry)})
+        changed = incident.model_copy(update={"timeline": insert_entry(incident.timeline, entry)})
         note: list[str] = []
         tx.message = f"{changed.id}: resolved"
         tx.save(changed)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .durations import isoformat_z
-from .vocabulary import IMPACT_RANK, Impact, Status
+from .vocabulary import FINISHED_STATUSES, IMPACT_RANK, MAINTENANCE_ACTIVE, Impact, Kind, Status, statuses_of
 from .vocabulary import IMPACTS as IMPACTS  # re-exported: the record's allowed values
 from .vocabulary import STATUSES as STATUSES
 
@@ -29,6 +29,16 @@ RECORD_MAX_BYTES = 1024 * 1024
 Visibility = Literal["public", "internal"]
 DeliveryState = Literal["pending", "built", "delivered", "failed"]
 ActionStatus = Literal["open", "in_progress", "done", "wontfix"]
+#: How a public statement was approved (SPEC "Review through git"): ``reviewed`` when it reached the default
+#: branch through a merged ``propose/...`` branch, ``bypassed`` when ``--no-review`` skipped a required review.
+Review = Literal["reviewed", "bypassed"]
+#: What kind of notice an entry is, when it is not an ordinary update: ``reminder`` (a maintenance starts soon),
+#: ``rescheduled`` (a maintenance window moved), ``holding`` (no news, written by ``tick`` for an overdue promise).
+Notice = Literal["reminder", "rescheduled", "holding"]
+#: A maintenance record's ``severity`` (maintenances have none; the field keeps one type for every record).
+MAINTENANCE_SEVERITY = "maintenance"
+#: Impacts a maintenance may set on its components.
+MAINTENANCE_IMPACTS = frozenset({"operational", "under_maintenance"})
 
 #: An incident id. ``\Z``, not ``$``: ``$`` also matches before a trailing newline.
 ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,118}[a-z0-9])?\Z")
@@ -154,6 +164,17 @@ class Entry(_Model):
     no_next_update: bool = False
     """``--no-next-update``: this public entry deliberately promises nothing (no default promise)."""
     author: Text | None = None
+    automatic: bool = False
+    """Written by ``tick`` (an automatic start/completion, a maintenance reminder, a holding update), not a person."""
+    notice: Notice | None = None
+    reminder_before: str | None = None
+    """On a maintenance ``reminder`` notice: which ``remind_before`` lead (e.g. ``24h``) it answers, so it is sent once."""
+    scheduled_for: AwareDatetime | None = None
+    """On a maintenance's first entry and on every entry that moved its window: the window it announced."""
+    scheduled_until: AwareDatetime | None = None
+    review: Review | None = None
+    review_by: Text | None = None
+    """Who bypassed the review (``--no-review``), or who proposed the reviewed statement."""
     deliveries: dict[str, Delivery] = Field(default_factory=dict)
 
     @property
@@ -244,8 +265,19 @@ class Incident(_Model):
 
     schema_version: int = Field(default=SCHEMA_VERSION, alias="schema")
     id: Annotated[str, AfterValidator(check_id)]
+    kind: Kind = "incident"
     title: Text = Field(min_length=1, max_length=TITLE_MAX)
     severity: str
+    """A severity id of ``incidentctl.yaml``; ``maintenance`` (and left out of the file) on a maintenance."""
+    scheduled_for: AwareDatetime | None = None
+    """Maintenance only: the planned window (its current one; entries that moved it keep the old ones)."""
+    scheduled_until: AwareDatetime | None = None
+    auto_start: bool = True
+    """Maintenance only: ``tick`` starts it at ``scheduled_for``."""
+    auto_complete: bool = True
+    """Maintenance only: ``tick`` completes it at ``scheduled_until``."""
+    counts_as_downtime: bool = False
+    """Maintenance only: whether its time under maintenance lowers the uptime figures."""
     commander: Text | None = None
     sample: bool = False
     """Marks a replayed public outage shipped as an example."""
@@ -254,6 +286,13 @@ class Incident(_Model):
     postmortem: Postmortem | None = None
     reminders: Reminders | None = None
     imported_from: ImportedFrom | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _maintenance_severity(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("kind") == "maintenance" and "severity" not in value:
+            return {**value, "severity": MAINTENANCE_SEVERITY}
+        return value
 
     @field_validator("schema_version")
     @classmethod
@@ -270,6 +309,30 @@ class Incident(_Model):
                     f"timeline.{index}.at: entries must be in time order "
                     f"({isoformat_z(self.timeline[index].at)} is before the entry above it)"
                 )
+        allowed = statuses_of(self.kind)
+        for index, entry in enumerate(self.timeline):
+            if entry.status not in allowed:
+                raise ValueError(
+                    f"timeline.{index}.status: {entry.status!r} is not a status of a{'' if self.kind == 'maintenance' else 'n'} "
+                    f"{self.kind} (use one of {', '.join(allowed)})"
+                )
+        if self.kind == "maintenance":
+            if self.scheduled_for is None or self.scheduled_until is None:
+                raise ValueError("scheduled_for: a maintenance needs scheduled_for and scheduled_until")
+            if self.scheduled_until <= self.scheduled_for:
+                raise ValueError(
+                    f"scheduled_until: {isoformat_z(self.scheduled_until)} is not after scheduled_for "
+                    f"({isoformat_z(self.scheduled_for)})"
+                )
+            for index, entry in enumerate(self.timeline):
+                wrong = sorted(c for c, impact in entry.components.items() if impact not in MAINTENANCE_IMPACTS)
+                if wrong:
+                    raise ValueError(
+                        f"timeline.{index}.components: a maintenance sets components to under_maintenance or "
+                        f"operational only ({', '.join(wrong)}); open an incident for an outage"
+                    )
+        elif self.scheduled_for is not None or self.scheduled_until is not None:
+            raise ValueError("scheduled_for: only a maintenance (kind: maintenance) has a scheduled window")
         return self
 
     # -- derived state -------------------------------------------------------------------------
@@ -279,8 +342,23 @@ class Incident(_Model):
         return self.timeline[-1].status
 
     @property
+    def is_maintenance(self) -> bool:
+        return self.kind == "maintenance"
+
+    @property
     def is_open(self) -> bool:
-        return self.status != "resolved"
+        """Not finished: an incident not resolved; a maintenance scheduled, in progress or verifying."""
+        return self.status not in FINISHED_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        """A maintenance in progress or verifying (its components are under maintenance)."""
+        return self.kind == "maintenance" and self.status in MAINTENANCE_ACTIVE
+
+    @property
+    def is_upcoming(self) -> bool:
+        """A maintenance still scheduled (not started, not cancelled)."""
+        return self.kind == "maintenance" and self.status == "scheduled"
 
     @property
     def started_at(self) -> datetime:
@@ -288,11 +366,11 @@ class Incident(_Model):
 
     @property
     def resolved_at(self) -> datetime | None:
-        """When the incident was last resolved, if it is resolved now."""
+        """When the incident was last resolved (a maintenance completed or cancelled), if it is so now."""
         if self.is_open:
             return None
         for entry in reversed(self.timeline):
-            if entry.status != "resolved":
+            if entry.status not in FINISHED_STATUSES:
                 break
             resolved = entry.at
         return resolved
@@ -328,14 +406,16 @@ class Incident(_Model):
         entries = [entry.model_copy(update={"deliveries": {}}) for entry in self.timeline if entry.public]
         if not entries:
             # Keep the model valid: an incident with no public entry yet shows as investigating.
-            entries = [Entry(at=self.started_at, status="investigating", message="")]
+            first = "scheduled" if self.kind == "maintenance" else "investigating"
+            entries = [Entry(at=self.started_at, status=first, message="")]
         postmortem = self.postmortem if self.postmortem and self.postmortem.public else None
         return self.model_copy(update={"timeline": entries, "postmortem": postmortem, "reminders": None})
 
     def summary_dict(self) -> dict[str, Any]:
-        """The ``list --json`` shape."""
-        return {
+        """The ``list --json`` shape (a maintenance adds its window and automation switches)."""
+        data: dict[str, Any] = {
             "id": self.id,
+            "kind": self.kind,
             "title": self.title,
             "severity": self.severity,
             "status": self.status,
@@ -344,6 +424,16 @@ class Incident(_Model):
             "components": self.components,
             "commander": self.commander,
         }
+        if self.kind == "maintenance":
+            assert self.scheduled_for is not None and self.scheduled_until is not None
+            data.update(
+                scheduled_for=isoformat_z(self.scheduled_for),
+                scheduled_until=isoformat_z(self.scheduled_until),
+                auto_start=self.auto_start,
+                auto_complete=self.auto_complete,
+                counts_as_downtime=self.counts_as_downtime,
+            )
+        return data
 
     def to_json(self) -> dict[str, Any]:
         """The ``show --json`` shape: the summary plus the timeline with deliveries."""
@@ -357,6 +447,18 @@ class Incident(_Model):
                 "components": dict(entry.components),
                 "next_update_by": isoformat_z(entry.next_update_by) if entry.next_update_by else None,
                 "author": entry.author,
+                "automatic": entry.automatic,
+                "notice": entry.notice,
+                "review": entry.review,
+                "review_by": entry.review_by,
+                **(
+                    {
+                        "scheduled_for": isoformat_z(entry.scheduled_for),
+                        "scheduled_until": isoformat_z(entry.scheduled_until),
+                    }
+                    if entry.scheduled_for is not None and entry.scheduled_until is not None
+                    else {}
+                ),
                 "deliveries": {
                     channel: {
                         "state": delivery.state,
@@ -379,6 +481,10 @@ class Incident(_Model):
         """The plain data written to YAML: compact (defaults left out), ``schema`` first."""
         data = self.model_dump(mode="python", by_alias=True, exclude_defaults=True)
         data = {"schema": SCHEMA_VERSION, **data}
+        if self.kind == "maintenance":
+            data["kind"] = "maintenance"
+            if data.get("severity") == MAINTENANCE_SEVERITY:
+                del data["severity"]
         for raw, entry in zip(data["timeline"], self.timeline, strict=True):
             raw["status"] = entry.status
             raw.setdefault("message", entry.message)

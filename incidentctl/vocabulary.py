@@ -11,14 +11,54 @@ from typing import Literal, get_args
 
 # -- incident statuses ----------------------------------------------------------------------------
 
-Status = Literal["investigating", "identified", "monitoring", "resolved"]
+IncidentStatus = Literal["investigating", "identified", "monitoring", "resolved"]
 #: In the order an incident goes through them.
-STATUSES: tuple[str, ...] = get_args(Status)
+STATUSES: tuple[str, ...] = get_args(IncidentStatus)
+
+# -- maintenance statuses (Statuspage's scheduled maintenance) --------------------------------------
+
+MaintenanceStatus = Literal["scheduled", "in_progress", "verifying", "completed", "cancelled"]
+#: In the order a maintenance goes through them (``cancelled`` ends it at any point before completion).
+MAINTENANCE_STATUSES: tuple[str, ...] = get_args(MaintenanceStatus)
+#: Maintenance statuses during which its components are ``under_maintenance``.
+MAINTENANCE_ACTIVE: frozenset[str] = frozenset({"in_progress", "verifying"})
+#: Statuses that end a record: nothing more is promised, nothing is due.
+FINISHED_STATUSES: frozenset[str] = frozenset({"resolved", "completed", "cancelled"})
+
+#: Every status a timeline entry may have; which ones a record may use depends on its ``kind``.
+Status = Literal[
+    "investigating",
+    "identified",
+    "monitoring",
+    "resolved",
+    "scheduled",
+    "in_progress",
+    "verifying",
+    "completed",
+    "cancelled",
+]
+ALL_STATUSES: tuple[str, ...] = get_args(Status)
+
+#: A record's kind: an unplanned incident, or planned maintenance.
+Kind = Literal["incident", "maintenance"]
+KINDS: tuple[str, ...] = get_args(Kind)
+
+
+def statuses_of(kind: str) -> tuple[str, ...]:
+    """The statuses a record of ``kind`` may use, in lifecycle order."""
+    return MAINTENANCE_STATUSES if kind == "maintenance" else STATUSES
+
+
 STATUS_LABELS = {
     "investigating": "Investigating",
     "identified": "Identified",
     "monitoring": "Monitoring",
     "resolved": "Resolved",
+    "scheduled": "Scheduled",
+    "in_progress": "In progress",
+    "verifying": "Verifying",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
 }
 
 # -- component impacts ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 from ..errors import IncidentctlError, debug_enabled, from_exception
 from . import publish
-from .commands import demo, import_, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats
+from .commands import demo, import_, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats, tick
 from .commands import list as list_command
 
 
@@ -103,6 +103,7 @@ for module in (
     stats,
     merge,
     import_,
+    tick,
 ):
     module.register(app)
 

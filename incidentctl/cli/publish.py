@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -47,14 +47,27 @@ def publish_after_change(ctx: typer.Context, incident_id: str) -> int:
     return _run(open_repo(ctx), [incident_id], None, False, False)
 
 
-def _run(repo: Repo, ids: list[str] | None, channels: list[str] | None, dry_run: bool, as_json: bool) -> int:
+def publish_ids(ctx: typer.Context, incident_ids: list[str], json_document: dict[str, Any] | None = None) -> int:
+    """Publish the given records (``tick --publish``); return the exit code. With ``json_document``, print it
+    as the one JSON document with the publish report under ``"publish"``."""
+    return _run(open_repo(ctx), incident_ids, None, False, json_document is not None, json_document)
+
+
+def _run(
+    repo: Repo,
+    ids: list[str] | None,
+    channels: list[str] | None,
+    dry_run: bool,
+    as_json: bool,
+    json_document: dict[str, Any] | None = None,
+) -> int:
     from ..delivery import publish as run_publish
 
     report = run_publish(repo, ids, channels, dry_run=dry_run)
     for problem in report.invalid:
         note(problem)
     if as_json:
-        print_json(report.to_json())
+        print_json(report.to_json() if json_document is None else {**json_document, "publish": report.to_json()})
     else:
         _print(report)
     for problem in report.unusable:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..model import Incident
     from ..store import Repo
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 #: Below this many files to parse, a second process costs more than it saves.
 PARALLEL_THRESHOLD = 400
 _Key = tuple[int, int]

@@ -131,7 +131,7 @@ def validate_record(
 
 def config_ok(incident: Incident, config: Config) -> bool:
     """The fast check; the slow one (with line numbers) runs only when this fails."""
-    if incident.severity not in config.severities:
+    if incident.severity not in config.severities and incident.kind != "maintenance":
         return False
     known = config.component_ids
     if not known:
@@ -142,7 +142,7 @@ def config_ok(incident: Incident, config: Config) -> bool:
 
 def config_problems(incident: Incident, text: str, path: Path | str, config: Config) -> list[str]:
     problems = []
-    if incident.severity not in config.severities:
+    if incident.severity not in config.severities and incident.kind != "maintenance":
         known = ", ".join(config.severities)
         problems.append(
             f"{path}:{line_of(text, ['severity'])}: severity: unknown severity {incident.severity!r} (known: {known})"
