@@ -123,14 +123,16 @@ class Repo:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def transaction(self, message: str | None = None) -> Transaction:
+    def transaction(self, message: str | None = None, *, propose: bool = False) -> Transaction:
         """THE way to write: ``with repo.transaction("<id>: <what>") as tx: tx.save(incident)``.
 
-        See :class:`incidentctl.records.transaction.Transaction`.
+        ``propose=True``: the change is committed on a new ``propose/<id>/<n>`` branch instead (SPEC "Review
+        through git"); the current branch, index and working tree are untouched. See
+        :class:`incidentctl.records.transaction.Transaction`.
         """
         from .records.transaction import Transaction  # the writer's module (and git's) only for writes
 
-        return Transaction(self, message)
+        return Transaction(self, message, propose=propose)
 
     def save(self, incident: Incident) -> Path:
         """Write ``incident`` to its record, keeping the existing file's comments and key order.

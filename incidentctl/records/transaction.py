@@ -58,9 +58,14 @@ if TYPE_CHECKING:
 class Transaction:
     """One write under the repo lock; see the module docstring for the API."""
 
-    def __init__(self, repo: Repo, message: str | None = None) -> None:
+    def __init__(self, repo: Repo, message: str | None = None, *, propose: bool = False) -> None:
+        if propose:
+            raise GitError("--propose is not available yet")  # built by the review work (issue 15)
         self.repo = repo
         self.message = message
+        self.propose = propose
+        self.branch: str | None = None
+        """With ``propose``: the ``propose/<id>/<n>`` branch the change was committed on."""
         self.sync_error: str | None = None
         self.push_error: PushError | None = None
         self.notes: list[str] = []
