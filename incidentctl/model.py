@@ -144,6 +144,9 @@ class Delivery(_Model):
     """When the last attempt finished (or started, while ``pending``)."""
     claim: Claim | None = None
     """The clone that claimed this send (pushed before sending); cleared when a send fails."""
+    interrupted: bool = False
+    """A send was cut off (the process died mid-send) on a channel that cannot be asked whether it landed:
+    never resent on its own; ``publish --resend-interrupted`` / ``--mark-interrupted-sent`` settle it."""
 
     @field_validator("ref", mode="before")
     @classmethod

@@ -197,15 +197,22 @@ def test_split_entry_resumes_after_the_parts_that_went_out(
     assert len(forum.threads) == 1
 
 
-def test_crashed_run_pending_delivery_is_sent_once(repo: Repo, forum: FakeDiscord, cli: Callable[..., Any]) -> None:
+def test_a_send_cut_off_by_a_crash_is_reported_then_resent_once_on_request(
+    repo: Repo, forum: FakeDiscord, cli: Callable[..., Any]
+) -> None:
     incident_id = three_entries(repo)
     assert _publish(cli, repo, incident_id).exit_code == 0
-    # A later update whose run was killed after recording `pending` (attempt 1), before the POST.
+    # A later update whose run was killed after recording `pending` (attempt 1): Discord's webhook
+    # cannot say whether the post landed, so it is neither resent silently nor skipped silently.
     from incidentctl.lifecycle import add_update
 
     add_update(repo, incident_id, message="Post-incident: monitoring continues.", status="resolved")
     leave_pending(repo, incident_id, "discord", position=3)
+    before = len(forum.messages)
     result = _publish(cli, repo, incident_id)
+    assert result.exit_code == 3 and "--resend-interrupted" in result.output, result.output
+    assert len(forum.messages) == before
+    result = cli("publish", incident_id, "--channel", "discord", "--resend-interrupted", repo=repo.root)
     assert result.exit_code == 0, result.output
     posted = [
         m

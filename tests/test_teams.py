@@ -125,13 +125,42 @@ def test_retries_after_503_and_429(repo: Repo, teams: FakeTeams, cli: Callable[.
     assert len(teams.posts) == 3
 
 
-def test_crashed_run_pending_delivery_is_sent_once(repo: Repo, teams: FakeTeams, cli: Callable[..., Any]) -> None:
+def test_a_send_cut_off_by_a_crash_is_never_resent_on_its_own(
+    repo: Repo, teams: FakeTeams, cli: Callable[..., Any]
+) -> None:
+    # A run killed after saving `pending` for the first entry: Teams cannot be asked whether the post
+    # landed, so publishing again must neither resend it silently (a double post) nor skip it silently.
     incident_id = three_entries(repo)
     leave_pending(repo, incident_id, "teams", position=0)
-    result = _publish(cli, repo, incident_id)
+    for _ in range(2):  # told on every run until the user settles it
+        result = _publish(cli, repo, incident_id)
+        assert result.exit_code == 3, result.output
+        assert "--resend-interrupted" in result.output and len(teams.posts) == 0
+        first = _deliveries(cli, repo, incident_id)[0]
+        assert (first["state"], first["attempts"]) == ("failed", 1)
+    result = cli("publish", incident_id, "--channel", "teams", "--resend-interrupted", repo=repo.root)
     assert result.exit_code == 0, result.output
     assert len(teams.posts) == 3
     assert _deliveries(cli, repo, incident_id)[0]["attempts"] == 2
+    assert _publish(cli, repo, incident_id).exit_code == 0 and len(teams.posts) == 3
+
+
+def test_a_cut_off_send_that_landed_is_marked_sent_by_hand(
+    repo: Repo, teams: FakeTeams, cli: Callable[..., Any]
+) -> None:
+    incident_id = three_entries(repo)
+    assert _publish(cli, repo, incident_id).exit_code == 0 and len(teams.posts) == 3
+    from incidentctl.lifecycle import add_update
+
+    add_update(repo, incident_id, message="Still monitoring.")
+    leave_pending(repo, incident_id, "teams", position=3)
+    assert _publish(cli, repo, incident_id).exit_code == 3 and len(teams.posts) == 3
+    both = cli("publish", "--resend-interrupted", "--mark-interrupted-sent", repo=repo.root)
+    assert both.exit_code == 2
+    result = cli("publish", incident_id, "--mark-interrupted-sent", repo=repo.root)
+    assert result.exit_code == 0, result.output
+    assert "marked sent by hand" in result.output
+    assert len(teams.posts) == 3 and _deliveries(cli, repo, incident_id)[3]["state"] == "delivered"
 
 
 def test_wrong_signature_is_fatal_and_never_printed(

@@ -350,6 +350,10 @@ class Channel(Protocol):
     secrets: tuple[Secret, ...]
     edits_root: bool
     """After new entries went out, ``finish`` gets a ``purpose="summary"`` render of the latest (Slack)."""
+    # Optional capability (read with getattr, default True): ``confirms_delivery = False`` says that
+    # ``find_sent`` can never tell whether an interrupted send landed (Discord and Teams webhooks cannot be
+    # asked). The engine then never resends such an entry on its own: it is reported, and the user decides
+    # (``publish --resend-interrupted`` or ``--mark-interrupted-sent``).
 
     def render(self, context: RenderContext) -> Message:
         """The message for one entry; raises TemplateError for a broken template."""

@@ -230,6 +230,7 @@ class DiscordChannel:
     settings_model = DiscordSettings
     secrets = SECRETS
     edits_root = True
+    confirms_delivery = False  # a webhook cannot be asked whether an interrupted post landed
 
     def render(self, context: RenderContext) -> Message:
         kind = "root" if context.is_first or context.purpose == "summary" else "reply"

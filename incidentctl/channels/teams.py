@@ -93,6 +93,7 @@ class TeamsChannel:
     settings_model = TeamsSettings
     secrets = SECRETS
     edits_root = False
+    confirms_delivery = False  # a webhook cannot be asked whether an interrupted post landed
 
     def render(self, context: RenderContext) -> Message:
         values = context.message_context()

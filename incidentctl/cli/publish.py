@@ -11,6 +11,7 @@ from .output import note, print_json
 
 if TYPE_CHECKING:
     from ..delivery import PublishReport
+    from ..delivery.engine import Interrupted
     from ..store import Repo
 
 
@@ -34,10 +35,28 @@ def publish(
         bool, typer.Option("--dry-run", help="Print what each channel would receive; send nothing.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    resend_interrupted: Annotated[
+        bool,
+        typer.Option(
+            "--resend-interrupted",
+            help="Send again the entries whose send was cut off on a channel that cannot be asked (Discord, Teams).",
+        ),
+    ] = False,
+    mark_interrupted_sent: Annotated[
+        bool,
+        typer.Option("--mark-interrupted-sent", help="Record those cut-off sends as delivered (you saw them there)."),
+    ] = False,
 ) -> None:
     """Deliver every public entry not yet delivered, on every enabled channel."""
+    from ..errors import UsageError
+
+    if resend_interrupted and mark_interrupted_sent:
+        raise UsageError("give --resend-interrupted or --mark-interrupted-sent, not both")
+    interrupted: Interrupted | None = "resend" if resend_interrupted else "mark-sent" if mark_interrupted_sent else None
     repo = open_repo(ctx)
-    code = _run(repo, [incident_id] if incident_id else None, channel or None, dry_run, as_json)
+    code = _run(
+        repo, [incident_id] if incident_id else None, channel or None, dry_run, as_json, interrupted=interrupted
+    )
     if code:
         raise typer.Exit(code)
 
@@ -60,10 +79,12 @@ def _run(
     dry_run: bool,
     as_json: bool,
     json_document: dict[str, Any] | None = None,
+    *,
+    interrupted: Interrupted | None = None,
 ) -> int:
     from ..delivery import publish as run_publish
 
-    report = run_publish(repo, ids, channels, dry_run=dry_run)
+    report = run_publish(repo, ids, channels, dry_run=dry_run, interrupted=interrupted)
     for problem in report.invalid:
         note(problem)
     if as_json:

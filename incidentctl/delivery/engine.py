@@ -15,11 +15,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..channels.base import Preview
 from ..config import secret_values
-from ..durations import utcnow
+from ..durations import isoformat_z, utcnow
 from ..errors import IncidentctlError, PushError
 from ..model import Delivery
 from .claims import claim_round, uses_claims
@@ -31,6 +31,9 @@ from .plan import (
     public_timeline_indexes,
     render_entry,
 )
+
+#: How ``publish`` settles sends cut off on a channel that cannot confirm them (see ``_deliver``).
+Interrupted = Literal["resend", "mark-sent"]
 
 if TYPE_CHECKING:
     from ..channels.base import Channel, Message, RetryBudget, RetryPolicy, Sender
@@ -90,13 +93,15 @@ def publish(
     dry_run: bool = False,
     *,
     retry: RetryPolicy | None = None,
+    interrupted: Interrupted | None = None,
 ) -> PublishReport:
     """Deliver every public entry not yet delivered (of ``incident_ids``, else all incidents).
 
     ``channels`` narrows to those channels; ``dry_run`` renders what would be sent and sends
     nothing (no credentials needed). ``retry`` overrides the retry policy (default:
     :func:`~incidentctl.channels.base.current_retry_policy`). Failures are recorded in the report
-    and in the records: check ``report.failed``.
+    and in the records: check ``report.failed``. ``interrupted`` settles sends cut off on a channel that
+    cannot be asked whether they landed (``resend`` them, or ``mark-sent``); without it they are reported.
     """
     from ..channels.base import current_retry_policy
     from ..channels.registry import get_channel
@@ -183,7 +188,7 @@ def publish(
             threading.Thread(
                 daemon=True,  # ^C ends the run; a send in flight is reconciled by the next one
                 target=_run_channel,
-                args=(by_name[name], plans[name], ledger, repo, templates, policy.start(), report),
+                args=(by_name[name], plans[name], ledger, repo, templates, policy.start(), report, interrupted),
                 name=f"publish-{name}",
             )
             for name in chosen
@@ -221,6 +226,7 @@ def _run_channel(
     templates: Templates,
     budget: RetryBudget,
     report: PublishReport,
+    interrupted: Interrupted | None = None,
 ) -> None:
     """Send one channel's entries in order; never raises (failures are recorded)."""
     from ..channels.base import ConnectContext
@@ -252,7 +258,10 @@ def _run_channel(
             except IncidentctlError as exc:
                 _record_failure(ledger, report, incident_id, timeline_index, name, _scrub(str(exc)), tried=False)
                 break
-            outcome = _deliver(sender, ledger, incident_id, timeline_index, name, message, budget)
+            confirms = bool(getattr(channel, "confirms_delivery", True))
+            outcome = _deliver(
+                sender, ledger, incident_id, timeline_index, name, message, budget, confirms, interrupted
+            )
             report.deliveries.append(outcome)
             ledger.count(incident_id, name, outcome.state)
             if outcome.note and outcome.note not in report.warnings:
@@ -313,8 +322,15 @@ def _deliver(
     channel: str,
     message: Message,
     budget: RetryBudget,
+    confirms: bool = True,
+    interrupted: Interrupted | None = None,
 ) -> DeliveryResult:
-    """One entry on one channel: reconcile an interrupted attempt, then send with retries."""
+    """One entry on one channel: reconcile an interrupted attempt, then send with retries.
+
+    On a channel that cannot confirm (``confirms`` false), a send cut off by a crash is never resent on
+    the engine's own decision: it is recorded ``failed`` + ``interrupted`` and reported on every run
+    until the user settles it (``interrupted``: ``resend`` or ``mark-sent``).
+    """
     from ..channels.base import SendError, Sent, with_retries
 
     incident = ledger.get(incident_id)
@@ -324,7 +340,7 @@ def _deliver(
     def adopt(sent: Sent, attempts: int, reconciled: bool) -> DeliveryResult:
         delivery = ledger.update(
             incident_id, timeline_index, channel, state=sent.state, ref=sent.ref, refs=list(sent.refs), error=None,
-            attempts=attempts, at=utcnow(),
+            attempts=attempts, at=utcnow(), interrupted=False,
         )  # fmt: skip
         return DeliveryResult(
             incident_id,
@@ -349,6 +365,24 @@ def _deliver(
     except Exception:  # noqa: BLE001, S110 - same: a failed check must not stop the send
         pass
 
+    cut_off = before.interrupted or (
+        not confirms and before.state == "pending" and before.attempts > 0 and before.claim is None
+    )
+    if cut_off and interrupted == "mark-sent":
+        note = f"{channel}: the interrupted send of {incident_id} {isoformat_z(entry.at)} was marked sent by hand"
+        return adopt(Sent(ref=before.ref, refs=tuple(before.refs), note=note), before.attempts, True)
+    if cut_off and interrupted != "resend":
+        error = (
+            f"{channel}: a send of this entry was cut off (the run was killed) and {channel} cannot be asked "
+            f"whether it landed, so it is not sent again on its own: look at {channel}, then run "
+            f"`incidentctl publish {incident_id} --channel {channel} --resend-interrupted` "
+            "(or `--mark-interrupted-sent` when it is there)"
+        )
+        delivery = ledger.update(
+            incident_id, timeline_index, channel, state="failed", error=error, interrupted=True, at=utcnow(),
+            claim=None,
+        )  # fmt: skip
+        return DeliveryResult(incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error)
     attempts = before.attempts
     # What the first attempt sends is kept (X: the thread's posts), so a retry resends exactly that.
     keep = {"parts": list(message.parts)} if message.parts and not before.parts else {}
@@ -377,6 +411,7 @@ def _deliver(
         error = _scrub(str(exc))
         changes: dict[str, Any] = {
             "state": "failed", "error": error, "attempts": attempts, "at": utcnow(), "claim": None,
+            "interrupted": False,
         }  # fmt: skip
         if exc.partial_refs:
             changes["refs"] = list(exc.partial_refs)
