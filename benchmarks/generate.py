@@ -28,9 +28,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from incidentctl.model import ActionItem, Delivery, Entry, Incident, Lessons, Postmortem
+from incidentctl.records.codec import merge_into, rt_dump
 from incidentctl.scaffold import config_text, init_repo
 from incidentctl.store import FLOW_KEYS, Repo
-from incidentctl.yamlio import merge_into, rt_dump
 
 GROUPS = ("Core API", "Web", "Mobile", "Data", "Integrations")
 COMPONENTS = [(f"c{index:02d}", f"{GROUPS[index % 5]} service {index:02d}", GROUPS[index % 5]) for index in range(50)]

@@ -5,7 +5,7 @@
 REPO is a generated repo (``generate.py``). Speeds are CPU seconds (``time.process_time``, best of
 3), so other work on a shared machine inflates them less than wall time would. Every parser's
 output for every measured record is validated into ``Incident`` and compared with today's reader
-(``yamlio.fast_load``, PyYAML's C loader).
+(``records.codec.fast_load``, PyYAML's C loader).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import Any
 
 from incidentctl.model import Incident
 from incidentctl.records import fastparse
-from incidentctl.yamlio import fast_load
+from incidentctl.records.codec import fast_load
 
 
 def _parsers() -> dict[str, tuple[Callable[[str], Any], bool]]:
     """name -> (parse, builds Python objects to compare)."""
     found: dict[str, tuple[Callable[[str], Any], bool]] = {
-        "PyYAML CSafeLoader (yamlio.fast_load, today)": (lambda text: fast_load(text, "r"), True),
+        "PyYAML CSafeLoader (codec.fast_load, today)": (lambda text: fast_load(text, "r"), True),
         "fastparse.parse (yaml-rs + routing)": (lambda text: fastparse.parse(text, "r"), True),
         "fastparse fallback (CSafeLoader, YAML 1.2)": (lambda text: fastparse.parse_fallback(text, "r"), True),
     }

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from incidentctl.errors import RecordError
 from incidentctl.model import Incident
 from incidentctl.records import fastparse
-from incidentctl.yamlio import fast_load, rt_dump
+from incidentctl.records.codec import fast_load, rt_dump
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "incidents").glob("*.yaml"))

@@ -10,7 +10,7 @@ import pytest
 from incidentctl.errors import RecordError
 from incidentctl.lifecycle import open_incident
 from incidentctl.lint import lint_repo
-from incidentctl.records import codec as yamlio
+from incidentctl.records import codec
 from incidentctl.store import Repo, record_problems
 from testing import SAMPLES, make_repo, modify_config
 
@@ -72,20 +72,20 @@ def test_python_tags_and_aliases_refused() -> None:
 
 def test_atomic_write_interrupted_before_rename_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "incidents" / "a.yaml"
-    yamlio.atomic_write(target, "old: 1\n")
+    codec.atomic_write(target, "old: 1\n")
 
     def boom(src: str, dst: str) -> None:
         raise OSError("simulated crash before rename")
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
-        yamlio.atomic_write(target, "new: 2\n")
+        codec.atomic_write(target, "new: 2\n")
     assert target.read_text() == "old: 1\n"
     assert [p.name for p in target.parent.iterdir()] == ["a.yaml"]  # no temp file left
 
 
 def test_stale_temp_files_removed_by_next_write(repo: Repo) -> None:
-    stale = repo.incidents_dir / f"{yamlio.TEMP_PREFIX}abc.tmp"
+    stale = repo.incidents_dir / f"{codec.TEMP_PREFIX}abc.tmp"
     stale.write_text("half a record")
     open_incident(repo, "X", severity="sev2", message="m")
     assert not stale.exists()
