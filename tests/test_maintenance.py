@@ -47,7 +47,15 @@ def test_schedule_writes_the_record_and_prints_the_id(cli, repo: Repo) -> None: 
 
 def test_duration_and_switches(cli, repo: Repo) -> None:  # type: ignore[no-untyped-def]
     mid = schedule(
-        cli, repo, "--start", START, "--duration", "90m", "--no-auto-start", "--no-auto-complete", "--counts-as-downtime"
+        cli,
+        repo,
+        "--start",
+        START,
+        "--duration",
+        "90m",
+        "--no-auto-start",
+        "--no-auto-complete",
+        "--counts-as-downtime",
     )
     record = repo.load(mid)
     assert record.scheduled_until - record.scheduled_for == timedelta(minutes=90)  # type: ignore[operator]
@@ -83,7 +91,15 @@ def _now_window(cli, repo: Repo) -> str:  # type: ignore[no-untyped-def]
     """A maintenance whose window began 10 minutes ago (so people can act on it now)."""
     now = utcnow()
     return schedule(
-        cli, repo, "--start", isoformat_z(now - timedelta(minutes=10)), "--duration", "2h", "-c", "api", "--no-auto-start"
+        cli,
+        repo,
+        "--start",
+        isoformat_z(now - timedelta(minutes=10)),
+        "--duration",
+        "2h",
+        "-c",
+        "api",
+        "--no-auto-start",
     )
 
 
