@@ -166,8 +166,8 @@ def _maintenance_facts(incident: Incident, config: Config) -> list[str]:
     return lines
 
 
-def print_incident(incident: Incident, config: Config, out: Console | None = None) -> None:
+def print_incident(incident: Incident, config: Config, out: Console | None = None, now: datetime | None = None) -> None:
     """Print :func:`incident_markup` to ``out`` (default: a stdout console)."""
     target = out if out is not None else console()
-    for line in incident_markup(incident, config):
+    for line in incident_markup(incident, config, now):
         target.print(line)
