@@ -285,3 +285,17 @@ def test_no_postmortem_for_a_maintenance(cli, repo: Repo) -> None:  # type: igno
     assert postmortem_due(record, repo.config) is None
     assert lint_postmortems(repo.root, repo.config, [record]) == []
     assert cli("lint", repo=repo.root).exit_code == 0
+
+
+def test_remind_notify_posts_a_maintenance_reminder_to_slack(cli, tmp_path, slack) -> None:  # type: ignore[no-untyped-def]
+    from testing import DELETE, make_repo
+
+    repo = make_repo(tmp_path / "s", config={"channels.x": DELETE, "channels.statuspage": DELETE})
+    mid = schedule(cli, repo, "--start", START, "--end", END, "-c", "api", "--no-auto-start")
+    result = cli("remind", "--notify", "--now", "2030-06-10T14:30:00Z", repo=repo.root)
+    assert result.exit_code == 0, result.output
+    (posted,) = slack.messages
+    assert "Database upgrade" in posted["text"] and "has not started" in posted["text"]
+    assert f"maintenance start {mid}" in posted["text"]
+    again = cli("remind", "--notify", "--now", "2030-06-10T14:40:00Z", repo=repo.root)
+    assert again.exit_code == 0 and len(slack.messages) == 1  # not re-posted within the hour
