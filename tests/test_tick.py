@@ -255,3 +255,45 @@ def test_two_clones_ticking_at_once(tmp_path: Path, slack_only: FakeSlack) -> No
     lint = run_subprocess("lint", cwd=fresh)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     print(f"\ntwo clones, four moments, tick --publish at once: {elapsed:.1f}s")
+
+
+def test_the_same_tick_in_two_offline_clones_merges_to_one_entry(tmp_path: Path) -> None:
+    """Both clones apply the start before either pushes (b wrote a note first, so its commits do not
+    replay as they are): the push rebases through the merge driver, which unions the identical
+    entries (same time, same text) into one."""
+    from incidentctl import gitops
+    from incidentctl.lifecycle import add_update
+    from incidentctl.tick import run
+
+    seed = make_repo(tmp_path / "seed", config={"git.push": True})
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed.root), str(remote))
+    a, b = tmp_path / "a", tmp_path / "b"
+    for clone in (a, b):
+        git(tmp_path, "clone", "-q", str(remote), str(clone))
+    made = run_subprocess("maintenance", "schedule", "Upgrade", "--start", START, "--end", END, "-c", "api", cwd=a)
+    assert made.returncode == 0, made.stderr
+    mid = made.stdout.strip()
+    git(b, "pull", "-q")
+    for clone in (a, b):
+        repo = Repo.open(clone)
+        repo.config = repo.config.model_copy(update={"git": repo.config.git.model_copy(update={"push": False})})
+        if clone == b:
+            add_update(repo, mid, message="Runbook checked.", internal=True)
+        report = run(repo, utc("2030-06-10T14:30:00Z"))
+        assert [item.key for item in report.applied] == ["start"]
+    gitops.push(a, "origin")
+    gitops.push(b, "origin")  # rejected, fetch, rebase: the merge driver meets the same entry on both sides
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(remote), str(fresh))
+    record = Repo.open(fresh).load(mid)
+    assert [(entry.status, entry.message) for entry in record.timeline] == [
+        ("scheduled", "Scheduled maintenance."),
+        ("scheduled", "Runbook checked."),
+        ("in_progress", "Maintenance has started."),
+    ]
+    log = git(fresh, "log", "--format=%s")
+    assert log.count(f"{mid}: maintenance started (tick)") == 1  # b's became empty in the rebase: dropped
+    assert f"{mid}: internal note" in log
+    lint = run_subprocess("lint", cwd=fresh)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
