@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from .display import print_incident
 from .durations import isoformat_z
 from .errors import UsageError
 from .lifecycle import add_update, open_incident, resolve_incident
@@ -120,15 +121,49 @@ def run_demo(path: Path, out: Callable[[str], object] = print) -> Repo:
     out(f"Replaying the sample {sample.title!r} ({sample.started_at:%Y-%m-%d}) into {path.resolve()}\n")
     incident = replay(repo, sample)
     out(f"$ incidentctl show {incident.id}")
-    from .display import print_incident
-
     print_incident(incident, repo.config)
     _render_channels(repo, incident, out)
     _postmortem(repo, incident, out)
-    _site(repo, out)
+    # The demo's "now": the day after the replayed outage (the status page is built as of then).
+    now = incident.timeline[-1].at + timedelta(days=1)
+    maintenance = schedule_followup(repo, now)
+    out(f"\n== The fix, done right: a scheduled maintenance ==\n$ incidentctl show {maintenance.id}")
+    print_incident(maintenance, repo.config, now=now)
+    _site(repo, out, now)
     out("")
     out(f"Try it yourself:  cd {path} && incidentctl list && incidentctl remind --now 2024-12-12T00:40:00Z")
+    assert maintenance.scheduled_for is not None
+    out(f"Replay its life:  incidentctl tick --now {isoformat_z(maintenance.scheduled_for)}")
     return repo
+
+
+#: The maintenance the demo schedules after the outage: the change that caused it (a new telemetry
+#: service deployed to every cluster at once overwhelmed the Kubernetes API servers), done right.
+FOLLOWUP_TITLE = "Staged rollout of the telemetry service"
+FOLLOWUP_MESSAGE = (
+    "We will roll out the telemetry service again, one cluster at a time, with Kubernetes API server load "
+    "limits and break-glass access to the control plane in place. Each stage waits for the clusters to stay "
+    "healthy before the next. No downtime is expected; API, ChatGPT and Sora may respond more slowly for a "
+    "few minutes while each cluster is updated."
+)
+
+
+def schedule_followup(repo: Repo, now: datetime) -> Incident:
+    """Schedule the follow-up maintenance three days after ``now``, 14:00-16:00 UTC (announced at ``now``)."""
+    from .maintenance import schedule_maintenance
+
+    day = (now + timedelta(days=3)).date()
+    start = datetime(day.year, day.month, day.day, 14, 0, tzinfo=UTC)
+    change = schedule_maintenance(
+        repo,
+        FOLLOWUP_TITLE,
+        start=start,
+        end=start + timedelta(hours=2),
+        components=[cid for cid, _name in DEMO_COMPONENTS],
+        message=FOLLOWUP_MESSAGE,
+        now=now,
+    )
+    return change.incident
 
 
 def _render_channels(repo: Repo, incident: Incident, out: Callable[[str], object]) -> None:
@@ -158,13 +193,11 @@ def _postmortem(repo: Repo, incident: Incident, out: Callable[[str], object]) ->
     out(f"\n== Postmortem rendered to {target} ==")
 
 
-def _site(repo: Repo, out: Callable[[str], object]) -> None:
+def _site(repo: Repo, out: Callable[[str], object], now: datetime) -> None:
     try:
         from .site import build_site
     except ImportError:
         return
-    # Build as of the day after the replayed outage, so its 90-day bars show it.
-    incidents = repo.scan()
-    last = max((incident.timeline[-1].at for incident in incidents), default=None)
-    output = build_site(repo, now=last + timedelta(days=1) if last else None)
+    # Built as of the day after the replayed outage, so its 90-day bars show it and the maintenance is upcoming.
+    output = build_site(repo, now=now)
     out(f"\n== Status page built: open {output / 'index.html'} (or run `incidentctl site serve` in {repo.root}) ==")

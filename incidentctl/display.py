@@ -22,6 +22,11 @@ STATUS_STYLE = {
     "identified": "bold yellow",
     "monitoring": "bold blue",
     "resolved": "green",
+    "scheduled": "bold blue",
+    "in_progress": "bold blue",
+    "verifying": "bold cyan",
+    "completed": "green",
+    "cancelled": "dim",
 }
 #: By severity rank: the first configured severity is the loudest.
 SEVERITY_STYLE = ["bold white on red", "bold red", "yellow", "cyan", "dim"]
@@ -63,20 +68,24 @@ def incident_markup(incident: Incident, config: Config, now: datetime | None = N
 
     tz = config.tz
     severity = config.severities.get(incident.severity)
-    lines = [
-        f"[bold]{escape(incident.title)}[/]",
-        f"  id         {incident.id}",
-        f"  severity   [{severity_style(config, incident.severity)}]{incident.severity}[/]"
-        + (f" ({escape(severity.name)})" if severity else ""),
-        f"  status     [{STATUS_STYLE.get(incident.status, '')}]{incident.status}[/]",
-        f"  started    {offset_time(incident.started_at, tz)}",
-    ]
-    if incident.resolved_at:
-        lines.append(f"  resolved   {offset_time(incident.resolved_at, tz)}")
-    end = incident.resolved_at or now or utcnow()
-    lines.append(
-        f"  duration   {format_duration(end - incident.started_at)}{'' if incident.resolved_at else ' (ongoing)'}"
-    )
+    lines = [f"[bold]{escape(incident.title)}[/]", f"  id         {incident.id}"]
+    if incident.is_maintenance:
+        lines.extend(_maintenance_facts(incident, config))
+    else:
+        lines.extend(
+            [
+                f"  severity   [{severity_style(config, incident.severity)}]{incident.severity}[/]"
+                + (f" ({escape(severity.name)})" if severity else ""),
+                f"  status     [{STATUS_STYLE.get(incident.status, '')}]{incident.status}[/]",
+                f"  started    {offset_time(incident.started_at, tz)}",
+            ]
+        )
+        if incident.resolved_at:
+            lines.append(f"  resolved   {offset_time(incident.resolved_at, tz)}")
+        end = incident.resolved_at or now or utcnow()
+        lines.append(
+            f"  duration   {format_duration(end - incident.started_at)}{'' if incident.resolved_at else ' (ongoing)'}"
+        )
     if incident.commander:
         lines.append(f"  commander  {escape(incident.commander)}")
     if incident.components:
@@ -98,6 +107,27 @@ def incident_markup(incident: Incident, config: Config, now: datetime | None = N
                 lines.append(f"      {escape(line)}")
         if entry.next_update_by:
             lines.append(f"      [dim]next update by {offset_time(entry.next_update_by, tz)}[/]")
+        if entry.scheduled_for is not None and entry.scheduled_until is not None:
+            verb = "moved to" if entry.notice == "rescheduled" else "window"
+            lines.append(
+                f"      [dim]{verb} {offset_time(entry.scheduled_for, tz)} to {offset_time(entry.scheduled_until, tz)}[/]"
+            )
+        if entry.automatic or entry.notice:
+            lines.append(
+                "      [dim]"
+                + ", ".join(
+                    (
+                        [
+                            f"{entry.notice} notice"
+                            + (f" ({entry.reminder_before} before)" if entry.reminder_before else "")
+                        ]
+                        if entry.notice
+                        else []
+                    )
+                    + (["automatic (tick)"] if entry.automatic else [])
+                )
+                + "[/]"
+            )
         if entry.deliveries:
             marks = []
             for channel, delivery in entry.deliveries.items():
@@ -109,8 +139,35 @@ def incident_markup(incident: Incident, config: Config, now: datetime | None = N
     return lines
 
 
-def print_incident(incident: Incident, config: Config, out: Console | None = None) -> None:
+def _maintenance_facts(incident: Incident, config: Config) -> list[str]:
+    """A maintenance's status, window (local times, with the duration) and automation switches."""
+    from .durations import format_duration
+    from .render import offset_time
+
+    assert incident.scheduled_for is not None and incident.scheduled_until is not None
+    tz = config.tz
+    start, end = incident.scheduled_for, incident.scheduled_until
+    switches = [
+        f"auto-start {'on' if incident.auto_start else 'off'}",
+        f"auto-complete {'on' if incident.auto_complete else 'off'}",
+        "counts as downtime" if incident.counts_as_downtime else "not counted as downtime",
+    ]
+    lines = [
+        "  kind       maintenance",
+        f"  status     [{STATUS_STYLE.get(incident.status, '')}]{incident.status}[/]",
+        f"  window     {offset_time(start, tz)} to {offset_time(end, tz)} ({format_duration(end - start)})",
+        f"  automation {', '.join(switches)}",
+    ]
+    started = next((entry.at for entry in incident.timeline if entry.status == "in_progress"), None)
+    if started is not None:
+        lines.append(f"  started    {offset_time(started, tz)}")
+    if incident.resolved_at:
+        lines.append(f"  {incident.status:<10} {offset_time(incident.resolved_at, tz)}")
+    return lines
+
+
+def print_incident(incident: Incident, config: Config, out: Console | None = None, now: datetime | None = None) -> None:
     """Print :func:`incident_markup` to ``out`` (default: a stdout console)."""
     target = out if out is not None else console()
-    for line in incident_markup(incident, config):
+    for line in incident_markup(incident, config, now):
         target.print(line)

@@ -12,8 +12,19 @@ from typing import TYPE_CHECKING
 
 from .durations import parse_deadline, utcnow
 from .errors import InputError, PushError, RecordError, UsageError
-from .model import IMPACTS, MESSAGE_MAX, STATUSES, TITLE_MAX, Delivery, Entry, Incident, clean_text
+from .model import (
+    IMPACTS,
+    MAINTENANCE_IMPACTS,
+    MESSAGE_MAX,
+    STATUSES,
+    TITLE_MAX,
+    Delivery,
+    Entry,
+    Incident,
+    clean_text,
+)
 from .store import Repo
+from .vocabulary import ALL_STATUSES, MAINTENANCE_STATUSES, statuses_of
 
 if TYPE_CHECKING:
     from .records.transaction import Transaction
@@ -110,8 +121,33 @@ def parse_component_impacts(values: Sequence[str], repo: Repo) -> dict[str, str]
 
 
 def _check_status(status: str | None) -> None:
-    if status is not None and status not in STATUSES:
+    if status is not None and status not in ALL_STATUSES:
         raise UsageError(f"--status {status!r}: must be one of {', '.join(STATUSES)}")
+
+
+def _check_kind_status(incident: Incident, status: str | None) -> None:
+    """An incident takes incident statuses only, a maintenance maintenance statuses only."""
+    if status is None or status in statuses_of(incident.kind):
+        return
+    if incident.is_maintenance:
+        raise InputError(
+            f"--status {status!r}: {incident.id} is a maintenance (use one of {', '.join(MAINTENANCE_STATUSES)}"
+            f"{'; or `incidentctl maintenance complete`' if status == 'resolved' else ''})"
+        )
+    raise InputError(f"--status {status!r}: {incident.id} is an incident (use one of {', '.join(STATUSES)})")
+
+
+def _check_maintenance_update(incident: Incident, components: Mapping[str, str] | None, severity: str | None) -> None:
+    if not incident.is_maintenance:
+        return
+    if severity is not None:
+        raise InputError(f"--severity: {incident.id} is a maintenance; maintenances have no severity")
+    wrong = sorted(c for c, impact in (components or {}).items() if impact not in MAINTENANCE_IMPACTS)
+    if wrong:
+        raise InputError(
+            f"--component {', '.join(wrong)}: a maintenance sets components to under_maintenance or operational "
+            "only; open an incident for an outage"
+        )
 
 
 def _check_severity(repo: Repo, severity: str) -> None:
@@ -231,6 +267,8 @@ def add_update(
     _deadline(next_update, when)  # a bad promise is refused before the lock and the sync
     with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
+        _check_kind_status(incident, status)
+        _check_maintenance_update(incident, components, severity)
         new_status = status or _status_at(incident, when)
         if internal:
             current = _components_at(incident, when)
@@ -253,6 +291,10 @@ def add_update(
                     "or give --component ID=operational"
                 )
         visibility = "internal" if internal else "public"
+        if incident.is_maintenance and status is not None and not internal:
+            from .maintenance import components_for
+
+            components = {**components_for(incident, new_status), **dict(components or {})}
         entry = Entry(
             at=when,
             status=new_status,
@@ -281,6 +323,11 @@ def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None
     text = _message(message or "") or DEFAULT_RESOLVE_MESSAGE
     with repo.transaction() as tx:
         incident = repo.load(repo.resolve_id(incident_id))
+        if incident.is_maintenance:
+            raise InputError(
+                f"{incident.id} is a maintenance: use `incidentctl maintenance complete {incident.id}` "
+                f"(or `maintenance cancel {incident.id}`)"
+            )
         if not incident.is_open:
             raise InputError(
                 f"{incident.id} is already resolved (at {incident.resolved_at:%Y-%m-%dT%H:%M:%SZ}); "

@@ -55,6 +55,8 @@ def reminder_text(
             f":memo: {who}the postmortem of *{title}* ({incident.severity}) was due at {when}; overdue by {late} "
             f"({escape_mrkdwn(reminder.detail)}). Start it with `incidentctl postmortem {incident.id} --init`."
         )
+    if reminder.reason in ("maintenance_start_due", "maintenance_notice_due"):
+        return f":wrench: {who}maintenance *{title}*: {escape_mrkdwn(reminder.detail)} (due {when}; overdue by {late})."
     return f":ballot_box_with_check: {who}*{title}*: {escape_mrkdwn(reminder.detail)}; overdue by {late}."
 
 

@@ -236,7 +236,9 @@ def lint_postmortems(root: Path, config: Config, incidents: list[Incident]) -> l
     problems = []
     for incident in incidents:
         rel = f"{INCIDENTS_DIR}/{incident.id}.yaml"
-        severity = config.severities.get(incident.severity)
+        # A maintenance never requires a postmortem (its "severity" is a placeholder, even if a severity
+        # of that name is configured).
+        severity = None if incident.is_maintenance else config.severities.get(incident.severity)
         postmortem = incident.postmortem
         if severity is not None and severity.postmortem_required and not incident.is_open:
             missing = missing_postmortem_fields(postmortem)

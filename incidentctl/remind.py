@@ -19,6 +19,11 @@ Rules (documented in the README and ``remind --help``):
   day (postmortem and action-item reminders, which are days late, not minutes).
 - ``--now`` evaluates each incident as it stood then: entries after it are ignored.
 - Sample incidents (``sample: true``, replayed public outages) never remind.
+- **Maintenance start due**: a maintenance still ``scheduled`` once its ``scheduled_for`` passed (with
+  ``auto_start`` off, or no ``tick`` running): start it or move it.
+- **Maintenance notice due**: a ``maintenance.remind_before`` lead (default 24h and 1h before the start)
+  passed and its public reminder notice was not written (no ``tick`` ran): due at ``start - lead``, the latest
+  lead only, and only until the start. A maintenance never has update or postmortem reminders.
 """
 
 from __future__ import annotations
@@ -39,7 +44,9 @@ if TYPE_CHECKING:
     from .model import Incident
     from .store import Repo
 
-Reason = Literal["update_due", "postmortem_due", "action_item_due"]
+Reason = Literal["update_due", "postmortem_due", "action_item_due", "maintenance_start_due", "maintenance_notice_due"]
+#: Maintenance reminders are re-posted at most this often.
+MAINTENANCE_REPOST = timedelta(hours=1)
 #: Postmortem and action-item reminders are re-posted at most this often.
 SLOW_REPOST = timedelta(days=1)
 
@@ -113,7 +120,9 @@ def next_update_due(incident: Incident, severity: Severity) -> datetime | None:
 
 
 def postmortem_due(incident: Incident, config: Config) -> datetime | None:
-    """When the postmortem is due, or None when none is required (or it is written)."""
+    """When the postmortem is due, or None when none is required (or it is written; or it is a maintenance)."""
+    if incident.is_maintenance:
+        return None
     severity = config.severities.get(incident.severity)
     resolved = incident.resolved_at
     if severity is None or not severity.postmortem_required or resolved is None:
@@ -123,8 +132,51 @@ def postmortem_due(incident: Incident, config: Config) -> datetime | None:
     return add_due_period(resolved, severity.postmortem_due, config.tz)
 
 
-def reminders_for(incident: Incident, config: Config) -> list[Reminder]:
-    """Every reminder ``incident`` has, due or not (the caller compares with now)."""
+def maintenance_reminders(incident: Incident, config: Config, now: datetime | None) -> list[Reminder]:
+    """A scheduled maintenance's start (once passed) and the reminder notice ``tick`` should have written."""
+    from .maintenance import lead_label, reminder_due
+
+    start = incident.scheduled_for
+    if incident.sample or incident.status != "scheduled" or start is None:
+        return []
+    common: dict[str, Any] = {
+        "incident_id": incident.id,
+        "title": incident.title,
+        "severity": incident.severity,
+        "commander": incident.commander,
+        "snoozed_until": incident.reminders.snoozed_until if incident.reminders else None,
+    }
+    found = [
+        Reminder(
+            reason="maintenance_start_due",
+            due_at=start,
+            key="maintenance_start_due",
+            detail="the maintenance has not started"
+            + ("" if incident.auto_start else " (auto-start is off)")
+            + f": `incidentctl maintenance start {incident.id}` (or reschedule or cancel it)",
+            **common,
+        )
+    ]
+    lead = reminder_due(incident, config, now) if now is not None else None
+    if lead is not None:
+        label = lead_label(lead)
+        found.append(
+            Reminder(
+                reason="maintenance_notice_due",
+                due_at=start - lead,
+                key=f"maintenance_notice_due.{label}",
+                detail=f"the {label} reminder notice was not posted: run `incidentctl tick --publish`",
+                **common,
+            )
+        )
+    return found
+
+
+def reminders_for(incident: Incident, config: Config, now: datetime | None = None) -> list[Reminder]:
+    """Every reminder ``incident`` has, due or not (the caller compares with now; maintenance notices
+    need ``now``: only the latest lead due then is one)."""
+    if incident.is_maintenance:
+        return maintenance_reminders(incident, config, now)
     severity = config.severities.get(incident.severity)
     if severity is None or incident.sample:
         return []
@@ -184,7 +236,7 @@ def find_reminders(incidents: Iterable[Incident], config: Config, now: datetime)
         incident = as_of(recorded, now)
         if incident is None:
             continue
-        for item in reminders_for(incident, config):
+        for item in reminders_for(incident, config, now):
             if item.due_at > now:
                 if item.reason == "update_due":
                     report.upcoming.append(item)
@@ -213,6 +265,8 @@ def check_reminders(repo: Repo, now: datetime) -> tuple[ReminderReport, list[str
 
 
 def repost_interval(reminder: Reminder, config: Config) -> timedelta:
+    if reminder.reason.startswith("maintenance_"):
+        return MAINTENANCE_REPOST
     severity = config.severities.get(reminder.severity)
     if reminder.reason == "update_due" and severity is not None:
         return severity.update_every
@@ -282,8 +336,12 @@ def describe(reminder: Reminder, now: datetime, tz: ZoneInfo) -> str:
         timing = f"due {when}, in {format_duration(-late)}"
     if reminder.reason == "action_item_due" and late >= timedelta(0):
         timing = f"overdue by {format_duration(late)}"
-    label = {"update_due": "update due", "postmortem_due": "postmortem due", "action_item_due": "action item due"}[
-        reminder.reason
-    ]
+    label = {
+        "update_due": "update due",
+        "postmortem_due": "postmortem due",
+        "action_item_due": "action item due",
+        "maintenance_start_due": "maintenance start due",
+        "maintenance_notice_due": "maintenance notice due",
+    }[reminder.reason]
     extra = f": {reminder.detail}" if reminder.reason != "update_due" else ""
     return f"{reminder.incident_id} [{reminder.severity}] {label}{extra} ({timing})"

@@ -2,6 +2,11 @@
 
 Incidents are selected by when they started: ``since <= started_at < until``. Open incidents are
 counted, and their impact and silences run to ``now``; times to resolve use resolved ones only.
+
+Maintenances are counted apart (never in the incident figures), selected by their planned start
+(``since <= scheduled_for < until``): how many, completed, cancelled, and the planned minutes (their
+windows) against the actual minutes (from the start to the completion or cancellation; to ``now``
+while one runs).
 """
 
 from __future__ import annotations
@@ -56,6 +61,39 @@ class ComponentStats:
 
 
 @dataclass
+class MaintenanceStats:
+    """Scheduled maintenance, apart from incidents."""
+
+    count: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    planned_seconds: float = 0.0
+    actual_seconds: float = 0.0
+
+    def add(self, incident: Incident, now: datetime) -> None:
+        assert incident.scheduled_for is not None and incident.scheduled_until is not None
+        self.count += 1
+        if incident.status == "completed":
+            self.completed += 1
+        elif incident.status == "cancelled":
+            self.cancelled += 1
+        self.planned_seconds += (incident.scheduled_until - incident.scheduled_for).total_seconds()
+        started = next((entry.at for entry in incident.timeline if entry.status == "in_progress"), None)
+        if started is not None:
+            self.actual_seconds += max(0.0, ((incident.resolved_at or now) - started).total_seconds())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "completed": self.completed,
+            "cancelled": self.cancelled,
+            "open": self.count - self.completed - self.cancelled,
+            "planned_minutes": round(self.planned_seconds / 60),
+            "actual_minutes": round(self.actual_seconds / 60),
+        }
+
+
+@dataclass
 class Stats:
     """Everything ``stats`` reports for one period."""
 
@@ -74,6 +112,7 @@ class Stats:
     per_component: dict[str, ComponentStats] = field(default_factory=dict)
     silences: list[tuple[str, str, IncidentMetrics]] = field(default_factory=list)
     """(incident id, title, metrics) for every incident with a silence, longest first."""
+    maintenance: MaintenanceStats = field(default_factory=MaintenanceStats)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +139,7 @@ class Stats:
                 for incident_id, title, metrics in self.silences[:SILENCES_SHOWN]
                 if (longest := metrics.longest_silence) is not None
             ],
+            "maintenance": self.maintenance.to_json(),
         }
 
 
@@ -129,6 +169,11 @@ def compute_stats(
     for component_id in config.component_ids:
         result.per_component[component_id] = ComponentStats()
     for incident in incidents:
+        if incident.is_maintenance:
+            assert incident.scheduled_for is not None
+            if (since is None or incident.scheduled_for >= since) and (until is None or incident.scheduled_for < until):
+                result.maintenance.add(incident, moment)
+            continue
         if since is not None and incident.started_at < since:
             continue
         if until is not None and incident.started_at >= until:

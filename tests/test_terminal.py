@@ -96,7 +96,7 @@ def test_demo_needs_no_credentials_and_reruns(tmp_path: Path) -> None:
     first = run_subprocess("demo", str(target), cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stdout + first.stderr
-    listed = run_subprocess("--repo", str(target), "list", "--json")
+    listed = run_subprocess("--repo", str(target), "list", "--kind", "incident", "--json")
     (incident,) = json.loads(listed.stdout)
     assert incident["id"] == "2024-12-12-chatgpt-sora-api-unavailable"
     assert incident["started_at"] == "2024-12-12T00:00:00Z"

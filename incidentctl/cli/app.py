@@ -11,7 +11,22 @@ from typer.core import TyperGroup
 
 from ..errors import IncidentctlError, debug_enabled, from_exception
 from . import publish
-from .commands import demo, import_, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats, tick
+from .commands import (
+    demo,
+    import_,
+    incidents,
+    init,
+    lint,
+    maintenance,
+    merge,
+    postmortem,
+    remind,
+    show,
+    site,
+    snooze,
+    stats,
+    tick,
+)
 from .commands import list as list_command
 
 
@@ -104,6 +119,7 @@ for module in (
     merge,
     import_,
     tick,
+    maintenance,
 ):
     module.register(app)
 

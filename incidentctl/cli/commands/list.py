@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..common import complete_severity, open_repo
 from ..options import JsonOpt
-from ..output import print_incident_table, print_json
+from ..output import _safe, print_incident_table, print_json
+
+if TYPE_CHECKING:
+    from ...config import Config
 
 
 def list_incidents(
@@ -18,14 +21,22 @@ def list_incidents(
         str | None,
         typer.Option("--severity", help="Only this severity.", autocompletion=complete_severity, show_default=False),
     ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Only incidents or only maintenances (default: both).", show_default=False),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List incidents, newest first."""
+    """List incidents and maintenances, newest first."""
     repo = open_repo(ctx)
     if severity is not None and severity not in repo.config.severities:
         from ...errors import UsageError
 
         raise UsageError(f"--severity {severity!r}: unknown severity (known: {', '.join(repo.config.severities)})")
+    if kind is not None and kind not in ("incident", "maintenance"):
+        from ...errors import UsageError
+
+        raise UsageError(f"--kind {kind!r}: must be incident or maintenance")
     problems: list[str] = []
     summaries = repo.summaries(skip_invalid=True, problems=problems)
     for problem in problems:  # one invalid record never hides the others: named, skipped
@@ -33,12 +44,46 @@ def list_incidents(
     rows = [
         row
         for row in reversed(summaries)
-        if (not open_only or row["status"] != "resolved") and (severity is None or row["severity"] == severity)
+        if (not open_only or row["resolved_at"] is None)
+        and (severity is None or row["severity"] == severity)
+        and (kind is None or row.get("kind", "incident") == kind)
     ]
     if as_json:
         print_json(rows)
         return
-    print_incident_table(rows, repo.config)
+    incidents = [row for row in rows if row.get("kind", "incident") == "incident"]
+    maintenances = [row for row in rows if row.get("kind") == "maintenance"]
+    if incidents or not maintenances:
+        print_incident_table(incidents, repo.config)
+    if maintenances:
+        if incidents:
+            typer.echo("")
+        _print_maintenances(maintenances, repo.config)
+
+
+def _print_maintenances(rows: list[dict[str, Any]], config: Config) -> None:
+    """Maintenances with their window in the configured zone (and its length)."""
+    from datetime import datetime
+
+    from ...durations import format_duration
+    from ...render import offset_time
+
+    table = [("ID", "STATUS", "WINDOW", "DURATION", "TITLE")]
+    for row in rows:
+        start = datetime.fromisoformat(row["scheduled_for"])
+        end = datetime.fromisoformat(row["scheduled_until"])
+        table.append(
+            (
+                row["id"],
+                row["status"],
+                f"{offset_time(start, config.tz)} to {offset_time(end, config.tz)}",
+                format_duration(end - start),
+                _safe(" ".join(str(row["title"]).split())),
+            )
+        )
+    widths = [max(len(line[n]) for line in table) for n in range(4)]
+    for line in table:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line[:4], widths, strict=True)) + "  " + line[4])
 
 
 def register(app: typer.Typer) -> None:

@@ -31,7 +31,8 @@ def stats(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Counts and durations: per severity, per component, time to resolve, updates, silences."""
+    """Counts and durations: per severity, per component, time to resolve, updates, silences; and
+    scheduled maintenance apart (planned against actual time)."""
     from ...durations import parse_date, parse_timestamp
     from ...errors import UsageError
     from ...stats import compute_stats
@@ -66,6 +67,13 @@ def _print(result: Stats, config: Config) -> None:
     out.print(
         f"[bold]{result.incidents} incidents[/] ({period}): {result.open} open, {result.incidents - result.open} resolved"
     )
+    maintenance = result.maintenance
+    if maintenance.count:
+        out.print(
+            f"[bold]{maintenance.count} maintenances[/] (not counted as incidents): {maintenance.completed} completed, "
+            f"{maintenance.cancelled} cancelled; planned {format_seconds(maintenance.planned_seconds)}, "
+            f"actual {format_seconds(maintenance.actual_seconds)}"
+        )
     if not result.incidents:
         return
     data = result.to_json()
