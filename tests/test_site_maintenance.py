@@ -381,3 +381,17 @@ def test_a_maintenance_page_is_rebuilt_when_now_crosses_its_window(tmp_path: Pat
     assert after[page] == done[page], "a finished maintenance's page no longer depends on now"
     index = (out / "index.html").read_text(encoding="utf-8")
     assert 'id="maint-next"' not in index and 'id="maint-now"' not in index
+
+
+def test_a_window_across_a_dst_change_shows_both_offsets_and_the_real_duration(tmp_path: Path) -> None:
+    """America/New_York springs forward at 2025-03-09 07:00 UTC: 01:00 EST to 04:00 EDT is 2 hours."""
+    repo = make_repo(tmp_path / "status")
+    start = datetime(2025, 3, 9, 6, 0, tzinfo=UTC)
+    schedule(repo, "dst", "Night work", start=start, end=start + 2 * HOUR, components=["api"],
+             announced=start - 3 * DAY)  # fmt: skip
+    out = build_site(repo, tmp_path / "site", now=start - DAY)
+    upcoming = section((out / "index.html").read_text(encoding="utf-8"), "maint-next")
+    assert '<time datetime="2025-03-09T06:00:00Z">2025-03-09 01:00 EST</time>' in upcoming
+    assert '<time datetime="2025-03-09T08:00:00Z">2025-03-09 04:00 EDT</time> (2h)' in upcoming
+    item = load(out, "api/v2/scheduled-maintenances/upcoming.json")["scheduled_maintenances"][0]
+    assert (item["scheduled_for"], item["scheduled_until"]) == ("2025-03-09T06:00:00Z", "2025-03-09T08:00:00Z")
