@@ -369,11 +369,13 @@ def test_a_maintenance_page_is_rebuilt_when_now_crosses_its_window(tmp_path: Pat
     assert still_before["incidents/done.html"] == before["incidents/done.html"]
     overdue, html = build(NOW + 3 * HOUR)
     assert overdue[page] != before[page] and "planned start has passed" in html
+    assert "(planned start passed, not started yet)" in (out / "index.html").read_text(encoding="utf-8")
     step(repo, "db", "in_progress", NOW + 3 * HOUR, "Started late.")
     running, html = build(NOW + 3 * HOUR + timedelta(minutes=10))
     assert "In progress" in html and "for 10m" in html
     late, html = build(NOW + 5 * HOUR)
     assert late[page] != running[page] and "planned end has passed" in html
+    assert "(running past its planned end)" in (out / "index.html").read_text(encoding="utf-8")
     step(repo, "db", "completed", NOW + 5 * HOUR, "Done.")
     done, html = build(NOW + 6 * HOUR)
     assert "Completed" in html
