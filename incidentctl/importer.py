@@ -6,7 +6,9 @@ under a page's root URL, or under a folder holding a saved copy (the folder itse
 entries in time order, Statuspage's statuses and component impacts mapped to ours (components by
 NAME; an unknown name is reported once and dropped), the severity from the incident's impact.
 Each record carries ``imported_from: {source: statuspage, page, id}``: running the import again
-imports nothing twice. Scheduled maintenances are skipped (this version has no maintenance records).
+imports nothing twice. Scheduled maintenances (from ``scheduled-maintenances.json``, and those
+Statuspage also lists among the incidents) become ``kind: maintenance`` records with their window;
+one without a window (``scheduled_for``/``scheduled_until``) is skipped and counted.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import IncidentctlError, PushError, UsageError
-from .model import IMPACTS, STATUSES, Entry, ImportedFrom, Incident
+from .model import IMPACTS, MAINTENANCE_SEVERITY, STATUSES, Entry, ImportedFrom, Incident
+from .vocabulary import MAINTENANCE_ACTIVE, MAINTENANCE_STATUSES
 
 if TYPE_CHECKING:
     from .store import Repo
@@ -40,7 +43,7 @@ SEVERITY_BY_IMPACT: dict[str, tuple[str, ...]] = {
 #: Statuspage update statuses that are not ours.
 STATUS_ALIASES = {"postmortem": "resolved"}
 #: Statuspage maintenance statuses: an "incident" with one of these is a scheduled maintenance.
-MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
+STATUSPAGE_MAINTENANCE_STATUSES = frozenset({"scheduled", "in_progress", "verifying", "completed"})
 
 
 @dataclass
@@ -66,6 +69,7 @@ class ImportResult:
     imported: list[Incident] = field(default_factory=list)
     already_imported: int = 0
     skipped_maintenances: int = 0
+    """Maintenances without a window (nothing to schedule); the others are imported like incidents."""
     skipped_before_since: int = 0
     unknown_components: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -73,6 +77,15 @@ class ImportResult:
     commit: str | None = None
     push_error: PushError | None = None
     notes: list[str] = field(default_factory=list)
+
+    def counted(self) -> str:
+        """``3 incidents``, ``3 incidents and 1 maintenance``: what was imported, by kind."""
+        maintenances = sum(1 for record in self.imported if record.is_maintenance)
+        incidents = len(self.imported) - maintenances
+        text = f"{incidents} incident{'s' if incidents != 1 else ''}"
+        if maintenances:
+            text += f" and {maintenances} maintenance{'s' if maintenances != 1 else ''}"
+        return text
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -195,7 +208,9 @@ def _text(value: Any) -> str:
 
 def _is_maintenance(item: Mapping[str, Any]) -> bool:
     return bool(
-        item.get("impact") == "maintenance" or item.get("scheduled_for") or item.get("status") in MAINTENANCE_STATUSES
+        item.get("impact") == "maintenance"
+        or item.get("scheduled_for")
+        or item.get("status") in STATUSPAGE_MAINTENANCE_STATUSES
     )
 
 
@@ -263,6 +278,88 @@ class _Mapper:
             ),
         )
 
+    def maintenance_entries(self, item: Mapping[str, Any], start: datetime, end: datetime) -> list[Entry]:
+        """A maintenance's updates as entries; its components ``operational`` when announced,
+        ``under_maintenance`` from the start, ``operational`` again when completed (our convention)."""
+        named: list[str] = []
+        for component in item.get("components") or []:
+            our_id = self.component(component.get("name")) if isinstance(component, dict) else None
+            if our_id is not None and our_id not in named:
+                named.append(our_id)
+        updates = [update for update in item.get("incident_updates") or [] if isinstance(update, dict)]
+        timed = []
+        for update in updates:
+            at = parse_time(update.get("display_at")) or parse_time(update.get("created_at"))
+            if at is not None:
+                timed.append((at, update))
+        timed.sort(key=lambda pair: pair[0])
+        if not timed:
+            created = parse_time(item.get("created_at")) or start
+            timed = [(min(created, start), {"status": item.get("status"), "body": ""})]
+        entries: list[Entry] = []
+        status = "scheduled"
+        under = False
+        for index, (at, update) in enumerate(timed):
+            raw = str(update.get("status") or "")
+            status = raw if raw in MAINTENANCE_STATUSES else status
+            active = status in MAINTENANCE_ACTIVE
+            components: dict[str, str] = {}
+            for affected in update.get("affected_components") or []:
+                if not isinstance(affected, dict):
+                    continue
+                our_id = self.component(affected.get("name"))
+                if our_id is None:
+                    continue
+                if our_id not in named:
+                    named.append(our_id)
+                new = affected.get("new_status")
+                components[our_id] = (
+                    "under_maintenance"
+                    if new == "under_maintenance" or (active and new in IMPACTS and new != "operational")
+                    else "operational"
+                )
+            if index == 0:
+                components = {**dict.fromkeys(named, "operational"), **components}
+            if active and not under and not components:
+                components = dict.fromkeys(named, "under_maintenance")
+            if status in ("completed", "cancelled") and under and not components:
+                components = dict.fromkeys(named, "operational")
+            if components:
+                under = any(impact == "under_maintenance" for impact in components.values())
+            entries.append(
+                Entry(
+                    at=at,
+                    status=status,
+                    message=_text(update.get("body")),
+                    components=components,
+                    scheduled_for=start if index == 0 else None,
+                    scheduled_until=end if index == 0 else None,
+                )
+            )
+        return entries
+
+    def maintenance(self, item: Mapping[str, Any], incident_id: str, page: str) -> Incident:
+        start, end = parse_time(item.get("scheduled_for")), parse_time(item.get("scheduled_until"))
+        if start is None or end is None:
+            raise ValueError("it has no scheduled_for/scheduled_until")
+        title = " ".join(_text(item.get("name")).split())[:500] or "Imported maintenance"
+        url = item.get("shortlink")
+        return Incident(
+            id=incident_id,
+            kind="maintenance",
+            title=title,
+            severity=MAINTENANCE_SEVERITY,
+            scheduled_for=start,
+            scheduled_until=end,
+            # Statuspage's own switches; absent, the imported maintenance is moved on by hand.
+            auto_start=item.get("scheduled_auto_in_progress") is True,
+            auto_complete=item.get("scheduled_auto_completed") is True,
+            timeline=self.maintenance_entries(item, start, end),
+            imported_from=ImportedFrom(
+                source=SOURCE, page=page, id=str(item["id"]), url=url if isinstance(url, str) and url else None
+            ),
+        )
+
 
 def _imported_keys(repo: Repo) -> set[tuple[str, str, str]]:
     keys = set()
@@ -284,13 +381,28 @@ def import_statuspage(repo: Repo, source: str, *, since: datetime | None = None)
         components_by_name={component.name.casefold(): component.id for component in repo.config.components},
         severities=repo.config.severities,
     )
-    result.skipped_maintenances = len(export.maintenances)
-    maintenance_ids = {str(item.get("id")) for item in export.maintenances}
+    # A maintenance may be listed twice (incidents.json lists them too): the maintenance file wins.
+    from_file = {id(item) for item in export.maintenances}
+    maintenances: dict[str, dict[str, Any]] = {}
+    for item in [*export.incidents, *export.maintenances]:
+        if (id(item) in from_file or _is_maintenance(item)) and isinstance(item.get("id"), str | int):
+            maintenances[str(item["id"])] = item
     candidates: list[dict[str, Any]] = []
-    for item in export.incidents:
-        if _is_maintenance(item):
-            if str(item.get("id")) not in maintenance_ids:
-                result.skipped_maintenances += 1
+    listed = {id(item) for item in maintenances.values()}
+    others = [item for item in export.incidents if not _is_maintenance(item)]
+    # Maintenances without an id, and incidents.json's copies of those read from their own file:
+    # only the first are skipped (the copies are imported from the file).
+    result.skipped_maintenances += sum(
+        1
+        for item in [*export.incidents, *export.maintenances]
+        if id(item) not in listed
+        and not isinstance(item.get("id"), str | int)
+        and (id(item) in from_file or _is_maintenance(item))
+    )
+    for item in [*others, *maintenances.values()]:
+        maintenance = id(item) in listed
+        if maintenance and not (parse_time(item.get("scheduled_for")) and parse_time(item.get("scheduled_until"))):
+            result.skipped_maintenances += 1
             continue
         if not isinstance(item.get("id"), str | int) or str(item["id"]) == "":
             result.problems.append(f"{export.location}: an incident without an id was skipped")
@@ -310,19 +422,20 @@ def import_statuspage(repo: Repo, source: str, *, since: datetime | None = None)
                 result.already_imported += 1
                 continue
             try:
-                probe = mapper.incident(item, "probe", page)
+                is_maintenance = maintenances.get(str(item["id"])) is item
+                probe = (mapper.maintenance if is_maintenance else mapper.incident)(item, "probe", page)
                 created = parse_time(item.get("created_at")) or probe.started_at
                 incident = probe.model_copy(update={"id": new_id(repo, probe.title, created)})
             except (ValueError, TypeError) as exc:
                 detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                result.problems.append(f"incident {item['id']} ({_text(item.get('name'))}): not imported: {detail}")
+                what = "maintenance" if maintenances.get(str(item["id"])) is item else "incident"
+                result.problems.append(f"{what} {item['id']} ({_text(item.get('name'))}): not imported: {detail}")
                 continue
             tx.save(incident)
             known.add(key)
             result.imported.append(incident)
-        count = len(result.imported)
-        if count:
-            tx.message = f"import: {count} incident{'s' if count != 1 else ''} from statuspage {page}"
+        if result.imported:
+            tx.message = f"import: {result.counted()} from statuspage {page}"
     result.commit = tx.commit_sha
     result.push_error = tx.push_error
     result.notes = list(tx.notes)

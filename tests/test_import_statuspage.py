@@ -204,7 +204,7 @@ def test_import_from_a_page_url_then_again_imports_nothing_twice(
         "2024-05-20-delays-actions-logs",
     ], "oldest first, our id rules (date of created_at in UTC + slug of the name)"
     assert "imported 3 incidents from statuspage kctbh9vrtdwd" in first.stderr
-    assert "2 scheduled maintenances skipped (maintenance records are not supported yet)" in first.stderr
+    assert "2 scheduled maintenances skipped (no scheduled_for/scheduled_until window)" in first.stderr
     assert first.stderr.count("Webhooks") == 1, "an unknown component is reported once"
     assert _commits(repo)[0] == "import: 3 incidents from statuspage kctbh9vrtdwd"
     assert len(_commits(repo)) == 2, "one commit for the whole import"

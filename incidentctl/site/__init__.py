@@ -1,7 +1,9 @@
 """The static status page: ``build_site`` renders it from the incident repo.
 
-Files: ``index.html``, ``incidents/<id>.html``, ``history.html`` (``history-N.html`` when long),
-``feed.atom``, ``style.css`` and the Statuspage-compatible JSON API under ``api/v2/``.
+Files: ``index.html``, ``incidents/<id>.html`` (incidents and maintenances), ``history.html``
+(``history-N.html`` when long), ``feed.atom``, ``calendar.ics`` (the maintenances), ``style.css``, the
+Statuspage-compatible JSON API under ``api/v2/`` (with ``scheduled-maintenances*.json``) and the
+at-a-glance files (badges, per-component feeds, ``api/widget.json``).
 """
 
 from __future__ import annotations

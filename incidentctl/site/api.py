@@ -99,6 +99,13 @@ def components(view: SiteView) -> list[dict[str, Any]]:
     return listed
 
 
+#: Statuspage's maintenance statuses have no ``cancelled``: a cancelled maintenance ends as
+#: ``completed`` there (its last update says it was cancelled; the page and calendar say so too).
+API_STATUS = {"cancelled": "completed"}
+#: How many maintenances ``scheduled-maintenances.json`` lists (Statuspage: the 50 most recent).
+MAINTENANCES_LIMIT = 50
+
+
 def _update(
     view: SiteView, incident_id: str, ordinal: int, entry: dict[str, Any], before: dict[str, str]
 ) -> dict[str, Any]:
@@ -114,7 +121,7 @@ def _update(
     at = isoformat_z(entry["at"])
     return {
         "id": api_update_id(incident_id, entry["at"], ordinal),
-        "status": entry["status"],
+        "status": API_STATUS.get(entry["status"], entry["status"]),
         "body": entry["message"],
         "incident_id": incident_id,
         "created_at": at,
@@ -154,26 +161,58 @@ def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]
     }
 
 
+def maintenance(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One maintenance in Statuspage's scheduled-maintenance shape (an incident with a window)."""
+    data = incident(view, item, by_id)
+    record = view.records[item.id]
+    timeline = record["timeline"]
+    reminded = next((entry["at"] for entry in timeline if entry.get("notice") == "reminder"), None)
+    started = next((entry["at"] for entry in timeline if entry["status"] in ("in_progress", "verifying")), None)
+    data.update(
+        status=API_STATUS.get(item.status, item.status),
+        impact="maintenance",
+        started_at=isoformat_z(started) if started is not None else isoformat_z(item.started_at),
+        scheduled_for=_time(record["scheduled_for"]),
+        scheduled_until=_time(record["scheduled_until"]),
+        scheduled_remind_prior=bool(view.config.maintenance.remind_before),
+        scheduled_reminded_at=_time(reminded),
+        scheduled_auto_in_progress=record["auto_start"],
+        scheduled_auto_completed=record["auto_complete"],
+    )
+    return data
+
+
 def documents(view: SiteView) -> dict[str, bytes]:
-    """Every file under ``api/v2/``, relative path → bytes."""
+    """Every file under ``api/v2/``, relative path → bytes.
+
+    Incidents and maintenances never mix: ``incidents*.json`` list incidents only (impact none,
+    minor, major or critical), ``scheduled-maintenances*.json`` maintenances only (impact
+    ``maintenance``); ``summary.json`` has the open incidents and the upcoming and active maintenances.
+    """
     listed = components(view)
     by_id = {item["id"]: item for item in listed if not item["group"]}
     head = page(view)
     unresolved = [incident(view, item, by_id) for item in view.active]
-    latest = [incident(view, item, by_id) for item in view.incidents[:INCIDENTS_LIMIT]]
+    newest = [item for item in view.incidents if item.is_incident][:INCIDENTS_LIMIT]
+    latest = [incident(view, item, by_id) for item in newest]
+    active = [maintenance(view, item, by_id) for item in view.active_maintenances]
+    upcoming = [maintenance(view, item, by_id) for item in view.upcoming]
+    recent = [maintenance(view, item, by_id) for item in view.maintenances[:MAINTENANCES_LIMIT]]
     docs = {
         "api/v2/summary.json": {
             "page": head,
             "components": listed,
             "incidents": unresolved,
-            "scheduled_maintenances": [],
+            "scheduled_maintenances": [*active, *upcoming],
             "status": status(view),
         },
         "api/v2/status.json": {"page": head, "status": status(view)},
         "api/v2/components.json": {"page": head, "components": listed},
         "api/v2/incidents.json": {"page": head, "incidents": latest},
         "api/v2/incidents/unresolved.json": {"page": head, "incidents": unresolved},
-        "api/v2/scheduled-maintenances.json": {"page": head, "scheduled_maintenances": []},
+        "api/v2/scheduled-maintenances.json": {"page": head, "scheduled_maintenances": recent},
+        "api/v2/scheduled-maintenances/upcoming.json": {"page": head, "scheduled_maintenances": upcoming},
+        "api/v2/scheduled-maintenances/active.json": {"page": head, "scheduled_maintenances": active},
     }
     return {path: dump(data) for path, data in docs.items()}
 

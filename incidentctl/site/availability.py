@@ -22,7 +22,10 @@ BAR_DAYS = 90
 
 
 #: Share of a minute counted as downtime in the uptime figure (Statuspage's weighting).
-DOWNTIME_WEIGHT = {"major_outage": 1.0, "partial_outage": 0.3}
+DOWNTIME_WEIGHT = {"major_outage": 1.0, "partial_outage": 0.3, "maintenance_downtime": 1.0}
+#: The span impact of a maintenance marked ``counts_as_downtime``: the whole window is downtime.
+#: (Maintenance not so marked never enters the uptime figure; ``under_maintenance`` weighs 0.)
+MAINTENANCE_DOWNTIME = "maintenance_downtime"
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,25 @@ def _ongoing(view: SiteView, item: IncidentView) -> dict[str, Any]:
     }
 
 
+def _maintenance(view: SiteView, item: IncidentView) -> dict[str, Any]:
+    record = view.records[item.id]
+    current = dict(item.current)
+    return {
+        "id": item.id,
+        "name": item.title,
+        "status": item.status,
+        "impact": "maintenance",
+        "scheduled_for": isoformat_z(record["scheduled_for"]),
+        "scheduled_until": isoformat_z(record["scheduled_until"]),
+        "updated_at": isoformat_z(record["timeline"][-1]["at"]),
+        "counts_as_downtime": item.counts_as_downtime,
+        "url": _url(view, item.path),
+        "components": [
+            {"id": cid, "name": name, "status": current.get(cid, "operational")} for cid, name in item.component_names
+        ],
+    }
+
+
 def widget(view: SiteView) -> dict[str, Any]:
     """``api/widget.json``: the page's status, its components and what is going on now."""
     with_files = {item.id for item in feed_components(view)}
@@ -189,10 +208,8 @@ def widget(view: SiteView) -> dict[str, Any]:
         "status": {**api.status(view), "message": message, "color": color},
         "components": components,
         "ongoing_incidents": ongoing,
-        # Empty until the records model scheduled maintenance: the keys are here so that embedding
-        # sites can be written against the final shape now.
-        "in_progress_maintenances": [],
-        "scheduled_maintenances": [],
+        "in_progress_maintenances": [_maintenance(view, item) for item in view.active_maintenances],
+        "scheduled_maintenances": [_maintenance(view, item) for item in view.upcoming],
     }
 
 

@@ -9,8 +9,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..durations import isoformat_z
+from ..durations import format_duration, isoformat_z
 from ..promises import promise_time
+from ..render import local_time
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
 from .api import page_id
 from .ids import atom_entry_id, feed_id, ordinal_at
@@ -139,13 +140,20 @@ def build_feed(
         ET.SubElement(node, f"{{{ATOM}}}id").text = atom_entry_id(
             page, item.id, entry["at"], ordinal_at(timeline, index - 1)
         )
-        ET.SubElement(node, f"{{{ATOM}}}title").text = _text(
-            f"{STATUS_LABELS.get(entry['status'], entry['status'])}: {item.title}"
-        )
+        label = STATUS_LABELS.get(entry["status"], entry["status"])
+        if item.is_maintenance:
+            label = f"Maintenance {label.lower()}"
+        ET.SubElement(node, f"{{{ATOM}}}title").text = _text(f"{label}: {item.title}")
         ET.SubElement(node, f"{{{ATOM}}}updated").text = isoformat_z(entry["at"])
         ET.SubElement(node, f"{{{ATOM}}}published").text = isoformat_z(entry["at"])
         ET.SubElement(node, f"{{{ATOM}}}link", {"rel": "alternate", "href": root + item.path, "type": "text/html"})
         lines = [entry["message"]] if entry["message"] else []
+        if entry.get("scheduled_for") is not None and entry.get("scheduled_until") is not None:
+            start, end = entry["scheduled_for"], entry["scheduled_until"]
+            lines.append(
+                f"Scheduled: {local_time(start, view.config.tz)} to {local_time(end, view.config.tz)}"
+                f" ({format_duration(end - start)})"
+            )
         for cid, impact in entry["components"].items():
             lines.append(f"{view.config.component_name(cid)}: {IMPACT_LABELS.get(impact, impact)}")
         if entry["next_update_by"] is not None:

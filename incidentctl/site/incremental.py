@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
 from ..records.codec import atomic_write_bytes
-from . import api, badges, feed, records
+from . import api, badges, calendar, feed, records
 from .output import MARKER, MARKER_TEXT, Output, cache_folder
 from .pages import (
     common_context,
@@ -29,7 +29,7 @@ from .pages import (
     site_environment,
     static_file,
 )
-from .summary import IncidentView
+from .summary import IncidentView, micros
 from .view import SiteView, compute_view
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class Job:
         self.repo = repo
         self.now = now
         self.now_tag = isoformat_z(now)
+        self.now_us = micros(now)
         self.shared = shared
         self.cache = cache
         self.stamps = stamps
@@ -96,6 +97,11 @@ class Job:
 
     def page_key(self, view: IncidentView) -> str:
         # No hash needed: the shared fingerprint is one already, the stamp names the record.
+        if view.is_maintenance:
+            # A maintenance page shows where now stands against its window (upcoming, due, over) and,
+            # while it runs, for how long: crossing its start or end changes the page, nothing else does.
+            moment = self.now_tag if view.is_active else ""
+            return f"{self.shared[:32]}:{view.stamp}:{view.phase(self.now_us)}:{moment}"
         return f"{self.shared[:32]}:{view.stamp}:{self.now_tag if view.is_open else ''}"
 
     def plan(self, previous: dict[str, str], existing: set[str]) -> None:
@@ -222,14 +228,18 @@ def _hot_ids(views: list[IncidentView]) -> set[str]:
     """The incidents whose full record the next build will probably need (see records.HotRecords)."""
     by_last = _newest(views, lambda view: view.last)[: records.HOT_BY_LAST]
     by_start = _newest(views, lambda view: view.started)[: records.HOT_BY_START]
-    kept = {view.id for view in (*by_last, *by_start)} | {view.id for view in views if view.is_open}
+    kept = {view.id for view in (*by_last, *by_start)} | {
+        view.id for view in views if view.is_open or view.is_maintenance
+    }
     return kept | feed.component_feed_ids(views)  # a component feed re-rendered must not re-read them
 
 
 def _needed_records(views: list[IncidentView]) -> set[str]:
-    """The incidents the shared pages render in full: open ones, the API's newest, the feed's."""
-    needed = {view.id for view in _newest(views, lambda view: view.started)[: api.INCIDENTS_LIMIT]}
-    needed.update(view.id for view in views if view.is_open)
+    """The records the shared pages render in full: open ones, the API's newest incidents, the feed's,
+    and every maintenance (the calendar lists them all; there are few)."""
+    incidents = [view for view in views if view.is_incident]
+    needed = {view.id for view in _newest(incidents, lambda view: view.started)[: api.INCIDENTS_LIMIT]}
+    needed.update(view.id for view in views if view.is_open or view.is_maintenance)
     needed.update(incident_id for _, incident_id, _ in feed.newest_updates(views, feed.FEED_LIMIT))
     return needed
 
@@ -280,6 +290,7 @@ def plan_shared(
         yield PlannedFile(path, digest([shared, path, *inputs]) if inputs is not None and shared else None, render)
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
     yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
+    yield PlannedFile(calendar.CALENDAR, None, functools.partial(calendar.build_calendar, view))
     for path, data in api.documents(view).items():
         yield PlannedFile(path, None, functools.partial(bytes, data))
     yield PlannedFile("style.css", None, lambda: static_file(env, "site/style.css"))

@@ -11,7 +11,7 @@ from ..durations import isoformat_z
 from ..errors import IncidentctlError
 from ..vocabulary import INDICATOR_BANNERS, INDICATOR_WORDS
 from .availability import format_uptime
-from .summary import IncidentView, incident_path, with_record
+from .summary import IncidentView, incident_path, micros, with_record
 from .view import site_title
 
 if TYPE_CHECKING:
@@ -75,6 +75,13 @@ def render_incident_page(
 ) -> bytes:
     """One incident's page: depends on that incident, the config and (while open) ``now`` only."""
     item = with_record(item, record)
+    if item.is_maintenance:
+        # Only what the page key names (see incremental.Job.page_key): the phase, and now while it runs.
+        phase = item.phase(micros(now))
+        moment = now if item.is_active else None
+        return _page(
+            env, "site/maintenance.html.j2", common, root="../", item=item, incident=record, now=moment, phase=phase
+        )
     moment = now if item.is_open else None
     return _page(env, "site/incident.html.j2", common, root="../", item=item, incident=record, now=moment)
 

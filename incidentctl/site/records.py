@@ -107,7 +107,8 @@ def summarize(config: Config, incident: Any, stamp: str) -> tuple[IncidentView, 
 
 
 class HotRecords:
-    """Keeps the full records of the newest incidents seen (by last update and by start) and open ones.
+    """Keeps the full records of the newest incidents seen (by last update and by start), open ones and
+    maintenances (the calendar and the maintenance API render every one).
 
     Feed records newest first and few are pickled: an older one rarely displaces a kept one.
     """
@@ -119,7 +120,8 @@ class HotRecords:
         self.open: set[str] = set()
 
     def offer(self, view: IncidentView, record: dict[str, Any] | bytes) -> None:
-        wanted = view.is_open
+        always = view.is_open or view.is_maintenance  # the shared pages render these in full
+        wanted = always
         for heap, size, key in (
             (self.by_last, HOT_BY_LAST, (view.last, view.id)),
             (self.by_start, HOT_BY_START, (view.started, view.id)),
@@ -130,7 +132,7 @@ class HotRecords:
             elif key > heap[0][0]:
                 heapq.heapreplace(heap, (key, view.id))
                 wanted = True
-        if view.is_open:
+        if always:
             self.open.add(view.id)
         if wanted and view.id not in self.kept:
             blob = record if isinstance(record, bytes) else pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)

@@ -15,6 +15,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         **SimpleHTTPRequestHandler.extensions_map,
         ".atom": "application/atom+xml",
         ".json": "application/json",
+        ".ics": "text/calendar",
     }
 
     def log_message(self, format: str, *args: Any) -> None:

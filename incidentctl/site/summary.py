@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..vocabulary import IMPACT_TO_INDICATOR
+from ..vocabulary import IMPACT_TO_INDICATOR, MAINTENANCE_ACTIVE
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -33,7 +33,10 @@ def severity_indicator(config: Config, severity: str) -> str:
 
 
 def incident_impact(config: Config, incident: Incident) -> str:
-    """Statuspage's ``impact`` of an incident: its worst component impact, else its severity."""
+    """Statuspage's ``impact`` of an incident: its worst component impact, else its severity.
+    A maintenance's is ``maintenance`` (the API never gives an incident that value)."""
+    if incident.kind == "maintenance":
+        return "maintenance"
     worst = incident.worst_impact
     if worst != "operational":
         return IMPACT_TO_INDICATOR[worst]
@@ -75,9 +78,53 @@ class IncidentView:
     picks the newest without loading records, and one bytes object unpickles faster than many ints."""
     month: str
     """The local month it started, ``2025-03`` (the history groups by it)."""
+    kind: str = "incident"
+    """``incident`` or ``maintenance``: the pages never mix them up."""
+    scheduled_for: int | None = None
+    """A maintenance's planned window (microseconds, like every time here); None on an incident."""
+    scheduled_until: int | None = None
+    counts_as_downtime: bool = False
+    """A maintenance whose time under maintenance lowers the uptime figure."""
+    reschedules: int = 0
+    """How many public entries moved a maintenance's window (the calendar event's SEQUENCE)."""
     record: dict[str, Any] | None = None
     """The full public record, when attached (:func:`with_record`)."""
     _summary: dict[str, Any] | None = None
+
+    @property
+    def is_maintenance(self) -> bool:
+        return self.kind == "maintenance"
+
+    @property
+    def is_incident(self) -> bool:
+        return self.kind != "maintenance"
+
+    @property
+    def is_active(self) -> bool:
+        """A maintenance in progress or verifying (its components are under maintenance now)."""
+        return self.kind == "maintenance" and self.status in MAINTENANCE_ACTIVE
+
+    @property
+    def is_upcoming(self) -> bool:
+        """A maintenance still scheduled (neither started nor cancelled)."""
+        return self.kind == "maintenance" and self.status == "scheduled"
+
+    @property
+    def scheduled_for_at(self) -> datetime | None:
+        return from_micros(self.scheduled_for) if self.scheduled_for is not None else None
+
+    @property
+    def scheduled_until_at(self) -> datetime | None:
+        return from_micros(self.scheduled_until) if self.scheduled_until is not None else None
+
+    def phase(self, now_us: int) -> str:
+        """Where ``now`` stands against a maintenance's window: ``before``, ``during`` or ``after``
+        (``""`` for an incident). A maintenance page shows it, so the page key names it."""
+        if self.scheduled_for is None or self.scheduled_until is None:
+            return ""
+        if now_us < self.scheduled_for:
+            return "before"
+        return "during" if now_us < self.scheduled_until else "after"
 
     @property
     def path(self) -> str:
@@ -98,6 +145,9 @@ class IncidentView:
                 "is_open": self.is_open,
                 "started_at": from_micros(self.started),
                 "resolved_at": from_micros(self.resolved) if self.resolved is not None else None,
+                "kind": self.kind,
+                "scheduled_for": self.scheduled_for_at,
+                "scheduled_until": self.scheduled_until_at,
             }
         return self._summary
 
@@ -128,6 +178,11 @@ class IncidentView:
             self.updated,
             self.entry_times,
             self.month,
+            self.kind,
+            self.scheduled_for,
+            self.scheduled_until,
+            self.counts_as_downtime,
+            self.reschedules,
         )
 
     @classmethod
@@ -196,6 +251,11 @@ def describe_incident(config: Config, public: Incident, stamp: str = "") -> Inci
         entry_times=array("q", times).tobytes(),
         month=f"{public.started_at.astimezone(config.tz):%Y-%m}",
         stamp=stamp,
+        kind=public.kind,
+        scheduled_for=micros(public.scheduled_for) if public.scheduled_for is not None else None,
+        scheduled_until=micros(public.scheduled_until) if public.scheduled_until is not None else None,
+        counts_as_downtime=public.is_maintenance and public.counts_as_downtime,
+        reschedules=sum(1 for entry in public.timeline if entry.notice == "rescheduled"),
     )
 
 
@@ -214,6 +274,9 @@ def public_record(public: Incident) -> dict[str, Any]:
             "components": dict(entry.components),
             "next_update_by": entry.next_update_by,
             "author": entry.author,
+            "notice": entry.notice,
+            "scheduled_for": entry.scheduled_for,
+            "scheduled_until": entry.scheduled_until,
             "deliveries": {},
         }
         for entry in public.timeline
@@ -233,6 +296,12 @@ def public_record(public: Incident) -> dict[str, Any]:
         "worst_impact": public.worst_impact,
         "timeline": timeline,
         "postmortem": public.postmortem.model_dump() if public.postmortem is not None else None,
+        "kind": public.kind,
+        "scheduled_for": public.scheduled_for,
+        "scheduled_until": public.scheduled_until,
+        "auto_start": public.auto_start,
+        "auto_complete": public.auto_complete,
+        "counts_as_downtime": public.counts_as_downtime,
     }
 
 

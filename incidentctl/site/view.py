@@ -14,7 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..vocabulary import IMPACT_RANK, IMPACT_TO_INDICATOR, INDICATOR_BANNERS, INDICATOR_DESCRIPTIONS, INDICATOR_RANK
-from .availability import BAR_DAYS, BarSegment, DayIncident, bar_segments, local_day_start, weighted_downtime
+from .availability import (
+    BAR_DAYS,
+    MAINTENANCE_DOWNTIME,
+    BarSegment,
+    DayIncident,
+    bar_segments,
+    local_day_start,
+    weighted_downtime,
+)
 from .history import HistoryPage, paginate_history
 from .ids import unique_group_ids
 from .summary import IncidentView, from_micros, micros, severity_indicator, with_record
@@ -40,7 +48,10 @@ class ComponentView:
     uptime: float
     bar: tuple[BarSegment, ...]
     incident_days: int = 0
-    """Days of the bar with incidents."""
+    """Days of the bar with incidents (maintenance included)."""
+    maintenance: str = ""
+    """How maintenance in the window counts: ``""`` (none), ``excluded`` (not downtime) or ``counted``
+    (a maintenance marked ``counts_as_downtime`` lowered the uptime figure)."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +75,20 @@ class SiteView:
     groups: list[GroupView]
     ungrouped: list[ComponentView]
     incidents: list[IncidentView]
-    """Newest first."""
+    """Every published record (incidents and maintenances), newest first: the history and the feeds."""
     active: list[IncidentView]
+    """Open incidents (never a maintenance), newest first."""
     history: list[HistoryPage]
     past: list[IncidentView]
     """The newest resolved incidents (up to :data:`PAST_SHOWN`), for the index page."""
     updated_at: datetime
     days: list[date] = field(default_factory=list)
+    maintenances: list[IncidentView] = field(default_factory=list)
+    """Every published maintenance, latest window first."""
+    active_maintenances: list[IncidentView] = field(default_factory=list)
+    """Maintenances in progress or verifying, earliest window first."""
+    upcoming: list[IncidentView] = field(default_factory=list)
+    """Maintenances still scheduled, earliest window first."""
     records: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     """Full public records (:func:`~.summary.public_record`) by id: every open incident, the API's
     latest incidents and those with updates in the feed."""
@@ -96,6 +114,7 @@ def compute_view(
     window = _Window.ending(now, config)
     ids = _component_ids(config, views)
     tally = _Tally.start(ids)
+    maintenances = [view for view in views if view.is_maintenance]
     for view in reversed(views):  # oldest first, so day lists read in time order
         tally.add(config, view, window)
     components = _component_views(config, ids, tally, window)
@@ -113,11 +132,20 @@ def compute_view(
         incidents=views,
         active=[with_record(item, records[item.id]) for item in reversed(tally.active)],  # newest first
         history=paginate_history(views, settings.history_page_size if settings else 50),
-        past=list(itertools.islice((view for view in views if not view.is_open), PAST_SHOWN)),
+        past=list(itertools.islice((view for view in views if view.is_incident and not view.is_open), PAST_SHOWN)),
         updated_at=from_micros(latest) if latest is not None else now,
         days=window.days,
+        maintenances=sorted(maintenances, key=_window_key, reverse=True),
+        active_maintenances=[
+            with_record(item, records[item.id]) for item in sorted(tally.maintenance, key=_window_key)
+        ],
+        upcoming=[with_record(item, records[item.id]) for item in sorted(tally.upcoming, key=_window_key)],
         records=records,
     )
+
+
+def _window_key(view: IncidentView) -> tuple[int, int, str]:
+    return (view.scheduled_for or view.started, view.scheduled_until or view.last, view.id)
 
 
 def site_title(config: Config) -> str:
@@ -174,6 +202,12 @@ class _Tally:
     updated_at: dict[str, int] = field(default_factory=dict)
     active: list[IncidentView] = field(default_factory=list)
     """Open incidents, oldest first."""
+    maintenance: list[IncidentView] = field(default_factory=list)
+    """Maintenances in progress or verifying."""
+    upcoming: list[IncidentView] = field(default_factory=list)
+    """Maintenances still scheduled."""
+    maintenance_seen: dict[str, str] = field(default_factory=dict)
+    """Per component with maintenance in the window: ``excluded`` or ``counted`` (see ComponentView)."""
     overall: str = "none"
 
     @classmethod
@@ -186,7 +220,9 @@ class _Tally:
         )
 
     def add(self, config: Config, view: IncidentView, window: _Window) -> None:
-        if view.is_open:
+        if view.is_maintenance:
+            self._add_maintenance(view)
+        elif view.is_open:
             self._add_open(config, view)
         for cid, at in view.updated:
             if at > self.updated_at.get(cid, -(2**62)):
@@ -203,6 +239,21 @@ class _Tally:
             if IMPACT_RANK[impact] > IMPACT_RANK[self.status[cid]]:
                 self.status[cid] = impact
 
+    def _add_maintenance(self, view: IncidentView) -> None:
+        """An active maintenance puts its components under maintenance and, alone, the banner at
+        ``maintenance`` (any open incident outranks it); a scheduled one changes nothing yet."""
+        if view.is_upcoming:
+            self.upcoming.append(view)
+            return
+        if not view.is_active:
+            return
+        self.maintenance.append(view)
+        if INDICATOR_RANK["maintenance"] > INDICATOR_RANK[self.overall]:
+            self.overall = "maintenance"
+        for cid, impact in view.current:
+            if IMPACT_RANK[impact] > IMPACT_RANK[self.status[cid]]:
+                self.status[cid] = impact
+
     def _add_spans(self, view: IncidentView, window: _Window) -> None:
         """An incident's impact spans: downtime for the uptime figure, the worst impact per day for the bars."""
         end_of_incident = view.resolved if view.resolved is not None else max(window.now_us, view.last)
@@ -213,7 +264,15 @@ class _Tally:
             if end_us <= start_us or end_us <= window.start_us or start_us > window.now_us:
                 continue
             start, end = from_micros(start_us), from_micros(end_us)
-            self.spans[cid].append((start, end, impact))
+            if view.is_maintenance:
+                # Maintenance is downtime only when marked so; its bar colour is its own either way.
+                counted = view.counts_as_downtime
+                if counted or self.maintenance_seen.get(cid) != "counted":
+                    self.maintenance_seen[cid] = "counted" if counted else "excluded"
+                if counted:
+                    self.spans[cid].append((start, end, MAINTENANCE_DOWNTIME))
+            else:
+                self.spans[cid].append((start, end, impact))
             first = max(start, window.start).astimezone(window.zone).date()
             last = (min(end, window.now) - timedelta(microseconds=1)).astimezone(window.zone).date()
             day = first
@@ -252,6 +311,7 @@ def _component_views(config: Config, ids: list[str], tally: _Tally, window: _Win
                 uptime=uptime,
                 bar=bar,
                 incident_days=sum(1 for segment in bar if segment.incidents),
+                maintenance=tally.maintenance_seen.get(cid, ""),
             )
         )
     return components

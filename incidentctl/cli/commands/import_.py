@@ -42,7 +42,11 @@ def statuspage(
             {
                 "page": result.page,
                 "imported": [
-                    {"id": incident.id, "from": incident.imported_from.id if incident.imported_from else None}
+                    {
+                        "id": incident.id,
+                        "kind": incident.kind,
+                        "from": incident.imported_from.id if incident.imported_from else None,
+                    }
                     for incident in result.imported
                 ],
                 "already_imported": result.already_imported,
@@ -55,8 +59,7 @@ def statuspage(
     else:
         for incident in result.imported:
             typer.echo(incident.id)
-    count = len(result.imported)
-    summary = f"imported {count} incident{'s' if count != 1 else ''} from statuspage {result.page}"
+    summary = f"imported {result.counted()} from statuspage {result.page}"
     if result.already_imported:
         summary += f" ({result.already_imported} already imported)"
     note(summary)
@@ -65,7 +68,7 @@ def statuspage(
     if result.skipped_maintenances:
         note(
             f"note: {result.skipped_maintenances} scheduled maintenance{'s' if result.skipped_maintenances != 1 else ''}"
-            " skipped (maintenance records are not supported yet)"
+            " skipped (no scheduled_for/scheduled_until window)"
         )
     if result.unknown_components:
         note(
