@@ -324,4 +324,4 @@ def test_round_trip_from_an_incidentctl_site(tmp_path: Path, cli: Callable[..., 
     assert original["incidents"], "the demo has a public incident"
     assert content(copy) == content(original)
     again = cli("import", "statuspage", str(demo / "site/api/v2"), repo=repo.root)
-    assert again.exit_code == 0 and "(1 already imported)" in again.stderr
+    assert again.exit_code == 0 and "(2 already imported)" in again.stderr  # the incident and the maintenance
