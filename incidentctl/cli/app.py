@@ -13,6 +13,7 @@ from ..errors import IncidentctlError, debug_enabled, from_exception
 from . import publish
 from .commands import demo, import_, incidents, init, lint, merge, postmortem, remind, show, site, snooze, stats, tick
 from .commands import list as list_command
+from .commands import preview as preview_command
 
 
 def _scrub(text: str) -> str:
@@ -96,6 +97,7 @@ for module in (
     lint,
     demo,
     publish,
+    preview_command,
     site,
     remind,
     snooze,
