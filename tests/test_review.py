@@ -66,7 +66,7 @@ def _slack_with(slack: FakeSlack, text: str) -> list[dict[str, Any]]:
 def test_proposal_merged_in_the_remote_is_published_once_from_another_clone(
     tmp_path: Path, cli: Cli, slack: FakeSlack, x: FakeX
 ) -> None:
-    remote, (alice, bob, carol) = _team(tmp_path, "alice", "bob", "carol")
+    _remote, (alice, bob, carol) = _team(tmp_path, "alice", "bob", "carol")
     opened = cli("new", "API down", "--severity", "sev2", "-c", "api=major_outage", "-m", "Looking.", repo=alice)
     assert opened.exit_code == 0, opened.output
     incident_id = opened.stdout.strip()
@@ -195,7 +195,8 @@ def test_compare_links_for_github_and_gitlab_remotes() -> None:
 
 def test_every_change_prints_the_clock(tmp_path: Path, cli: Cli) -> None:
     repo = make_repo(
-        tmp_path / "r", config={"severities.sev1": {"name": "Critical", "update_every": "30m", "holding_update": {"after": "10m"}}}
+        tmp_path / "r",
+        config={"severities.sev1": {"name": "Critical", "update_every": "30m", "holding_update": {"after": "10m"}}},
     )
     at = isoformat_z(utcnow() - timedelta(minutes=5))
     opened = cli("new", "API down", "--severity", "sev1", "-m", "Looking.", "--at", at, repo=repo.root)
