@@ -1,14 +1,15 @@
 """``preview``: exactly what each channel would receive for the public entries added since a git ref.
 
 For a pull request (a ``--propose`` branch): the records changed between ``REF`` and ``HEAD`` are read
-as they are in both commits; a public entry of ``HEAD`` whose time is not among the public entries of
-``REF`` is new, and is rendered by the same renderer ``publish`` uses (the public view of the record as
+as they are in both commits; a public entry of ``HEAD`` that ``REF`` does not have (same time, status and
+message) is new, and is rendered by the same renderer ``publish`` uses (the public view of the record as
 ``HEAD`` holds it, the channel's own ``render``), so the preview is what ``publish`` sends once merged.
 A channel that edits its first message (Slack) also shows that edit. No network, no credentials.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from .channels.base import Preview
 from .errors import GitError
 
 if TYPE_CHECKING:
-    from .model import Incident
+    from .model import Entry, Incident
     from .store import Repo
 
 
@@ -59,6 +60,11 @@ def _record_at(repo: Repo, ref: str, incident_id: str) -> tuple[Incident | None,
     return check_bytes(shown.stdout, rel, repo.config, incident_id)
 
 
+def _identity(entry: Entry) -> tuple[str, str, str]:
+    """What makes a public entry the same one in both commits (its time alone may repeat within a second)."""
+    return (entry.at.isoformat(), entry.status, entry.message)
+
+
 def added_entries(repo: Repo, base: str, head: str = "HEAD") -> tuple[list[tuple[Incident, list[int]]], list[str]]:
     """Per record changed between ``base`` and ``head``: the record at ``head`` and the timeline indexes of
     its public entries that ``base`` does not have; and the problems of invalid records at ``head``."""
@@ -81,8 +87,17 @@ def added_entries(repo: Repo, base: str, head: str = "HEAD") -> tuple[list[tuple
             problems.extend(record_problems)
             continue
         before, _ = _record_at(repo, base, incident_id)
-        known = {entry.at for entry in before.timeline if entry.public} if before is not None else set()
-        added = [index for index, entry in enumerate(incident.timeline) if entry.public and entry.at not in known]
+        known = (
+            Counter(_identity(entry) for entry in before.timeline if entry.public) if before is not None else Counter()
+        )
+        added = []
+        for index, entry in enumerate(incident.timeline):
+            if not entry.public:
+                continue
+            if known[_identity(entry)] > 0:
+                known[_identity(entry)] -= 1
+            else:
+                added.append(index)
         if added:
             found.append((incident, added))
     return found, problems
