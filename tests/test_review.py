@@ -206,3 +206,18 @@ def test_every_change_prints_the_clock(tmp_path: Path, cli: Cli) -> None:
     updated = cli("update", opened.stdout.strip(), "-m", "Found it.", "--next-update", "1h", repo=repo.root)
     assert "in 1h" in updated.stderr and "holding update goes out at" in updated.stderr
     assert Repo.open(repo.root).load(opened.stdout.strip()).timeline[-1].next_update_by is not None
+
+
+def test_postmortem_public_summary_is_proposed_on_a_branch(tmp_path: Path, cli: Cli) -> None:
+    repo = make_repo(tmp_path / "r")
+    incident_id = cli("new", "API down", "--severity", "sev2", "-m", "Looking.", repo=repo.root).stdout.strip()
+    assert cli("resolve", incident_id, repo=repo.root).exit_code == 0
+    before = _checkout_state(repo.root)
+    missing = cli("postmortem", incident_id, "--propose-public", repo=repo.root)
+    assert missing.exit_code == 1 and "--summary" in missing.stderr
+    proposed = cli("postmortem", incident_id, "--propose-public", "--summary", "A bad deploy.", repo=repo.root)
+    assert proposed.exit_code == 0, proposed.output
+    assert proposed.stdout.strip() == f"propose/{incident_id}/1" and _checkout_state(repo.root) == before
+    record = yaml.safe_load(git(repo.root, "show", f"propose/{incident_id}/1:incidents/{incident_id}.yaml"))
+    assert record["postmortem"] == {"public": True, "public_summary": "A bad deploy."}
+    assert "postmortem" not in _record(repo.root, incident_id)
