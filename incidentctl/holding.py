@@ -123,7 +123,12 @@ def clock_lines(incident: Incident, config: Config, now: datetime) -> list[str]:
     public = incident.public_entries
     promised = public[-1].next_update_by if public else None
     what = "next public update promised by" if promised is not None else "next public update due by"
-    line = f"{incident.id}: {what} {offset_time(due, tz)} ({_relative(due, now)}); `remind` flags it then"
+    line = f"{incident.id}: {what} {offset_time(due, tz)} ({_relative(due, now)})"
+    snoozed = incident.reminders.snoozed_until if incident.reminders else None
+    if snoozed is not None and snoozed > due:
+        line += f"; reminders snoozed until {offset_time(snoozed, tz)}"
+    else:
+        line += "; the reminder (`remind --notify`) fires then"
     holding = next_holding(incident, config)
     if holding is not None:
         line += f"; a holding update goes out at {offset_time(holding.at, tz)} ({_relative(holding.at, now)}) unless you post first"

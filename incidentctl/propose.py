@@ -41,6 +41,14 @@ class Proposal:
     push_error: str | None = None
     """The push failed: the branch is committed locally only (say so, exit 4)."""
 
+    def notes(self, published: str = "nothing is published until it is merged into") -> list[str]:
+        """What the CLI tells the user on stderr (the branch itself goes to stdout)."""
+        where = f"pushed to {self.pushed_to}" if self.pushed_to else "local only: no remote"
+        lines = [f"proposed on branch {self.branch} ({where}); {published} {self.base}"]
+        if self.compare_url:
+            lines.append(f"open the review: {self.compare_url}")
+        return lines
+
 
 def git(root: Path, *args: str, env: dict[str, str] | None = None, input_bytes: bytes | None = None) -> str:
     """Run git in ``root``; a failure is a :class:`GitError` with git's last line."""
@@ -124,10 +132,16 @@ def base_commit(root: Path, remote: str) -> tuple[str, str]:
 
 
 def materialize(root: Path, commit: str, paths: tuple[str, ...] = ("incidentctl.yaml", "incidents")) -> Path:
-    """A scratch folder (inside the git dir, never the work tree) holding ``paths`` as in ``commit``."""
-    common = Path(git(root, "rev-parse", "--path-format=absolute", "--git-common-dir"))
-    scratch_root = common / "incidentctl"
+    """A scratch folder (inside this checkout's git dir, never the work tree) holding ``paths`` as in ``commit``.
+
+    Scratch left by an earlier, killed run is removed first (the caller holds the checkout's lock)."""
+    scratch_root = Path(git(root, "rev-parse", "--absolute-git-dir")) / "incidentctl"
     scratch_root.mkdir(parents=True, exist_ok=True)
+    for stale in scratch_root.glob("propose-*"):  # left by a killed run: the caller holds this checkout's lock
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="propose-", dir=scratch_root))
     present = [path for path in paths if _ok(root, "cat-file", "-e", f"{commit}:{path}") is not None]
     if present:
@@ -182,8 +196,9 @@ def commit_proposal(
     """Commit ``files`` (repo-relative path → content) on top of ``base`` as ``propose/<id>/<n>`` (the first
     free ``n``), and push it when ``remote`` exists. Never touches HEAD, the index or the working tree."""
     blobs = {rel: git(root, "hash-object", "-w", "--stdin", input_bytes=data) for rel, data in files.items()}
-    common = Path(git(root, "rev-parse", "--path-format=absolute", "--git-common-dir"))
-    handle, index_name = tempfile.mkstemp(prefix="incidentctl-propose-", suffix=".index", dir=common)
+    scratch_root = Path(git(root, "rev-parse", "--absolute-git-dir")) / "incidentctl"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    handle, index_name = tempfile.mkstemp(prefix="propose-", suffix=".index", dir=scratch_root)
     os.close(handle)
     index = Path(index_name)
     env = {"GIT_INDEX_FILE": str(index)}

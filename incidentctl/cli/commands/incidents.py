@@ -117,13 +117,8 @@ def _after_change(ctx: typer.Context, change, publish: bool) -> None:  # type: i
     proposal = change.proposal
     if proposal is not None:
         typer.echo(proposal.branch)
-        where = f"pushed to {proposal.pushed_to}" if proposal.pushed_to else "local only: no remote"
-        note(
-            f"proposed on branch {proposal.branch} ({where}); nothing is published until it is merged "
-            f"into {proposal.base}"
-        )
-        if proposal.compare_url:
-            note(f"open the review: {proposal.compare_url}")
+        for line in proposal.notes():
+            note(line)
     else:
         _print_clock(ctx, change)
     if publish:
