@@ -69,12 +69,8 @@ def postmortem(
         proposal = proposed.proposal
         assert proposal is not None
         typer.echo(proposal.branch)
-        where = f"pushed to {proposal.pushed_to}" if proposal.pushed_to else "local only: no remote"
-        note(
-            f"proposed on branch {proposal.branch} ({where}); the status page shows it once merged into {proposal.base}"
-        )
-        if proposal.compare_url:
-            note(f"open the review: {proposal.compare_url}")
+        for line in proposal.notes("the status page shows it once merged into"):
+            note(line)
         report_change(proposed)
         return
     when = parse_timestamp(now) if now else None
