@@ -32,6 +32,7 @@ file of the same name is here: copy one from the packaged `templates/` folder
 | `slack.json.j2` | a Slack message (Block Kit JSON) |
 | `site/*.html.j2` | the status page |
 | `postmortem.md.j2` | the postmortem (Markdown) |
+| `holding.txt.j2` | the text of an automatic holding update (`holding_update` in a severity) |
 
 Templates run in Jinja's sandbox with `StrictUndefined`: a misspelt variable is an error, never an
 empty string. Filters: `duration` (`4h 38m`), `localtime` (the configured time zone), `offsettime`,
