@@ -6,7 +6,8 @@ entry (its ``next_update_by``) is ``after`` late and nobody posted since: ``tick
 promise of ``update_every``. Its time is the lapsed promise plus ``after`` (not the moment ``tick`` ran), so
 two schedulers build the same entry and the second finds it there. A human public update makes a new
 promise (nothing is due for the old one); while a snooze lasts nothing is posted, and a snooze that ends
-later than the due time moves it to the end of the snooze.
+later than the due time moves it to the end of the snooze. A scheduler that was down for whole cycles posts
+one holding update for the current cycle, not one per missed cycle.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def next_holding(incident: Incident, config: Config, now: datetime | None = None
         return None
     promise = public[-1].next_update_by
     at = promise + setting.holding_update.after
+    every = setting.update_every
+    if now is not None and every.total_seconds() > 0 and now >= at + every:
+        # The scheduler was down for whole cycles: one holding update for the current cycle, not a burst of them.
+        at += ((now - at) // every) * every
     snoozed = incident.reminders.snoozed_until if incident.reminders else None
     if snoozed is not None and snoozed > at:
         at = snoozed  # acknowledged: quiet until the snooze ends

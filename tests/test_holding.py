@@ -76,6 +76,15 @@ def test_holding_update_at_the_boundary_and_once_per_promise(tmp_path: Path) -> 
     assert second.key == f"holding:{isoformat_z(due + timedelta(hours=1))}"
 
 
+def test_a_late_scheduler_posts_one_holding_update_not_a_burst(tmp_path: Path) -> None:
+    repo, incident_id, due = _setup(tmp_path)
+    late = due + timedelta(hours=1, minutes=40)  # the scheduler was down for more than a cycle
+    assert len(_applied(tick.run(repo, late))) == 1
+    entry = repo.load(incident_id).timeline[-1]
+    assert entry.at == due + timedelta(hours=1) and entry.next_update_by is not None and entry.next_update_by > late
+    assert not _applied(tick.run(repo, late))
+
+
 def test_a_human_update_just_before_means_no_holding_update(tmp_path: Path) -> None:
     repo, incident_id, due = _setup(tmp_path)
     add_update(repo, incident_id, message="We found the cause.", status="identified", at=due - timedelta(minutes=1))
