@@ -241,7 +241,7 @@ def add_update(
     _deadline(next_update, when)  # a bad promise is refused before the lock and the sync
     with repo.transaction(propose=propose) as tx:
         store = tx.repo  # with --propose: the default branch's tip, not the checkout
-        incident = store.load(store.resolve_id(incident_id))
+        incident = store.load(_resolve_in(store, incident_id, propose))
         new_status = status or _status_at(incident, when)
         if internal:
             current = _components_at(incident, when)
@@ -306,7 +306,7 @@ def resolve_incident(
     text = _message(message or "") or DEFAULT_RESOLVE_MESSAGE
     with repo.transaction(propose=propose) as tx:
         store = tx.repo  # with --propose: the default branch's tip, not the checkout
-        incident = store.load(store.resolve_id(incident_id))
+        incident = store.load(_resolve_in(store, incident_id, propose))
         if not incident.is_open:
             raise InputError(
                 f"{incident.id} is already resolved (at {incident.resolved_at:%Y-%m-%dT%H:%M:%SZ}); "
@@ -339,6 +339,20 @@ def resolve_incident(
     result = change_of(tx, changed, "resolved")
     result.notes.extend(note)
     return result
+
+
+def _resolve_in(store: Repo, incident_id: str, propose: bool) -> str:
+    """The full id in ``store``; a proposal's base (the default branch) may lack an incident not pushed yet."""
+    from .errors import IncidentNotFoundError
+
+    try:
+        return store.resolve_id(incident_id)
+    except IncidentNotFoundError as exc:
+        if not propose:
+            raise
+        raise IncidentNotFoundError(
+            f"{exc} on the default branch (a proposal is based on it): push the incident first"
+        ) from None
 
 
 def _check_review_flags(propose: bool, no_review: bool) -> None:

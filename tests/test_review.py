@@ -95,6 +95,9 @@ def test_proposal_merged_in_the_remote_is_published_once_from_another_clone(
     # A second proposal for the same incident gets the next number.
     again = cli("update", incident_id, "-m", "Another wording.", "--propose", repo=alice)
     assert again.exit_code == 0 and again.stdout.strip().endswith(f"propose/{incident_id}/2")
+    # Another clone that never fetched those branches asks the remote: the next free number.
+    other = cli("update", incident_id[:14], "-m", "Bob's wording.", "--propose", repo=bob)
+    assert other.exit_code == 0 and other.stdout.strip().endswith(f"propose/{incident_id}/3"), other.output
 
     # Not merged: publishing on main (from either clone) sends nothing for it.
     for clone in (alice, bob):
