@@ -224,3 +224,26 @@ def test_postmortem_public_summary_is_proposed_on_a_branch(tmp_path: Path, cli: 
     record = yaml.safe_load(git(repo.root, "show", f"propose/{incident_id}/1:incidents/{incident_id}.yaml"))
     assert record["postmortem"] == {"public": True, "public_summary": "A bad deploy."}
     assert "postmortem" not in _record(repo.root, incident_id)
+
+
+def test_a_proposal_can_add_a_new_record(tmp_path: Path) -> None:
+    """The transaction mode ``maintenance schedule --propose`` uses: a new record, only on the branch."""
+    from datetime import UTC, datetime
+
+    from incidentctl.model import Entry, Incident
+
+    repo = make_repo(tmp_path / "r")
+    before = _checkout_state(repo.root)
+    at = datetime(2024, 12, 12, tzinfo=UTC)
+    incident = Incident(
+        id="2024-12-12-db-upgrade", title="DB upgrade", severity="sev3", timeline=[Entry(at=at, status="investigating")]
+    )
+    with repo.transaction("2024-12-12-db-upgrade: proposed", propose=True) as tx:
+        assert tx.repo.root != repo.root  # reads and writes go to the default branch's copy
+        tx.save(incident)
+    assert tx.branch == "propose/2024-12-12-db-upgrade/1" and tx.proposal is not None
+    assert tx.proposal.pushed_to is None and tx.commit_sha == git(repo.root, "rev-parse", tx.branch).strip()
+    assert _checkout_state(repo.root) == before and not repo.record_path(incident.id).exists()
+    shown = git(repo.root, "show", "--name-status", "--format=%s", tx.branch).split()
+    assert shown == ["2024-12-12-db-upgrade:", "proposed", "A", "incidents/2024-12-12-db-upgrade.yaml"]
+    assert not list((repo.root / ".git" / "incidentctl").glob("propose-*"))  # scratch removed
