@@ -195,6 +195,12 @@ class Config(_Settings):
     git: GitSettings = Field(default_factory=GitSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _root: Path | None = PrivateAttr(default=None)
+
+    @property
+    def root(self) -> Path | None:
+        """The repo this config was loaded from (None: parsed from text), for its ``templates/``."""
+        return self._root
 
     @field_validator("timezone")
     @classmethod
@@ -259,7 +265,9 @@ def load_config(root: Path) -> Config:
         raise RepoNotFoundError(f"{path}: not found; run `incidentctl init` to create an incident repo") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    config._root = root
+    return config
 
 
 def parse_config(text: str, path: Path | str = CONFIG_FILE) -> Config:

@@ -27,6 +27,7 @@ from .store import Repo
 from .vocabulary import ALL_STATUSES, MAINTENANCE_STATUSES, statuses_of
 
 if TYPE_CHECKING:
+    from .propose import Proposal
     from .records.transaction import Transaction
 
 DEFAULT_RESOLVE_MESSAGE = "This incident has been resolved."
@@ -75,6 +76,8 @@ class Change:
     commit: str | None = None
     push_error: PushError | None = None
     notes: list[str] = field(default_factory=list)
+    proposal: Proposal | None = None
+    """``--propose``: the branch the change waits on for review (nothing is published before it is merged)."""
 
 
 _SLUG_STOPWORDS = frozenset({"a", "an", "and", "the", "of", "or", "in", "on", "for", "to", "with", "is", "are"})
@@ -257,16 +260,24 @@ def add_update(
     at: datetime | None = None,
     severity: str | None = None,
     no_next_update: bool = False,
+    propose: bool = False,
+    no_review: bool = False,
 ) -> Change:
-    """Add a timeline entry; a status other than ``resolved`` on a resolved incident reopens it."""
+    """Add a timeline entry; a status other than ``resolved`` on a resolved incident reopens it.
+
+    ``propose``: the entry goes on a ``propose/<id>/<n>`` branch for review (marked ``review: reviewed``);
+    ``no_review``: a required review is skipped and that is recorded (``review: bypassed``).
+    """
+    _check_review_flags(propose, no_review)
     _check_status(status)
     if severity is not None:
         _check_severity(repo, severity)
     when = _when(at)
     message = _message(message)
     _deadline(next_update, when)  # a bad promise is refused before the lock and the sync
-    with repo.transaction() as tx:
-        incident = repo.load(repo.resolve_id(incident_id))
+    with repo.transaction(propose=propose) as tx:
+        store = tx.repo  # with --propose: the default branch's tip, not the checkout
+        incident = store.load(_resolve_in(store, incident_id, propose))
         _check_kind_status(incident, status)
         _check_maintenance_update(incident, components, severity)
         new_status = status or _status_at(incident, when)
@@ -295,6 +306,7 @@ def add_update(
             from .maintenance import components_for
 
             components = {**components_for(incident, new_status), **dict(components or {})}
+        review, review_by = review_marks(repo, store, severity or incident.severity, visibility, propose, no_review)
         entry = Entry(
             at=when,
             status=new_status,
@@ -302,10 +314,12 @@ def add_update(
             visibility=visibility,
             components=dict(components or {}),
             next_update_by=_promise(
-                repo, severity or incident.severity, new_status, visibility, when, next_update, no_next_update
+                store, severity or incident.severity, new_status, visibility, when, next_update, no_next_update
             ),
             no_next_update=no_next_update and visibility == "public",
-            deliveries=_pending(repo, visibility),
+            review=review,
+            review_by=review_by,
+            deliveries=_pending(store, visibility),
         )
         updates: dict[str, object] = {"timeline": insert_entry(incident.timeline, entry)}
         if severity is not None:
@@ -317,12 +331,24 @@ def add_update(
     return change_of(tx, changed, summary)
 
 
-def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None, at: datetime | None = None) -> Change:
-    """Resolve: status ``resolved`` and every affected component back to ``operational``."""
+def resolve_incident(
+    repo: Repo,
+    incident_id: str,
+    *,
+    message: str | None = None,
+    at: datetime | None = None,
+    propose: bool = False,
+    no_review: bool = False,
+) -> Change:
+    """Resolve: status ``resolved`` and every affected component back to ``operational``.
+
+    ``propose`` / ``no_review``: as for :func:`add_update`."""
+    _check_review_flags(propose, no_review)
     when = _when(at)
     text = _message(message or "") or DEFAULT_RESOLVE_MESSAGE
-    with repo.transaction() as tx:
-        incident = repo.load(repo.resolve_id(incident_id))
+    with repo.transaction(propose=propose) as tx:
+        store = tx.repo  # with --propose: the default branch's tip, not the checkout
+        incident = store.load(_resolve_in(store, incident_id, propose))
         if incident.is_maintenance:
             raise InputError(
                 f"{incident.id} is a maintenance: use `incidentctl maintenance complete {incident.id}` "
@@ -343,12 +369,15 @@ def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None
                 f"--at {when:%Y-%m-%dT%H:%M:%SZ} is before the incident's last entry "
                 f"({incident.timeline[-1].at:%Y-%m-%dT%H:%M:%SZ}): a resolution must come last"
             )
+        review, review_by = review_marks(repo, store, incident.severity, "public", propose, no_review)
         entry = Entry(
             at=when,
             status="resolved",
             message=text,
             components={component: "operational" for component in incident.components},
-            deliveries=_pending(repo, "public"),
+            review=review,
+            review_by=review_by,
+            deliveries=_pending(store, "public"),
         )
         changed = incident.model_copy(update={"timeline": insert_entry(incident.timeline, entry)})
         note: list[str] = []
@@ -357,6 +386,53 @@ def resolve_incident(repo: Repo, incident_id: str, *, message: str | None = None
     result = change_of(tx, changed, "resolved")
     result.notes.extend(note)
     return result
+
+
+def _resolve_in(store: Repo, incident_id: str, propose: bool) -> str:
+    """The full id in ``store``; a proposal's base (the default branch) may lack an incident not pushed yet."""
+    from .errors import IncidentNotFoundError
+
+    try:
+        return store.resolve_id(incident_id)
+    except IncidentNotFoundError as exc:
+        if not propose:
+            raise
+        raise IncidentNotFoundError(
+            f"{exc} on the default branch (a proposal is based on it): push the incident first"
+        ) from None
+
+
+def _check_review_flags(propose: bool, no_review: bool) -> None:
+    if propose and no_review:
+        raise UsageError("give --propose (review through a branch) or --no-review (skip the review), not both")
+
+
+def review_marks(
+    repo: Repo, store: Repo, severity: str, visibility: str, propose: bool, no_review: bool
+) -> tuple[str | None, str | None]:
+    """``(review, review_by)`` for a new entry (SPEC "Review through git").
+
+    A proposal is ``reviewed`` (by its merge), proposed by the git user. A public entry of a severity with
+    ``review: required`` written straight on the default branch is refused unless ``no_review``, which is
+    recorded as ``bypassed`` with who did it. ``repo`` is the checkout, ``store`` where the record is read.
+    """
+    from .propose import on_default_branch, proposer
+
+    if visibility != "public":
+        return None, None
+    if propose:
+        return "reviewed", proposer(repo.root)
+    setting = store.config.severities.get(severity)
+    if setting is None or setting.review != "required":
+        return None, None
+    if no_review:
+        return "bypassed", proposer(repo.root)
+    if on_default_branch(repo.root, repo.config.git.remote):
+        raise InputError(
+            f"{severity} requires a review of public statements: use --propose (a branch to merge) "
+            "or --no-review (recorded on the entry)"
+        )
+    return None, None
 
 
 def _components_at(incident: Incident, when: datetime) -> dict[str, str]:
@@ -401,4 +477,5 @@ def change_of(tx: Transaction, incident: Incident, summary: str) -> Change:
         commit=tx.commit_sha,
         push_error=tx.push_error,
         notes=list(tx.notes),
+        proposal=tx.proposal,
     )

@@ -151,6 +151,7 @@ def schedule_maintenance(
     """Schedule a maintenance: a record whose first entry is ``scheduled``, with the window announced on it."""
     from .errors import RecordError
     from .lifecycle import change_of, new_id
+    from .propose import proposer
 
     title = " ".join(clean_text(title).split())
     if not title:
@@ -165,11 +166,12 @@ def schedule_maintenance(
     text = _message(message, DEFAULT_MESSAGES["scheduled"])
     settings = repo.config.maintenance
     with repo.transaction(propose=propose) as tx:
+        store = tx.repo  # with --propose: the default branch's tip, not the checkout
         if incident_id is not None:
-            if repo.record_path(incident_id).exists():
+            if store.record_path(incident_id).exists():
                 raise RecordError(f"{incident_id!r} already exists")
         else:
-            incident_id = new_id(repo, title, start)
+            incident_id = new_id(store, title, start)
         entry = Entry(
             at=when,
             status="scheduled",
@@ -177,7 +179,9 @@ def schedule_maintenance(
             components=dict.fromkeys(ids, "operational"),
             scheduled_for=start,
             scheduled_until=end,
-            deliveries=_pending(repo),
+            review="reviewed" if propose else None,
+            review_by=proposer(repo.root) if propose else None,
+            deliveries=_pending(store),
         )
         incident = Incident.model_validate(
             {
@@ -242,7 +246,7 @@ def move_maintenance(
 
     status, allowed = MOVES[action]
     with repo.transaction(propose=propose) as tx:
-        incident = _load_maintenance(repo, incident_id)
+        incident = _load_maintenance(tx.repo, incident_id)
         if incident.status not in allowed:
             raise InputError(_refusal(incident, action))
         when = _when(at, incident)
@@ -275,7 +279,7 @@ def reschedule_maintenance(
     from .lifecycle import change_of, insert_entry
 
     with repo.transaction(propose=propose) as tx:
-        incident = _load_maintenance(repo, incident_id)
+        incident = _load_maintenance(tx.repo, incident_id)
         assert incident.scheduled_for is not None and incident.scheduled_until is not None
         if not incident.is_open:
             raise InputError(f"{incident.id} is already {incident.status}; its window cannot move")

@@ -154,6 +154,36 @@ def _flow_seq(seq: Any) -> Any:
     return seq
 
 
+# -- the public summary, proposed for review ---------------------------------------------------------
+
+
+def propose_public_summary(repo: Repo, incident_id: str, summary: str | None = None) -> Change:
+    """Propose the postmortem's public summary for the status page (``postmortem.public: true``, with
+    ``summary`` when given) on a ``propose/<id>/<n>`` branch: merged, it is public (SPEC "Review through git").
+
+    The record is changed as the default branch has it; the checkout is untouched."""
+    from .errors import InputError
+    from .lifecycle import change_of
+    from .model import Postmortem, clean_text
+
+    text = clean_text(summary).strip() if summary is not None else None
+    with repo.transaction(propose=True) as tx:
+        store = tx.repo
+        incident = store.load(store.resolve_id(incident_id))
+        current = incident.postmortem or Postmortem()
+        public_summary = text or (current.public_summary or "").strip()
+        if not public_summary:
+            raise InputError(
+                f"{incident.id}: the postmortem has no public_summary; give --summary TEXT (what the status page shows)"
+            )
+        postmortem = current.model_copy(update={"public": True, "public_summary": public_summary})
+        postmortem.model_fields_set.update({"public", "public_summary"})
+        changed = incident.model_copy(update={"postmortem": postmortem})
+        tx.message = f"{incident.id}: public postmortem summary for review"
+        tx.save(changed)
+    return change_of(tx, changed, "public postmortem summary proposed")
+
+
 # -- review branch ------------------------------------------------------------------------------------
 
 

@@ -65,6 +65,8 @@ class Reminder:
     detail: str = ""
     commander: str | None = None
     snoozed_until: datetime | None = None
+    holding_at: datetime | None = None
+    """``update_due``: when ``tick --publish`` posts a holding update if nobody updates (holding updates on)."""
 
     def overdue_by(self, now: datetime) -> timedelta:
         return now - self.due_at
@@ -81,6 +83,7 @@ class Reminder:
             "detail": self.detail,
             "commander": self.commander,
             "snoozed_until": isoformat_z(self.snoozed_until) if self.snoozed_until else None,
+            "holding_update_at": isoformat_z(self.holding_at) if self.holding_at else None,
         }
 
 
@@ -191,8 +194,18 @@ def reminders_for(incident: Incident, config: Config, now: datetime | None = Non
     found = []
     update_at = next_update_due(incident, severity)
     if update_at is not None:
+        from .holding import next_holding
+
+        holding = next_holding(incident, config)
         found.append(
-            Reminder(reason="update_due", due_at=update_at, key="update_due", detail="next public update", **common)
+            Reminder(
+                reason="update_due",
+                due_at=update_at,
+                key="update_due",
+                detail="next public update",
+                holding_at=holding.at if holding is not None else None,
+                **common,
+            )
         )
     pm_at = postmortem_due(incident, config)
     if pm_at is not None:
@@ -344,4 +357,6 @@ def describe(reminder: Reminder, now: datetime, tz: ZoneInfo) -> str:
         "maintenance_notice_due": "maintenance notice due",
     }[reminder.reason]
     extra = f": {reminder.detail}" if reminder.reason != "update_due" else ""
+    if reminder.holding_at is not None:
+        timing += f"; holding update {'at' if reminder.holding_at > now else 'due since'} {offset_time(reminder.holding_at, tz)}"
     return f"{reminder.incident_id} [{reminder.severity}] {label}{extra} ({timing})"

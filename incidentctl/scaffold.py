@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +32,7 @@ file of the same name is here: copy one from the packaged `templates/` folder
 | `slack.json.j2` | a Slack message (Block Kit JSON) |
 | `site/*.html.j2` | the status page |
 | `postmortem.md.j2` | the postmortem (Markdown) |
+| `holding.txt.j2` | the text of an automatic holding update (`holding_update` in a severity) |
 
 Templates run in Jinja's sandbox with `StrictUndefined`: a misspelt variable is an error, never an
 empty string. Filters: `duration` (`4h 38m`), `localtime` (the configured time zone), `offsettime`,
@@ -73,8 +75,10 @@ jobs:
 """
 
 REMIND_WORKFLOW = """\
-# Written by `incidentctl init`: every 10 minutes, post a reminder to the incident's Slack thread
-# when a promised update is due. Set SLACK_BOT_TOKEN in the repo's Actions secrets.
+# Written by `incidentctl init`: every 10 minutes, apply what is due (`tick --publish`: maintenance
+# starts and completions, holding updates when a promised update is late) and post a reminder to the
+# incident's Slack thread when a promised update is due. Set the channel secrets in the repo's Actions
+# secrets (a configured channel without them is named and fails the run).
 name: incident-reminders
 on:
   schedule: [{cron: "*/10 * * * *"}]
@@ -95,13 +99,137 @@ jobs:
           git config user.name incidentctl
           git config user.email incidentctl@users.noreply.github.com
           status=0
+          incidentctl tick --publish || status=$?
           incidentctl remind --notify || status=$?
           # keep the record of what was posted, so the next run does not post it again
           git pull --rebase --quiet && git push --quiet || echo "::warning::could not push the reminder record"
           exit $status
         env:
-          SLACK_BOT_TOKEN: ${{ secrets.SLACK_BOT_TOKEN }}
+@@SECRETS@@
 """
+
+PUBLISH_WORKFLOW = """\
+# Written by `incidentctl init`: on every push to main (a merged `--propose` branch: the approval), publish
+# what is not yet published (`tick --publish` first: what is due). The job runs in the `incidents`
+# environment: put the channel secrets there as environment secrets, and add required reviewers to it
+# to gate every publication (Settings > Environments). See "Review" in the README.
+name: incident-publish
+on:
+  push: {branches: [main]}
+  workflow_dispatch:
+permissions: {contents: write}
+concurrency: {group: incident-publish, cancel-in-progress: false}
+jobs:
+  publish:
+    runs-on: ubuntu-latest
+    environment: {name: incidents}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with: {python-version: "3.11"}
+      # incidentctl @@VERSION@@, pinned: the version that wrote this workflow, from where your organisation
+      # keeps incidentctl (`incidentctl init --install-from URL`; YOUR-ORG is a placeholder to replace).
+      - run: pip install "incidentctl @ git+@@INSTALL_FROM@@@v@@VERSION@@"
+      - run: |
+          git config user.name incidentctl
+          git config user.email incidentctl@users.noreply.github.com
+          status=0
+          incidentctl tick --publish || status=$?
+          incidentctl publish || status=$?
+          # keep the delivery records, so nothing is ever sent twice
+          git pull --rebase --quiet && git push --quiet || echo "::warning::could not push the delivery records"
+          exit $status
+        env:
+@@SECRETS@@
+"""
+
+#: The marker that finds the preview comment again, so each push updates it instead of adding one.
+PREVIEW_MARKER = "<!-- incidentctl-preview -->"
+
+PREVIEW_WORKFLOW = """\
+# Written by `incidentctl init`: on every pull request (e.g. a `--propose` branch), check the records and
+# post what merging it would publish on each channel, as ONE comment updated on every push.
+name: incident-preview
+on:
+  pull_request:
+permissions: {contents: read, pull-requests: write}
+concurrency: {group: "incident-preview-${{ github.event.pull_request.number }}", cancel-in-progress: true}
+jobs:
+  preview:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with: {fetch-depth: 0}
+      - uses: actions/setup-python@v5
+        with: {python-version: "3.11"}
+      # incidentctl @@VERSION@@, pinned: the version that wrote this workflow, from where your organisation
+      # keeps incidentctl (`incidentctl init --install-from URL`; YOUR-ORG is a placeholder to replace).
+      - run: pip install "incidentctl @ git+@@INSTALL_FROM@@@v@@VERSION@@"
+      - run: incidentctl lint
+      - run: incidentctl preview --base "origin/$BASE_REF" > preview.txt
+        env:
+          BASE_REF: ${{ github.base_ref }}
+      - run: |
+          marker='@@MARKER@@'
+          {
+            echo "$marker"
+            echo "### What merging this pull request publishes"
+            echo
+            echo '````text'
+            cat preview.txt
+            echo '````'
+          } > comment.md
+          id="$(gh api "repos/$GITHUB_REPOSITORY/issues/$PR/comments" --paginate \\
+            --jq ".[] | select(.body | startswith(\\"$marker\\")) | .id" | head -n 1)"
+          if [ -n "$id" ]; then
+            gh api -X PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" -F body=@comment.md > /dev/null
+          else
+            gh api -X POST "repos/$GITHUB_REPOSITORY/issues/$PR/comments" -F body=@comment.md > /dev/null
+          fi
+        env:
+          GH_TOKEN: ${{ github.token }}
+          PR: ${{ github.event.pull_request.number }}
+"""
+
+#: Secrets the workflows hand to incidentctl (environment variables of the built-in channels; file paths
+#: such as the subscriber lists are left to the user).
+WORKFLOW_SECRETS = (
+    "SLACK_BOT_TOKEN",
+    "X_API_KEY",
+    "X_API_SECRET",
+    "X_ACCESS_TOKEN",
+    "X_ACCESS_TOKEN_SECRET",
+    "MASTODON_ACCESS_TOKEN",
+    "BLUESKY_APP_PASSWORD",
+    "DISCORD_WEBHOOK_URL",
+    "TEAMS_WEBHOOK_URL",
+    "STATUSPAGE_API_KEY",
+    "INCIDENTCTL_SMTP_URL",
+)
+
+
+def _secrets_block(indent: int = 10) -> str:
+    pad = " " * indent
+    return "\n".join(f"{pad}{name}: ${{{{ secrets.{name} }}}}" for name in WORKFLOW_SECRETS)
+
+
+def codeowners_text(reviewers: Sequence[str]) -> str:
+    """``.github/CODEOWNERS``: the reviewers own ``incidents/`` (with branch protection, their approval is required)."""
+    owners = []
+    for value in reviewers:
+        for word in value.replace(",", " ").split():
+            owner = word if word.startswith("@") or "@" in word else f"@{word}"
+            if not re.fullmatch(r"@?[A-Za-z0-9][A-Za-z0-9._/-]*|[^@\s]+@[^@\s]+", owner):
+                raise UsageError(f"--reviewers {value!r}: give a team (@org/team), a user (@name) or an email")
+            owners.append(owner)
+    if not owners:
+        raise UsageError("--reviewers: give a team, e.g. @acme/comms")
+    return (
+        "# Written by `incidentctl init --reviewers`: public statements (incidents/) need an approval from these\n"
+        "# owners before they reach the default branch, once branch protection requires code-owner reviews.\n"
+        f"/incidents/ {' '.join(dict.fromkeys(owners))}\n"
+    )
+
 
 GITATTRIBUTES = "incidents/*.yaml merge=incidentctl\n"
 
@@ -123,7 +251,12 @@ def workflow_text(template: str, install_from: str = DEFAULT_INSTALL_FROM) -> st
 
     if "\n" in install_from or '"' in install_from or not install_from.strip():
         raise UsageError(f"--install-from {install_from!r}: give a git URL, e.g. {DEFAULT_INSTALL_FROM}")
-    return template.replace("@@INSTALL_FROM@@", install_from.strip().rstrip("/")).replace("@@VERSION@@", __version__)
+    return (
+        template.replace("@@INSTALL_FROM@@", install_from.strip().rstrip("/"))
+        .replace("@@VERSION@@", __version__)
+        .replace("@@SECRETS@@", _secrets_block())
+        .replace("@@MARKER@@", PREVIEW_MARKER)
+    )
 
 
 def _yaml_text(value: str) -> str:
@@ -204,8 +337,11 @@ def init_repo(
     commit: bool = True,
     url: str | None = None,
     install_from: str = DEFAULT_INSTALL_FROM,
+    reviewers: Sequence[str] = (),
 ) -> list[Path]:
-    """Create (or extend) ``path`` as an incident repo. Refuses if it already is one."""
+    """Create (or extend) ``path`` as an incident repo. Refuses if it already is one.
+
+    ``reviewers``: write ``.github/CODEOWNERS`` making them the owners of ``incidents/``."""
     from . import gitops
 
     path = path.expanduser()
@@ -225,7 +361,11 @@ def init_repo(
         "templates/README.md": TEMPLATES_README,
         ".github/workflows/status-page.yml": workflow_text(SITE_WORKFLOW, install_from),
         ".github/workflows/incident-reminders.yml": workflow_text(REMIND_WORKFLOW, install_from),
+        ".github/workflows/publish.yml": workflow_text(PUBLISH_WORKFLOW, install_from),
+        ".github/workflows/preview.yml": workflow_text(PREVIEW_WORKFLOW, install_from),
     }
+    if reviewers:
+        files[".github/CODEOWNERS"] = codeowners_text(reviewers)
     written = []
     for rel, content in files.items():
         target = root / rel

@@ -28,6 +28,7 @@ from .commands import (
     tick,
 )
 from .commands import list as list_command
+from .commands import preview as preview_command
 
 
 def _scrub(text: str) -> str:
@@ -111,6 +112,7 @@ for module in (
     lint,
     demo,
     publish,
+    preview_command,
     site,
     remind,
     snooze,

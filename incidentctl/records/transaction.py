@@ -32,6 +32,19 @@ Long-lived form (the publish delivery ledger)::
 
 ``tx.commit(message, ids=None)`` commits the given incidents' records (default: every record saved
 since the last commit) and returns the new commit's sha, or None when nothing changed.
+
+Proposal form (``--propose``, SPEC "Review through git")::
+
+    with repo.transaction(propose=True) as tx:
+        incident = tx.repo.load(incident_id)  # tx.repo: the default branch's tip, not the checkout
+        tx.message = f"{incident.id}: update"
+        tx.save(changed)
+    tx.branch, tx.proposal.compare_url  # propose/<id>/<n>, pushed when the remote exists
+
+The records are read from and written to a scratch copy of the default branch's tip (fetched first
+when the remote exists) inside the git dir; on leaving, the saved records are committed on a new
+branch ``propose/<id>/<n>`` with git plumbing (see :mod:`incidentctl.propose`). The current branch,
+index and working tree are never touched. A push that fails leaves the branch local (``push_error``).
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ from .validate import check_bytes
 
 if TYPE_CHECKING:
     from ..model import Incident
+    from ..propose import Proposal
     from ..store import Repo
 
 
@@ -59,13 +73,19 @@ class Transaction:
     """One write under the repo lock; see the module docstring for the API."""
 
     def __init__(self, repo: Repo, message: str | None = None, *, propose: bool = False) -> None:
-        if propose:
-            raise GitError("--propose is not available yet")  # built by the review work (issue 15)
         self.repo = repo
+        """The repo reads and writes go to: inside a ``propose`` transaction, a scratch copy of the default
+        branch's records (read the record through ``tx.repo``, never the checkout)."""
+        self.origin = repo
+        """The checkout the command runs in (its lock, its git)."""
         self.message = message
         self.propose = propose
         self.branch: str | None = None
         """With ``propose``: the ``propose/<id>/<n>`` branch the change was committed on."""
+        self.proposal: Proposal | None = None
+        """With ``propose``: the branch, its commit, the remote it went to and the compare link."""
+        self._base: tuple[str, str] | None = None
+        self._scratch: Path | None = None
         self.sync_error: str | None = None
         self.push_error: PushError | None = None
         self.notes: list[str] = []
@@ -97,9 +117,12 @@ class Transaction:
                 fcntl.flock(handle, fcntl.LOCK_EX)
             self._handle = handle
             remove_stale_temp_files(repo.incidents_dir, repo.root, cache_dir(repo.root))
-            gitops.recover_interrupted(repo.root)  # a push killed mid-rebase: undo it before reading
+            if not self.propose:  # a proposal never touches the checkout, whatever state it is in
+                gitops.recover_interrupted(repo.root)  # a push killed mid-rebase: undo it before reading
             settings = repo.config.git
-            if settings.commit and settings.push:
+            if self.propose:
+                self._enter_proposal()
+            elif settings.commit and settings.push:
                 self.sync_error = gitops.sync(repo.root, settings.remote)  # write on the latest record
                 if self.sync_error:
                     self.notes.append(f"could not catch up with {settings.remote} before writing: {self.sync_error}")
@@ -108,8 +131,66 @@ class Transaction:
             raise
         return self
 
+    def _enter_proposal(self) -> None:
+        """``propose``: read and write a scratch copy of the default branch's tip (fetched first), never the checkout."""
+        from .. import propose
+        from ..config import load_config
+        from ..store import Repo
+
+        origin = self.origin
+        if not gitops.is_git_repo(origin.root) or not origin.config.git.commit:
+            raise GitError("--propose needs a git repository with git.commit on (the proposal is a branch)")
+        self._base = propose.base_commit(origin.root, origin.config.git.remote)
+        self._scratch = propose.materialize(origin.root, self._base[1])
+        try:
+            config = load_config(self._scratch) if (self._scratch / "incidentctl.yaml").is_file() else origin.config
+        except BaseException:
+            self._drop_scratch()
+            raise
+        self.repo = Repo(root=self._scratch, config=config)
+
+    def _commit_proposal(self) -> None:
+        from .. import propose
+
+        assert self._base is not None and self._scratch is not None
+        scratch = self._scratch
+        paths = list(dict.fromkeys(self.saved))
+        if not paths:
+            return
+        files = {path.relative_to(scratch).as_posix(): path.read_bytes() for path in paths}
+        incident_id = paths[0].stem
+        message = self.message or f"{incident_id}: proposed change"
+        origin = self.origin
+        proposal = propose.commit_proposal(
+            origin.root, incident_id, files, message, self._base[0], self._base[1], origin.config.git.remote
+        )
+        self.proposal = proposal
+        self.branch = proposal.branch
+        self.commits.append(proposal.commit)
+        self.saved = [origin.root / rel for rel in files]
+        self._uncommitted = []
+        if proposal.push_error:
+            self.push_error = PushError(proposal.push_error)
+
+    def _drop_scratch(self) -> None:
+        import shutil
+
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         handle = self._handle
+        if self.propose:
+            try:
+                if kind is None:
+                    self._commit_proposal()
+            finally:
+                self._drop_scratch()
+                self.repo = self.origin
+                if handle is not None:
+                    self._release(handle)
+            return
         try:
             if kind is None:
                 if self.message is not None and self._uncommitted:
@@ -196,6 +277,8 @@ class Transaction:
         Returns the commit's sha (None: git.commit is off, no git, or nothing changed). Pushed on exit.
         """
         repo = self.repo
+        if self.propose:
+            return None  # a proposal is one commit, made on leaving the transaction
         with self._lock:
             wanted = self._uncommitted if ids is None else [repo.record_path(incident_id) for incident_id in ids]
             paths = list(wanted)

@@ -55,6 +55,21 @@ AtOpt = Annotated[
     str | None, typer.Option("--at", help="Backfill: when this happened (ISO 8601 with a zone).", show_default=False)
 ]
 PublishOpt = Annotated[bool, typer.Option("--publish", help="Publish to every enabled channel right after the change.")]
+ProposeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--propose",
+        help="Commit the change on a new branch propose/<id>/<n> for review (pushed when a remote exists); "
+        "your branch, index and working tree are untouched. Published once merged.",
+    ),
+]
+NoReviewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-review",
+        help="Skip a review the severity requires (review: required); recorded on the entry as bypassed.",
+    ),
+]
 StatusOpt = Annotated[
     str | None,
     typer.Option(
@@ -86,12 +101,27 @@ def _resolve_for_write(repo, incident_id: str) -> str:  # type: ignore[no-untype
         raise
 
 
-def _after_change(ctx: typer.Context, change, publish: bool) -> None:  # type: ignore[no-untyped-def]
+def _check_propose(propose: bool, publish: bool) -> None:
+    from ...errors import UsageError
+
+    if propose and publish:
+        raise UsageError("--propose and --publish: a proposal is published once its branch is merged; drop --publish")
+
+
+def _after_change(ctx: typer.Context, change, publish: bool, branch_on_stdout: bool = True) -> None:  # type: ignore[no-untyped-def]
     from ...errors import PushError
 
     push_error: PushError | None = change.push_error
     change.push_error = None
     report_change(change)
+    proposal = change.proposal
+    if proposal is not None:
+        if branch_on_stdout:
+            typer.echo(proposal.branch)  # the notes below name it too
+        for line in proposal.notes():
+            note(line)
+    else:
+        _print_clock(ctx, change)
     if publish:
         from ..publish import publish_after_change
 
@@ -100,6 +130,16 @@ def _after_change(ctx: typer.Context, change, publish: bool) -> None:  # type: i
             raise typer.Exit(code)
     if push_error is not None:
         raise push_error
+
+
+def _print_clock(ctx: typer.Context, change) -> None:  # type: ignore[no-untyped-def]
+    """The responder sees the clock: the promise, when the reminder fires, when a holding update goes out."""
+    from ...durations import utcnow
+    from ...holding import clock_lines
+
+    repo = open_repo(ctx)
+    for line in clock_lines(change.incident, repo.config, utcnow()):
+        note(line)
 
 
 def new(
@@ -169,12 +209,15 @@ def update(
         typer.Option("--severity", help="Change the severity.", autocompletion=complete_severity, show_default=False),
     ] = None,
     publish: PublishOpt = False,
+    propose: ProposeOpt = False,
+    no_review: NoReviewOpt = False,
 ) -> None:
     """Add an entry to an incident's timeline."""
     from ...lifecycle import add_update, parse_component_impacts
 
+    _check_propose(propose, publish)
     repo = open_repo(ctx)
-    full_id = _resolve_for_write(repo, incident_id)
+    full_id = incident_id if propose else _resolve_for_write(repo, incident_id)
     components = parse_component_impacts(component or [], repo)
     when = _at(at)
     text = read_message(message, what=f"the update for {full_id}")
@@ -189,6 +232,8 @@ def update(
         no_next_update=no_next_update,
         at=when,
         severity=severity,
+        propose=propose,
+        no_review=no_review,
     )
     note(f"{change.incident.id}: {change.summary}")
     _after_change(ctx, change, publish)
@@ -200,15 +245,18 @@ def resolve(
     message: MessageOpt = None,
     at: AtOpt = None,
     publish: PublishOpt = False,
+    propose: ProposeOpt = False,
+    no_review: NoReviewOpt = False,
 ) -> None:
     """Resolve an incident: every affected component back to operational."""
     from ...lifecycle import DEFAULT_RESOLVE_MESSAGE, resolve_incident
 
+    _check_propose(propose, publish)
     repo = open_repo(ctx)
-    full_id = _resolve_for_write(repo, incident_id)
+    full_id = incident_id if propose else _resolve_for_write(repo, incident_id)
     when = _at(at)
     text = read_message(message, what=f"the resolution of {full_id}", initial=DEFAULT_RESOLVE_MESSAGE, required=False)
-    change = resolve_incident(repo, full_id, message=text, at=when)
+    change = resolve_incident(repo, full_id, message=text, at=when, propose=propose, no_review=no_review)
     note(f"{change.incident.id}: resolved")
     _after_change(ctx, change, publish)
 

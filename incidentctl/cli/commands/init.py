@@ -38,6 +38,14 @@ def init(
             show_default=False,
         ),
     ] = None,
+    reviewers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reviewers",
+            help="Team (@org/team) that must approve public statements: writes .github/CODEOWNERS for incidents/.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create an incident repo: config, folders, templates README, .gitignore, first commit."""
     import sys
@@ -56,6 +64,7 @@ def init(
         timezone,
         url=url or None,
         install_from=install_from or DEFAULT_INSTALL_FROM,
+        reviewers=reviewers or (),
     )
     note(f"Initialised incident repo in {path.resolve()}")
     if not url:
@@ -64,6 +73,11 @@ def init(
         note(
             f"note: the workflows install incidentctl from {DEFAULT_INSTALL_FROM}: replace YOUR-ORG "
             "in .github/workflows/*.yml (or init --install-from URL)"
+        )
+    if reviewers:
+        note(
+            "note: .github/CODEOWNERS names the reviewers of incidents/; require code-owner reviews in the branch "
+            "protection of the default branch to make their approval binding (README: Review)"
         )
     note(
         f'Next: cd {path} && incidentctl new "API unavailable" --severity sev1 --component api=major_outage -m "We are investigating."'

@@ -123,7 +123,7 @@ def schedule(
         propose=propose,
     )
     typer.echo(change.incident.id)
-    _after_change(ctx, change, publish)
+    _after_change(ctx, change, publish, branch_on_stdout=False)  # stdout: the id only (SPEC)
 
 
 def _move(

@@ -30,6 +30,18 @@ def postmortem(
             help="Commit postmortems/<id>.md on a new branch postmortem/<id> for review (your checkout is untouched).",
         ),
     ] = False,
+    propose_public: Annotated[
+        bool,
+        typer.Option(
+            "--propose-public",
+            help="Propose the public summary for the status page (postmortem.public: true) on a branch "
+            "propose/<id>/<n>: published once merged (your checkout is untouched).",
+        ),
+    ] = False,
+    summary: Annotated[
+        str | None,
+        typer.Option("--summary", help="With --propose-public: the public summary text.", show_default=False),
+    ] = None,
     now: Annotated[
         str | None,
         typer.Option("--now", help="End figures of an open incident at this instant (ISO 8601).", show_default=False),
@@ -45,9 +57,22 @@ def postmortem(
     from ...errors import UsageError
     from ...postmortem import init_postmortem, render_postmortem, review_branch, write_postmortem
 
-    if sum((init, branch, output is not None)) > 1:
-        raise UsageError("use one of --init, --branch and --output at a time")
+    if sum((init, branch, output is not None, propose_public)) > 1:
+        raise UsageError("use one of --init, --branch, --propose-public and --output at a time")
+    if summary is not None and not propose_public:
+        raise UsageError("--summary goes with --propose-public")
     repo = open_repo(ctx)
+    if propose_public:
+        from ...postmortem import propose_public_summary
+
+        proposed = propose_public_summary(repo, incident_id, summary)
+        proposal = proposed.proposal
+        assert proposal is not None
+        typer.echo(proposal.branch)
+        for line in proposal.notes("the status page shows it once merged into"):
+            note(line)
+        report_change(proposed)
+        return
     when = parse_timestamp(now) if now else None
     if init:
         change = init_postmortem(repo, incident_id)
