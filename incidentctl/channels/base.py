@@ -292,7 +292,18 @@ class RenderContext:
 
     @property
     def is_resolution(self) -> bool:
-        return self.entry.status == "resolved"
+        """The entry ends the record: an incident resolved, a maintenance completed or cancelled."""
+        from ..vocabulary import FINISHED_STATUSES
+
+        return self.entry.status in FINISHED_STATUSES
+
+    @property
+    def is_maintenance(self) -> bool:
+        return self.incident.is_maintenance
+
+    def template_name(self, name: str) -> str:
+        """``name``, or its ``maintenance_`` variant when the record is a maintenance."""
+        return self.templates.for_record(name, self.incident.kind)
 
     def message_context(self, entry: Entry | None = None) -> dict[str, Any]:
         """The variables every message template sees, for ``entry`` (default: this one)."""
@@ -301,8 +312,9 @@ class RenderContext:
         return message_context(self.incident, entry or self.entry, self.config)
 
     def render_template(self, name: str, entry: Entry | None = None, **extra: Any) -> str:
-        """Render template ``name`` (repo override first, then packaged) with the message variables."""
-        return self.templates.render(name, **self.message_context(entry), **extra)
+        """Render template ``name`` (repo override first, then packaged) with the message variables; a
+        maintenance is rendered with ``maintenance_<name>`` when there is one."""
+        return self.templates.render(self.template_name(name), **self.message_context(entry), **extra)
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,8 @@ class EmailChannel:
         first = incident.timeline[0]
         root = None if context.is_first else message_id(incident.id, entry_stamp(incident, first), domain)
         prefix = settings.subject_prefix if settings.subject_prefix is not None else f"[{context.config.organization}]"
-        subject = _one_line(f"{prefix} {incident.title}")
+        title = f"Maintenance: {incident.title}" if incident.is_maintenance else incident.title
+        subject = _one_line(f"{prefix} {title}")
         extra: dict[str, Any] = {"subject": subject, "unsubscribe_url": settings.unsubscribe_url}
         text = context.render_template(TEXT_TEMPLATE, **extra)
         html = context.render_template(HTML_TEMPLATE, **extra)

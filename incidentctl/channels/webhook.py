@@ -188,7 +188,8 @@ def build_body(context: RenderContext, settings: WebhookSettings) -> tuple[dict[
             "component_id": component_id,
         }
         for component_id, new in entry.components.items()
-        if new != before.get(component_id, "operational") or component_id not in before
+        if new != before.get(component_id, "operational")
+        or (component_id not in before and not incident.is_maintenance)  # a maintenance names them operational first
     ]
     updates = []
     seen: dict[str, str] = {}
@@ -246,7 +247,30 @@ def build_body(context: RenderContext, settings: WebhookSettings) -> tuple[dict[
             "incident_updates": updates,
         },
     }
+    if incident.is_maintenance:
+        body["incident"].update(_maintenance_fields(context, upto))
     return body, changes
+
+
+def _maintenance_fields(context: RenderContext, upto: list[Entry]) -> dict[str, Any]:
+    """Statuspage's scheduled-maintenance fields of the ``incident`` object: the window in force at the
+    entry, ``impact: maintenance``, ``resolved_at`` once completed or cancelled, the automation switches."""
+    from ..render import maintenance_context
+    from ..vocabulary import FINISHED_STATUSES
+
+    incident, entry = context.incident, context.entry
+    window = maintenance_context(incident, entry, context.config)["window"]
+    reminded = [item.at for item in upto if item.notice == "reminder"]
+    return {
+        "impact": "maintenance",
+        "scheduled_for": isoformat_z(window["start"]),
+        "scheduled_until": isoformat_z(window["end"]),
+        "scheduled_remind_prior": bool(context.config.maintenance.remind_before),
+        "scheduled_reminded_at": isoformat_z(reminded[-1]) if reminded else None,
+        "scheduled_auto_in_progress": incident.auto_start,
+        "scheduled_auto_completed": incident.auto_complete,
+        "resolved_at": isoformat_z(entry.at) if entry.status in FINISHED_STATUSES else None,
+    }
 
 
 def _with_component(body: dict[str, Any], change: dict[str, Any] | None, config: Config) -> dict[str, Any]:

@@ -1,0 +1,225 @@
+"""Scheduled maintenance on every channel: each notice (scheduled, moved, reminder, started, verifying,
+completed/cancelled) rendered from the ``maintenance_*`` templates and delivered by the real engine to
+the fakes on 127.0.0.1, checked by the receivers' own libraries (slack-sdk blocks, twitter-text,
+standardwebhooks), in the configured zone across a DST change, with hostile text and a repo override.
+
+Records are written through the model and ``repo.transaction()`` (the commands are built elsewhere),
+the way ``tick`` and ``maintenance ...`` write them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incidentctl.channels import RetryPolicy, use_retry_policy
+from incidentctl.delivery import publish
+from incidentctl.model import Entry, Incident
+from incidentctl.store import Repo
+from incidentctl.templating import forget_templates
+from testing import FakeSlack, FakeX, make_repo
+
+# A window across the DST change in America/New_York (clocks go 02:00 EST -> 03:00 EDT on Mar 8 2026):
+# 23:00 EST to 04:00 EDT is four hours, not five.
+START = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
+END = datetime(2026, 3, 8, 8, 0, tzinfo=UTC)
+MOVED_START = datetime(2026, 3, 15, 3, 0, tzinfo=UTC)  # Sat Mar 14 23:00 EDT
+MOVED_END = datetime(2026, 3, 15, 5, 30, tzinfo=UTC)  # Sun Mar 15 01:30 EDT
+T0 = datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+NOTICE = "The API is read-only for up to four hours; the website stays up. Writes get HTTP 503 with Retry-After."
+HOSTILE = "<!channel> <@U123|boss> *bold* & <https://evil.example|click> @everyone ]]> </script>"
+WHSEC = "whsec_" + base64.b64encode(b"maintenance-signing-key-0123456789").decode()
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries() -> Iterator[None]:
+    forget_templates()
+    with use_retry_policy(RetryPolicy(base_delay=0.01, request_timeout=2.0, budget_seconds=3.0)):
+        yield
+    forget_templates()
+
+
+# -- building a maintenance's life (as `maintenance schedule/start/complete` and `tick` write it) ----------
+
+
+def schedule(repo: Repo, title: str = "Database upgrade", message: str = NOTICE, *, mid: str = "2026-03-01-db") -> str:
+    incident = Incident(
+        id=mid,
+        kind="maintenance",
+        title=title,
+        severity="maintenance",
+        scheduled_for=START,
+        scheduled_until=END,
+        timeline=[
+            Entry(
+                at=T0,
+                status="scheduled",
+                message=message,
+                components={"api": "operational", "web": "operational"},
+                scheduled_for=START,
+                scheduled_until=END,
+            )
+        ],
+    )
+    with repo.transaction() as tx:
+        tx.message = f"{mid}: scheduled"
+        tx.save(incident)
+    return mid
+
+
+def add(repo: Repo, mid: str, entry: Entry, **record: Any) -> None:
+    incident = repo.load(mid)
+    changed = incident.model_copy(update={"timeline": [*incident.timeline, entry], **record})
+    with repo.transaction() as tx:
+        tx.message = f"{mid}: {entry.status}"
+        tx.save(Incident.model_validate(changed.model_dump(by_alias=True)))
+
+
+def move(repo: Repo, mid: str, at: datetime = T0 + timedelta(days=1)) -> None:
+    entry = Entry(
+        at=at,
+        status="scheduled",
+        message="Moved a week later to avoid the release freeze.",
+        notice="rescheduled",
+        scheduled_for=MOVED_START,
+        scheduled_until=MOVED_END,
+    )
+    add(repo, mid, entry, scheduled_for=MOVED_START, scheduled_until=MOVED_END)
+
+
+def remind(repo: Repo, mid: str, start: datetime = MOVED_START, lead: str = "24h") -> None:
+    hours = int(lead.rstrip("h"))
+    entry = Entry(
+        at=start - timedelta(hours=hours) + timedelta(minutes=7),  # a late tick: still "starts at <time>"
+        status="scheduled",
+        message="",
+        notice="reminder",
+        reminder_before=lead,
+        automatic=True,
+    )
+    add(repo, mid, entry)
+
+
+def start(repo: Repo, mid: str, at: datetime = MOVED_START) -> None:
+    entry = Entry(
+        at=at,
+        status="in_progress",
+        message="Maintenance has started.",
+        components={"api": "under_maintenance", "web": "under_maintenance"},
+        automatic=True,
+    )
+    add(repo, mid, entry)
+
+
+def verify(repo: Repo, mid: str, at: datetime = MOVED_START + timedelta(hours=2)) -> None:
+    add(repo, mid, Entry(at=at, status="verifying", message="The upgrade is done; we are checking replication."))
+
+
+def complete(repo: Repo, mid: str, at: datetime = MOVED_END - timedelta(minutes=10)) -> None:
+    entry = Entry(
+        at=at,
+        status="completed",
+        message="Maintenance is complete; writes are accepted again.",
+        components={"api": "operational", "web": "operational"},
+    )
+    add(repo, mid, entry)
+
+
+def cancel(repo: Repo, mid: str, at: datetime = T0 + timedelta(days=2)) -> None:
+    add(repo, mid, Entry(at=at, status="cancelled", message="Cancelled: the vendor shipped a hotfix instead."))
+
+
+def whole_life(repo: Repo, after_each: Any = None) -> str:
+    mid = schedule(repo)
+    steps = [lambda: None, lambda: move(repo, mid), lambda: remind(repo, mid), lambda: start(repo, mid),
+             lambda: verify(repo, mid), lambda: complete(repo, mid)]  # fmt: skip
+    for step in steps:
+        step()
+        if after_each is not None:
+            after_each(mid)
+    return mid
+
+
+def only(*channels: str, **settings: Any) -> Any:
+    def edit(config: Any) -> None:
+        config["channels"].clear()
+        for name in channels:
+            config["channels"][name] = settings.get(name, {})
+        config["channels"]["statuspage"] = {"output": "site", "url": "https://status.example.com"}
+
+    return edit
+
+
+def run(repo: Repo, mid: str, channel: str) -> list[Any]:
+    report = publish(repo, [mid], [channel])
+    assert report.failed == 0, [(d.channel, d.error) for d in report.deliveries]
+    assert not report.unusable, report.unusable
+    return report.deliveries
+
+
+def previews(repo: Repo, mid: str, channel: str) -> list[dict[str, Any]]:
+    report = publish(repo, [mid], [channel], dry_run=True)
+    return [preview.to_json() for preview in report.previews]
+
+
+def check_blocks(payload: dict[str, Any]) -> None:
+    from slack_sdk.models.blocks import Block
+
+    assert payload["text"].strip()
+    assert len(payload["blocks"]) <= 50
+    for block in payload["blocks"]:
+        parsed = Block.parse(block)
+        assert parsed is not None, block
+        parsed.validate_json()
+
+
+# -- Slack -------------------------------------------------------------------------------------------------
+
+
+def test_slack_one_thread_root_edited_reminder_absolute_completion_broadcast(tmp_path: Path, slack: FakeSlack) -> None:
+    repo = make_repo(tmp_path / "status", config=only("slack"))
+    mid = whole_life(repo, after_each=lambda mid: run(repo, mid, "slack"))
+
+    roots = slack.roots()
+    assert len(roots) == 1, "one thread per maintenance"
+    root = roots[0]
+    replies = slack.replies(root["ts"])
+    texts = [reply["text"] for reply in replies]
+    assert len(replies) == 5, texts
+    # The first post: window in the local zone with the date, DST-correct duration, what users will notice.
+    posted = root["edits"][0] if root["edits"] else root
+    first = json.dumps(posted["blocks"], ensure_ascii=False)
+    assert "Sat Mar 7 2026, 23:00 EST – Sun Mar 8 2026, 04:00 EDT" in first
+    assert "(4h)" in first and "What you will notice" in first and "read-only" in first
+    assert posted["text"].startswith("Scheduled maintenance: Database upgrade — Sat Mar 7 2026, 23:00 EST")
+    # Moved, reminder (absolute time, never "in 24h"), started, verifying, completed.
+    assert texts[0] == "Maintenance moved: Database upgrade — moved to Sat Mar 14 2026, 23:00 EDT – Sun Mar 15 2026, 01:30 EDT"
+    assert texts[1] == "Maintenance reminder: Database upgrade — starts Sat Mar 14 2026, 23:00 EDT"
+    assert "in 24h" not in json.dumps(replies)
+    assert texts[2].startswith("Maintenance started: Database upgrade")
+    assert texts[3].startswith("Maintenance: verifying: Database upgrade")
+    assert texts[4].startswith("Maintenance completed: Database upgrade")
+    moved = json.dumps(replies[0]["blocks"], ensure_ascii=False)
+    assert "~Sat Mar 7 2026, 23:00 EST – Sun Mar 8 2026, 04:00 EDT~" in moved
+    # Broadcast in the channel: the moved window, the reminder, the start and the completion; not verifying.
+    assert [reply["reply_broadcast"] for reply in replies] == [True, True, True, False, True]
+    # The root shows the maintenance's current state, edited after every run.
+    assert len(root["edits"]) == 5
+    assert root["text"].startswith("Maintenance completed: Database upgrade")
+    assert "Latest update" in json.dumps(root["blocks"])
+    assert [edit["text"].split(":")[0] for edit in root["edits"][1:]] == [
+        "Scheduled maintenance", "Scheduled maintenance", "Maintenance in progress", "Maintenance"
+    ]
+    for message in [root, *root["edits"], *replies]:
+        check_blocks(message)
+    # Every entry delivered once: a second run posts nothing.
+    before = len(slack.messages)
+    report = publish(repo, [mid], ["slack"])
+    assert report.deliveries == [] and len(slack.messages) == before
