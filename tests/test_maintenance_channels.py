@@ -223,3 +223,144 @@ def test_slack_one_thread_root_edited_reminder_absolute_completion_broadcast(tmp
     before = len(slack.messages)
     report = publish(repo, [mid], ["slack"])
     assert report.deliveries == [] and len(slack.messages) == before
+
+
+# -- X -----------------------------------------------------------------------------------------------------
+
+
+def test_x_one_thread_each_part_valid(tmp_path: Path, x: FakeX) -> None:
+    from twitter_text import parse_tweet
+
+    repo = make_repo(tmp_path / "status", config=only("x"))
+    long_notice = NOTICE + " " + " ".join(f"Step {n}: drain, upgrade and re-enable replica {n}." for n in range(12))
+    mid = schedule(repo, message=long_notice)
+    for step in (lambda: None, lambda: move(repo, mid), lambda: remind(repo, mid), lambda: remind(repo, mid, lead="1h"),
+                 lambda: start(repo, mid), lambda: complete(repo, mid)):  # fmt: skip
+        step()
+        run(repo, mid, "x")
+    chains = x.thread()
+    assert len(chains) == 1, "one thread per maintenance"
+    texts = [post["text"] for post in chains[0]]
+    assert len(texts) == len(x.posts) >= 7  # the long first notice is a thread of its own
+    for text in texts:
+        assert parse_tweet(text).valid, text
+    assert texts[0].startswith("Scheduled maintenance: Database upgrade\n")
+    assert "When: Sat Mar 7 2026, 23:00 EST – Sun Mar 8 2026, 04:00 EDT (4h)." in "\n".join(texts)
+    reminders = [text for text in texts if text.startswith("Reminder: scheduled maintenance")]
+    assert len(reminders) == 2 and len(set(reminders)) == 2, "the 24h and 1h reminders differ (X refuses duplicates)"
+    assert all("Starts Sat Mar 14 2026, 23:00 EDT" in text for text in reminders)
+    assert any(text.startswith("Maintenance moved: Database upgrade") and "was Sat Mar 7 2026" in text for text in texts)
+    assert texts[-1].startswith("Maintenance completed: Database upgrade (01:20 EDT)")
+
+
+# -- webhook -----------------------------------------------------------------------------------------------
+
+
+def test_webhook_statuspage_maintenance_shape_signed_and_filtered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    from incidentctl.channels import webhook
+    from testing.fakes.webhook_receiver import WebhookReceiver
+
+    repo = make_repo(tmp_path / "status", config=only("webhook"))
+    with WebhookReceiver() as receiver:
+        path = tmp_path / "secrets.yaml"
+        path.write_text(
+            f"- {{id: all, url: '{receiver.url('/all')}', secret: '{WHSEC}'}}\n"
+            f"- {{id: api, url: '{receiver.url('/api')}', secret: '{WHSEC}', components: [api]}}\n"
+            f"- {{id: sora, url: '{receiver.url('/sora')}', secret: '{WHSEC}', components: [sora]}}\n",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv(webhook.SUBSCRIBERS_ENV, str(path))
+        whole_life(repo, after_each=lambda mid: run(repo, mid, "webhook"))
+        everything = receiver.received("/all")
+        assert len(everything) == 6 and len(receiver.received("/api")) == 6
+        assert receiver.received("/sora") == [], "a subscriber of another component hears nothing"
+        for item in everything:
+            assert Webhook(WHSEC).verify(item["raw"], item["headers"]) == item["body"]
+        bodies = [item["body"] for item in everything]
+
+    statuses = [body["incident"]["status"] for body in bodies]
+    assert statuses == ["scheduled", "scheduled", "scheduled", "in_progress", "verifying", "completed"]
+    for body in bodies:
+        incident = body["incident"]
+        assert incident["impact"] == "maintenance"
+        assert {"scheduled_for", "scheduled_until", "incident_updates", "scheduled_auto_in_progress"} <= set(incident)
+    assert bodies[0]["incident"]["scheduled_for"] == "2026-03-08T04:00:00Z"
+    assert bodies[1]["incident"]["scheduled_for"] == "2026-03-15T03:00:00Z", "the moved window"
+    assert bodies[1]["incident"]["scheduled_until"] == "2026-03-15T05:30:00Z"
+    assert bodies[2]["incident"]["scheduled_reminded_at"] is not None
+    assert bodies[-1]["incident"]["resolved_at"] == "2026-03-15T05:20:00Z"
+    assert len(bodies[-1]["incident"]["incident_updates"]) == 6
+    # component_update only where a component changed to or from under_maintenance.
+    changes = [(body.get("component_update") or {}) for body in bodies]
+    assert [bool(change) for change in changes] == [False, False, False, True, False, True]
+    assert (changes[3]["old_status"], changes[3]["new_status"]) == ("operational", "under_maintenance")
+    assert (changes[5]["old_status"], changes[5]["new_status"]) == ("under_maintenance", "operational")
+    assert bodies[3]["page"]["status_indicator"] == "maintenance"
+    assert bodies[5]["page"]["status_indicator"] == "none"
+
+
+# -- email -------------------------------------------------------------------------------------------------
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import policy
+
+        parsed = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        self.messages.append({"rcpt": list(envelope.rcpt_tos), "message": parsed})
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Mailbox]:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from incidentctl.channels import email as email_channel
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    handler = _Mailbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv(email_channel.SMTP_URL_ENV, f"smtp+insecure://127.0.0.1:{port}")
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def test_email_one_thread_per_maintenance_with_its_own_subject(tmp_path: Path, mailbox: _Mailbox) -> None:
+    settings = {"email": {"from": "Example Status <status@example.com>", "to": ["oncall@example.com"]}}
+    repo = make_repo(tmp_path / "status", config=only("email", **settings))
+    mid = whole_life(repo, after_each=lambda mid: run(repo, mid, "email"))
+    other = schedule(repo, title="Network switch swap", mid="2026-03-01-net")
+    cancel(repo, other)
+    run(repo, other, "email")
+
+    mails = [item["message"] for item in mailbox.messages]
+    assert len(mails) == 8
+    ours, theirs = mails[:6], mails[6:]
+    assert {mail["Subject"] for mail in ours} == {"[Example Corp] Maintenance: Database upgrade"}
+    root = ours[0]["Message-ID"]
+    assert root == f"<{mid}.{root.split('.', 1)[1]}" and root.endswith("@example.com>")
+    assert all(mail["In-Reply-To"] == root and root in mail["References"] for mail in ours[1:])
+    assert theirs[1]["In-Reply-To"] == theirs[0]["Message-ID"] != root, "each maintenance its own thread"
+    first = ours[0].get_body(("plain",)).get_content()
+    assert "Starts:   Sat Mar 7 2026, 23:00 EST" in first and "Ends:     Sun Mar 8 2026, 04:00 EDT" in first
+    assert "Duration: 4h" in first and "What you will notice:" in first
+    reminder = ours[2].get_body(("plain",)).get_content()
+    assert reminder.startswith("Reminder: scheduled maintenance: Database upgrade")
+    assert "Starts:   Sat Mar 14 2026, 23:00 EDT" in reminder
+    moved_html = ours[1].get_body(("html",)).get_content()
+    assert "<s>Sat Mar 7 2026, 23:00 EST until Sun Mar 8 2026, 04:00 EDT</s>" in moved_html
+    assert theirs[1].get_body(("plain",)).get_content().startswith("Maintenance cancelled: Network switch swap")
