@@ -364,3 +364,134 @@ def test_email_one_thread_per_maintenance_with_its_own_subject(tmp_path: Path, m
     moved_html = ours[1].get_body(("html",)).get_content()
     assert "<s>Sat Mar 7 2026, 23:00 EST until Sun Mar 8 2026, 04:00 EDT</s>" in moved_html
     assert theirs[1].get_body(("plain",)).get_content().startswith("Maintenance cancelled: Network switch swap")
+
+
+# -- Atlassian Statuspage (an existing hosted page) -----------------------------------------------------------
+
+
+def test_atlassian_scheduled_maintenance_created_moved_and_completed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from testing.fakes.fake_atlassian import DEFAULT_PAGE, FakeAtlassian
+
+    mapping = {"api": "cmpapi000001", "web": "cmpweb000002"}
+    settings = {"atlassian": {"page_id": DEFAULT_PAGE, "components": mapping}}
+    repo = make_repo(tmp_path / "status", config=only("atlassian", **settings))
+    with (
+        FakeAtlassian(min_interval=0.0) as api,
+        use_retry_policy(RetryPolicy(base_delay=0.01, budget_seconds=30)),
+    ):
+        monkeypatch.setenv("INCIDENTCTL_ATLASSIAN_API_URL", api.url)
+        monkeypatch.setenv("STATUSPAGE_API_KEY", api.key)
+        mid = whole_life(repo, after_each=lambda mid: run(repo, mid, "atlassian"))
+        other = schedule(repo, title="Network switch swap", mid="2026-03-01-net")
+        cancel(repo, other)
+        run(repo, other, "atlassian")
+        writes = [write["params"]["incident"] for write in api.writes()]
+        remote = api.incidents
+
+    assert len(remote) == 2, "one scheduled maintenance per maintenance"
+    created = writes[0]
+    assert created["status"] == "scheduled" and created["name"] == "Database upgrade"
+    assert (created["scheduled_for"], created["scheduled_until"]) == ("2026-03-08T04:00:00Z", "2026-03-08T08:00:00Z")
+    # Our tick starts, completes and reminds: Statuspage must not do it again (double notifications).
+    assert created["scheduled_remind_prior"] is False and created["scheduled_auto_in_progress"] is False
+    assert created["scheduled_auto_completed"] is False
+    assert created["metadata"] == {"incidentctl": {"id": mid}}
+    moved = writes[1]
+    assert (moved["scheduled_for"], moved["scheduled_until"]) == ("2026-03-15T03:00:00Z", "2026-03-15T05:30:00Z")
+    assert "scheduled_for" not in writes[2], "a reminder does not move the window"
+    assert [write["status"] for write in writes[:6]] == [
+        "scheduled", "scheduled", "scheduled", "in_progress", "verifying", "completed"
+    ]  # fmt: skip
+    assert writes[3]["components"] == {"cmpapi000001": "under_maintenance", "cmpweb000002": "under_maintenance"}
+    assert writes[5]["components"] == {"cmpapi000001": "operational", "cmpweb000002": "operational"}
+    assert remote[0]["status"] == "completed" and remote[0]["scheduled_for"] == "2026-03-15T03:00:00Z"
+    # Statuspage has no "cancelled": the maintenance ends as completed with the cancellation as its update.
+    assert remote[1]["status"] == "completed"
+    assert remote[1]["incident_updates"][0]["body"].startswith("Cancelled: the vendor")
+
+
+# -- Discord, Teams, Mastodon, Bluesky ---------------------------------------------------------------------
+
+
+def _life_short(repo: Repo, channel: str) -> str:
+    mid = schedule(repo)
+    run(repo, mid, channel)
+    move(repo, mid)
+    remind(repo, mid)
+    start(repo, mid)
+    complete(repo, mid)
+    run(repo, mid, channel)
+    return mid
+
+
+def test_discord_forum_thread_root_edited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from testing.fakes.fake_discord import FakeDiscord
+
+    repo = make_repo(tmp_path / "status", config=only("discord"))
+    with FakeDiscord(forum=True) as forum:
+        monkeypatch.setenv("DISCORD_WEBHOOK_URL", forum.url)
+        _life_short(repo, "discord")
+        assert list(forum.threads.values()) == ["Database upgrade"]
+        posts = forum.in_thread(next(iter(forum.threads)))
+    titles = [post["embeds"][0]["title"] for post in posts]
+    assert titles[1:] == [
+        "🗓️ Maintenance moved: Database upgrade", "⏰ Maintenance reminder: Database upgrade",
+        "🔧 Maintenance started: Database upgrade", "✅ Maintenance completed: Database upgrade",
+    ]  # fmt: skip
+    first = posts[0]["edits"][0]["embeds"][0]
+    assert first["title"] == "🗓️ Scheduled maintenance: Database upgrade"
+    fields = {field["name"]: field["value"] for field in first["fields"]}
+    assert fields["Starts"] == "Sat Mar 7 2026, 23:00 EST" and fields["Ends"] == "Sun Mar 8 2026, 04:00 EDT"
+    assert fields["Duration"] == "4h" and fields["API"] == "Planned maintenance"
+    assert posts[0]["embeds"][0]["title"] == "✅ Maintenance completed: Database upgrade", "the root shows the state"
+    assert "was ~~Sat Mar 7 2026" in posts[1]["embeds"][0]["description"]
+
+
+def test_teams_cards_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from testing.fakes.adaptive_card_schema import card_problems
+    from testing.fakes.fake_teams import FakeTeams
+
+    repo = make_repo(tmp_path / "status", config=only("teams"))
+    with FakeTeams() as teams:
+        monkeypatch.setenv("TEAMS_WEBHOOK_URL", teams.url)
+        _life_short(repo, "teams")
+        cards = list(teams.posts)
+    assert len(cards) == 5 and all(not card_problems(card) for card in cards)
+    headings = [card["body"][0]["text"] for card in cards]
+    assert headings[0] == "🗓️ Scheduled maintenance: Database upgrade"
+    assert headings[2] == "⏰ Maintenance reminder: Database upgrade"
+    facts = {fact["title"]: fact["value"] for fact in cards[1]["body"][1]["facts"]}
+    assert facts["Moved to"].startswith("Sat Mar 14 2026, 23:00 EDT") and facts["Was"].startswith("Sat Mar 7 2026")
+    assert cards[3]["body"][1]["facts"][-1] == {"title": "Website", "value": "Under maintenance"}
+
+
+def test_mastodon_and_bluesky_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from testing.fakes.fake_bluesky import FakeBluesky
+    from testing.fakes.fake_mastodon import FakeMastodon
+
+    with FakeMastodon() as instance, FakeBluesky() as pds:
+        monkeypatch.setenv("MASTODON_ACCESS_TOKEN", instance.token)
+        monkeypatch.setenv("BLUESKY_APP_PASSWORD", pds.password)
+        settings = {
+            "mastodon": {"instance": instance.url, "visibility": "unlisted"},
+            "bluesky": {"handle": pds.account, "service": pds.url},
+        }
+        repo = make_repo(tmp_path / "status", config=only("mastodon", "bluesky", **settings))
+        mid = schedule(repo, message=NOTICE + " Contact @ops@example.social for help.")
+        for channel in ("mastodon", "bluesky"):
+            run(repo, mid, channel)
+        remind(repo, mid, start=START)
+        cancel(repo, mid, at=START - timedelta(hours=2))
+        for channel in ("mastodon", "bluesky"):
+            run(repo, mid, channel)
+        toots = [status["text"] for status in instance.thread(instance.statuses[0]["id"])]
+        skeets = [post["value"]["text"] for post in pds.posts()]
+    for texts in (toots, skeets):
+        joined = "\n".join(texts)
+        assert texts[0].startswith("Scheduled maintenance: Database upgrade")
+        assert "When: Sat Mar 7 2026, 23:00 EST – Sun Mar 8 2026, 04:00 EDT (4h)." in joined
+        assert "Starts Sat Mar 7 2026, 23:00 EST, ends Sun Mar 8 2026, 04:00 EDT (4h)." in joined
+        assert texts[-1].startswith("Maintenance cancelled: Database upgrade (21:00 EST)")
+    assert "@ops@example.social" not in "\n".join(toots), "mentions in notices never notify"
