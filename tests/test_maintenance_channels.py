@@ -495,3 +495,110 @@ def test_mastodon_and_bluesky_threads(tmp_path: Path, monkeypatch: pytest.Monkey
         assert "Starts Sat Mar 7 2026, 23:00 EST, ends Sun Mar 8 2026, 04:00 EDT (4h)." in joined
         assert texts[-1].startswith("Maintenance cancelled: Database upgrade (21:00 EST)")
     assert "@ops@example.social" not in "\n".join(toots), "mentions in notices never notify"
+
+
+# -- hostile text, validators, overrides, lint -------------------------------------------------------------
+
+
+def _mrkdwn_texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        own = [value["text"]] if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str) else []
+        return own + [text for item in value.values() for text in _mrkdwn_texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _mrkdwn_texts(item)]
+    return []
+
+
+def test_hostile_title_and_notice_are_escaped_and_valid_everywhere(tmp_path: Path) -> None:
+    from twitter_text import parse_tweet
+
+    settings = {"email": {"from": "status@example.com"}}
+    repo = make_repo(tmp_path / "status", config=only("slack", "x", "email", "discord", "teams", **settings))
+    mid = schedule(repo, title="DB <b>&</b> <!here> upgrade", message=HOSTILE + "\n\n" + ("Long & <noisy> " * 150))
+    move(repo, mid)
+    remind(repo, mid)
+    start(repo, mid)
+    complete(repo, mid)
+    report = publish(repo, [mid], ["slack", "x", "email", "discord", "teams"], dry_run=True)
+    shown = [preview.to_json() for preview in report.previews]
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for preview in shown:
+        by_channel.setdefault(preview["channel"], []).append(preview)
+    assert {name: len(items) for name, items in by_channel.items()} == {
+        "slack": 6, "x": 5, "email": 5, "discord": 6, "teams": 5
+    }  # fmt: skip  (Slack and Discord: the five notices and the root edit)
+    for preview in by_channel["slack"]:
+        check_blocks(preview["payload"])
+        mrkdwn = [preview["payload"]["text"], *_mrkdwn_texts(preview["payload"]["blocks"])]
+        raw = "\n".join(mrkdwn)  # plain_text (the header) is never parsed for mentions or links
+        assert "<!channel>" not in raw and "<!here>" not in raw and "<@U123" not in raw and "<https://evil" not in raw
+        assert "&lt;!here&gt;" in raw
+    for preview in by_channel["x"]:
+        for part in preview["payload"]["parts"]:
+            assert parse_tweet(part).valid, part
+    for preview in by_channel["email"]:
+        html = preview["payload"]["html"]
+        assert "<b>&</b>" not in html and "</script>" not in html and "&lt;b&gt;&amp;&lt;/b&gt;" in html
+    for preview in by_channel["discord"]:
+        text = json.dumps(preview["payload"], ensure_ascii=False)
+        assert "*bold*" not in text and "[click](" not in text
+    for preview in by_channel["teams"][:1]:
+        card = preview["payload"]["messages"][0]["attachments"][0]["content"]
+        blocks = card["body"]
+        assert all("*bold*" not in block.get("text", "") for block in blocks if block["type"] == "TextBlock")
+        runs = [block["inlines"][0]["text"] for block in blocks if block["type"] == "RichTextBlock"]
+        assert runs[0].startswith(HOSTILE), "the notice itself is a TextRun: shown exactly, never as markdown"
+
+
+def test_a_repo_override_is_used_sandboxed_and_linted(tmp_path: Path) -> None:
+    from incidentctl.render import lint_templates
+
+    repo = make_repo(tmp_path / "status", config=only("x", "slack"))
+    mid = schedule(repo)
+    remind(repo, mid, start=START)
+    templates = repo.root / "templates"
+    templates.mkdir(exist_ok=True)
+    (templates / "maintenance_x.txt.j2").write_text(
+        "{{ organization }} {{ notice }}: {{ incident.title }} from {{ window.start_text }} for {{ window.duration_text }}\n",
+        encoding="utf-8",
+    )
+    (templates / "slack.json.j2").write_text('{"text": "incident override only"}\n', encoding="utf-8")
+    forget_templates()
+    texts = [preview["text"] for preview in previews(repo, mid, "x")]
+    assert texts == [
+        "Example Corp scheduled: Database upgrade from Sat Mar 7 2026, 23:00 EST for 4h",
+        "Example Corp reminder: Database upgrade from Sat Mar 7 2026, 23:00 EST for 4h",
+    ]
+    slack_texts = [preview["text"] for preview in previews(repo, mid, "slack")]
+    assert "incident override only" not in slack_texts, "an incident override does not replace the maintenance one"
+    assert lint_templates(repo.root, repo.config, [repo.load(mid)]) == []
+
+    (templates / "maintenance_x.txt.j2").write_text("{{ incident.__class__.__mro__ }}\n", encoding="utf-8")
+    (templates / "maintenance_slack.json.j2").write_text('{"text": {{ notice }}\n', encoding="utf-8")
+    forget_templates()
+    problems = lint_templates(repo.root, repo.config, [repo.load(mid)])
+    assert any(problem.startswith("templates/maintenance_x.txt.j2:1:") for problem in problems), problems
+    assert any("SecurityError" in problem for problem in problems), problems
+    assert any(problem.startswith("templates/maintenance_slack.json.j2:") for problem in problems), problems
+    from incidentctl.errors import TemplateError
+
+    with pytest.raises(TemplateError, match=r"maintenance_x\.txt\.j2:1: SecurityError"):
+        publish(repo, [mid], ["x"], dry_run=True)
+
+
+def test_notice_of_each_entry_and_windows_in_the_render_context(tmp_path: Path) -> None:
+    from incidentctl.render import message_context
+
+    repo = make_repo(tmp_path / "status")
+    mid = whole_life(repo)
+    view = repo.load(mid).public_view()
+    contexts = [message_context(view, entry, repo.config) for entry in view.timeline]
+    assert [context["notice"] for context in contexts] == [
+        "scheduled", "rescheduled", "reminder", "started", "verifying", "completed"
+    ]  # fmt: skip
+    assert contexts[0]["window"]["duration_text"] == "4h" and contexts[0]["previous_window"] is None
+    assert contexts[1]["previous_window"]["start_text"] == "Sat Mar 7 2026, 23:00 EST"
+    assert contexts[1]["window"]["text"] == "Sat Mar 14 2026, 23:00 EDT – Sun Mar 15 2026, 01:30 EDT"
+    assert contexts[2]["window"]["start"] == MOVED_START and contexts[2]["reminder_before"] == "24h"
+    assert contexts[5]["is_resolution"] and contexts[0]["severity"]["name"] == "Maintenance"
+    assert [c["name"] for c in contexts[0]["planned_components"]] == ["API", "Website"]
