@@ -200,7 +200,10 @@ def test_slack_one_thread_root_edited_reminder_absolute_completion_broadcast(tmp
     assert "(4h)" in first and "What you will notice" in first and "read-only" in first
     assert posted["text"].startswith("Scheduled maintenance: Database upgrade — Sat Mar 7 2026, 23:00 EST")
     # Moved, reminder (absolute time, never "in 24h"), started, verifying, completed.
-    assert texts[0] == "Maintenance moved: Database upgrade — moved to Sat Mar 14 2026, 23:00 EDT – Sun Mar 15 2026, 01:30 EDT"
+    assert (
+        texts[0]
+        == "Maintenance moved: Database upgrade — moved to Sat Mar 14 2026, 23:00 EDT – Sun Mar 15 2026, 01:30 EDT"
+    )
     assert texts[1] == "Maintenance reminder: Database upgrade — starts Sat Mar 14 2026, 23:00 EDT"
     assert "in 24h" not in json.dumps(replies)
     assert texts[2].startswith("Maintenance started: Database upgrade")
@@ -215,7 +218,10 @@ def test_slack_one_thread_root_edited_reminder_absolute_completion_broadcast(tmp
     assert root["text"].startswith("Maintenance completed: Database upgrade")
     assert "Latest update" in json.dumps(root["blocks"])
     assert [edit["text"].split(":")[0] for edit in root["edits"][1:]] == [
-        "Scheduled maintenance", "Scheduled maintenance", "Maintenance in progress", "Maintenance"
+        "Scheduled maintenance",
+        "Scheduled maintenance",
+        "Maintenance in progress",
+        "Maintenance",
     ]
     for message in [root, *root["edits"], *replies]:
         check_blocks(message)
@@ -249,7 +255,9 @@ def test_x_one_thread_each_part_valid(tmp_path: Path, x: FakeX) -> None:
     reminders = [text for text in texts if text.startswith("Reminder: scheduled maintenance")]
     assert len(reminders) == 2 and len(set(reminders)) == 2, "the 24h and 1h reminders differ (X refuses duplicates)"
     assert all("Starts Sat Mar 14 2026, 23:00 EDT" in text for text in reminders)
-    assert any(text.startswith("Maintenance moved: Database upgrade") and "was Sat Mar 7 2026" in text for text in texts)
+    assert any(
+        text.startswith("Maintenance moved: Database upgrade") and "was Sat Mar 7 2026" in text for text in texts
+    )
     assert texts[-1].startswith("Maintenance completed: Database upgrade (01:20 EDT)")
 
 
@@ -525,7 +533,11 @@ def test_hostile_title_and_notice_are_escaped_and_valid_everywhere(tmp_path: Pat
     for preview in shown:
         by_channel.setdefault(preview["channel"], []).append(preview)
     assert {name: len(items) for name, items in by_channel.items()} == {
-        "slack": 6, "x": 5, "email": 5, "discord": 6, "teams": 5
+        "slack": 6,
+        "x": 5,
+        "email": 5,
+        "discord": 6,
+        "teams": 5,
     }  # fmt: skip  (Slack and Discord: the five notices and the root edit)
     for preview in by_channel["slack"]:
         check_blocks(preview["payload"])

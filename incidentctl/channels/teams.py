@@ -108,9 +108,7 @@ class TeamsChannel:
             try:
                 card = json.loads(rendered)
             except json.JSONDecodeError as exc:
-                raise TemplateError(
-                    f"{name}:{exc.lineno}: the template did not render valid JSON: {exc.msg}"
-                ) from None
+                raise TemplateError(f"{name}:{exc.lineno}: the template did not render valid JSON: {exc.msg}") from None
             if (
                 not isinstance(card, dict)
                 or card.get("type") != "AdaptiveCard"

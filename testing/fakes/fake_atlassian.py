@@ -32,7 +32,11 @@ DEFAULT_PAGE = "pg0example01"
 
 _REALTIME = ("investigating", "identified", "monitoring", "resolved")
 _SCHEDULED = ("scheduled", "in_progress", "verifying", "completed")
-_MAINTENANCE_LISTS = {"upcoming": ("scheduled",), "active_maintenance": ("in_progress", "verifying"), "scheduled": _SCHEDULED}
+_MAINTENANCE_LISTS = {
+    "upcoming": ("scheduled",),
+    "active_maintenance": ("in_progress", "verifying"),
+    "scheduled": _SCHEDULED,
+}
 _MAINTENANCE_FIELDS = (
     "scheduled_for", "scheduled_until", "scheduled_remind_prior", "scheduled_auto_in_progress",
     "scheduled_auto_completed", "auto_transition_to_maintenance_state", "auto_transition_to_operational_state",
