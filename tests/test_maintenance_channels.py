@@ -614,3 +614,37 @@ def test_notice_of_each_entry_and_windows_in_the_render_context(tmp_path: Path) 
     assert contexts[2]["window"]["start"] == MOVED_START and contexts[2]["reminder_before"] == "24h"
     assert contexts[5]["is_resolution"] and contexts[0]["severity"]["name"] == "Maintenance"
     assert [c["name"] for c in contexts[0]["planned_components"]] == ["API", "Website"]
+
+
+# -- issue 13: a run killed half-way through one entry's subscribers ---------------------------------------
+
+
+def test_a_run_killed_after_some_subscribers_never_sends_to_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from incidentctl.channels import webhook
+    from testing import kill_when, start_incidentctl
+    from testing.fakes.webhook_receiver import WebhookReceiver
+
+    repo = make_repo(tmp_path / "status", config=only("webhook"))
+    mid = schedule(repo)
+    with WebhookReceiver() as receiver:
+        path = tmp_path / "secrets.yaml"
+        path.write_text(
+            "".join(f"- {{id: {name}, url: '{receiver.url('/' + name)}', secret: '{WHSEC}'}}\n" for name in "abc"),
+            encoding="utf-8",
+        )
+        monkeypatch.setenv(webhook.SUBSCRIBERS_ENV, str(path))
+        receiver.method_latency["/c"] = 20.0  # c takes the body, then hangs: the run is killed meanwhile
+        process = start_incidentctl("publish", mid, "--channel", "webhook", cwd=repo.root)
+        kill_when(process, lambda: bool(receiver.received("/c")))
+        # The two served subscribers were saved on the delivery before c was tried.
+        delivery = repo.load(mid).timeline[0].deliveries["webhook"]
+        assert delivery.state == "pending" and list(delivery.refs) == ["a", "b"]
+
+        receiver.method_latency.clear()
+        run(repo, mid, "webhook")
+        assert len(receiver.received("/a")) == 1 and len(receiver.received("/b")) == 1, "never sent twice"
+        assert len(receiver.unique_ids("/c")) == 1, "c got it again, with the same webhook-id (receivers dedupe)"
+    delivery = repo.load(mid).timeline[0].deliveries["webhook"]
+    assert delivery.state == "delivered" and sorted(delivery.refs) == ["a", "b", "c"]

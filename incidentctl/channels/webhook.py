@@ -37,6 +37,7 @@ from .base import (
     ConnectContext,
     Message,
     Preview,
+    ProgressHook,
     RenderContext,
     Secret,
     SendError,
@@ -376,6 +377,8 @@ class WebhookSender:
         self._session: requests.Session | None = None
         self._done: dict[tuple[str, str], set[str]] = {}
         self._given_up: dict[tuple[str, str], dict[str, str]] = {}
+        self.record_progress: ProgressHook | None = None
+        """Set by the engine: saves the subscribers an entry reached before the next one is tried."""
 
     @property
     def session(self) -> requests.Session:
@@ -463,6 +466,8 @@ class WebhookSender:
                     given_up[subscriber.id] = failure.reason
                 continue
             done.add(subscriber.id)
+            if self.record_progress is not None:
+                self.record_progress(incident.id, timeline_index, list(dict.fromkeys([*recorded, *sorted(done)])))
         delivered = [subscriber.id for subscriber in eligible if subscriber.id in done or subscriber.id in recorded]
         refs = list(dict.fromkeys([*recorded, *delivered]))
         missing = [subscriber.id for subscriber in eligible if subscriber.id not in delivered]

@@ -33,7 +33,7 @@ from .plan import (
 )
 
 if TYPE_CHECKING:
-    from ..channels.base import Channel, Message, RetryBudget, RetryPolicy, Sender
+    from ..channels.base import Channel, Message, ProgressHook, RetryBudget, RetryPolicy, Sender
     from ..model import Incident
     from ..store import Repo
     from ..templating import Templates
@@ -231,6 +231,8 @@ def _run_channel(
     try:
         context = ConnectContext(repo=repo, settings=repo.config.channel_settings(name), retry=budget, clock=utcnow)
         sender = channel.connect(context)
+        if hasattr(sender, "record_progress"):
+            sender.record_progress = _progress_hook(ledger, name)
     except IncidentctlError as exc:
         fatal = _scrub(str(exc))
     except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the other channels
@@ -265,6 +267,15 @@ def _run_channel(
             break
         if delivered_any and sender is not None:
             _finish(channel, sender, ledger.get(incident_id), repo, templates, report)
+
+
+def _progress_hook(ledger: Ledger, channel: str) -> ProgressHook:
+    """Saves the recipients an entry reached so far on its delivery (see ``ProgressHook``)."""
+
+    def record(incident_id: str, timeline_index: int, refs: list[str]) -> None:
+        ledger.update(incident_id, timeline_index, channel, refs=list(refs))
+
+    return record
 
 
 def _finish(
