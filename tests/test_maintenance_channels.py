@@ -317,9 +317,18 @@ def test_webhook_statuspage_maintenance_shape_signed_and_filtered(
 class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.slow: set[str] = set()
+        """Recipients whose message is taken, then answered only after a long wait."""
+        self.waiting: list[str] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import asyncio
         from email import policy
+
+        if self.slow & set(envelope.rcpt_tos):
+            self.waiting.extend(envelope.rcpt_tos)
+            await asyncio.sleep(20)
+            return "451 4.3.0 too late"
 
         parsed = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         self.messages.append({"rcpt": list(envelope.rcpt_tos), "message": parsed})
@@ -648,3 +657,24 @@ def test_a_run_killed_after_some_subscribers_never_sends_to_them_again(
         assert len(receiver.unique_ids("/c")) == 1, "c got it again, with the same webhook-id (receivers dedupe)"
     delivery = repo.load(mid).timeline[0].deliveries["webhook"]
     assert delivery.state == "delivered" and sorted(delivery.refs) == ["a", "b", "c"]
+
+
+def test_email_run_killed_after_some_recipients_never_mails_them_again(
+    tmp_path: Path, mailbox: _Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from incidentctl.channels.subscribers import recipient_hash
+    from testing import kill_when, start_incidentctl
+
+    to = ["a@example.com", "b@example.com", "slow@example.com"]
+    repo = make_repo(tmp_path / "status", config=only("email", email={"from": "status@example.com", "to": to}))
+    mid = schedule(repo)
+    mailbox.slow.add("slow@example.com")
+    process = start_incidentctl("publish", mid, "--channel", "email", cwd=repo.root)
+    kill_when(process, lambda: bool(mailbox.waiting))
+    delivery = repo.load(mid).timeline[0].deliveries["email"]
+    assert list(delivery.refs) == [recipient_hash("a@example.com"), recipient_hash("b@example.com")]
+
+    mailbox.slow.clear()
+    run(repo, mid, "email")
+    received = [item["rcpt"] for item in mailbox.messages]
+    assert received == [["a@example.com"], ["b@example.com"], ["slow@example.com"]], "nobody mailed twice"
