@@ -341,6 +341,36 @@ def sample_records() -> tuple[list[Incident], list[str]]:
     return samples, problems
 
 
+def sample_maintenance(config: Config) -> Incident:
+    """An in-memory maintenance with every notice (scheduled, moved, reminder, started, verifying, completed)
+    on the config's first components: ``lint`` renders the maintenance templates with it."""
+    from datetime import UTC
+
+    from .model import Entry, Incident
+
+    names = [component.id for component in config.components[:2]]
+    planned = dict.fromkeys(names, "operational")
+    under = dict.fromkeys(names, "under_maintenance")
+    start = datetime(2026, 3, 8, 4, tzinfo=UTC)
+    moved = start + timedelta(days=7)
+    hour = timedelta(hours=1)
+    timeline = [
+        Entry(at=start - 7 * 24 * hour, status="scheduled", message="Writes are paused for up to four hours.",
+              components=planned, scheduled_for=start, scheduled_until=start + 4 * hour),
+        Entry(at=start - 6 * 24 * hour, status="scheduled", message="Moved a week later.", notice="rescheduled",
+              scheduled_for=moved, scheduled_until=moved + 4 * hour),
+        Entry(at=moved - 24 * hour, status="scheduled", message="", notice="reminder", reminder_before="24h",
+              automatic=True),
+        Entry(at=moved, status="in_progress", message="Maintenance has started.", components=under, automatic=True),
+        Entry(at=moved + 2 * hour, status="verifying", message="Checking replication."),
+        Entry(at=moved + 3 * hour, status="completed", message="Complete.", components=planned),
+    ]  # fmt: skip
+    return Incident(
+        id="sample-maintenance", kind="maintenance", title="Sample maintenance", severity="maintenance",
+        scheduled_for=moved, scheduled_until=moved + 4 * hour, timeline=timeline,
+    )  # fmt: skip
+
+
 def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> list[str]:
     """Render every message template for every public entry of the records and the samples.
 
@@ -354,6 +384,8 @@ def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> lis
     seen: set[str] = set()
     samples, problems = sample_records()
     records = [*incidents, *samples]
+    if not any(incident.is_maintenance for incident in records):
+        records.append(sample_maintenance(config))  # the maintenance templates are checked in every repo
     for incident in records:
         view = incident.public_view()
         for entry in view.timeline:

@@ -678,3 +678,16 @@ def test_email_run_killed_after_some_recipients_never_mails_them_again(
     run(repo, mid, "email")
     received = [item["rcpt"] for item in mailbox.messages]
     assert received == [["a@example.com"], ["b@example.com"], ["slow@example.com"]], "nobody mailed twice"
+
+
+def test_lint_checks_the_maintenance_templates_in_a_repo_without_maintenance(tmp_path: Path) -> None:
+    from incidentctl.render import lint_templates
+
+    repo = make_repo(tmp_path / "status")
+    assert lint_templates(repo.root, repo.config, []) == []
+    (repo.root / "templates").mkdir(exist_ok=True)
+    (repo.root / "templates" / "maintenance_x.txt.j2").write_text("{{ window.nope }}\n", encoding="utf-8")
+    forget_templates()
+    problems = lint_templates(repo.root, repo.config, [])
+    assert len(problems) == 1 and problems[0].startswith("templates/maintenance_x.txt.j2:1:"), problems
+    assert "sample-maintenance" in problems[0]

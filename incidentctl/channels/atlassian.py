@@ -133,7 +133,8 @@ class AtlassianChannel:
     def show(self, preview: Preview, *, demo: bool) -> list[str]:
         if not demo:
             return json.dumps(preview.payload, indent=2, ensure_ascii=False).splitlines()
-        label = "new incident" if preview.kind == "post" else "incident update"
+        noun = "scheduled maintenance" if "scheduled_for" in preview.payload.get("incident", {}) else "incident"
+        label = f"new {noun}" if preview.kind == "post" else "incident update"
         status = preview.payload.get("incident", {}).get("status", "")
         return [f"[{CHANNEL}, {label}, {status}]", *(f"  {line}" for line in preview.text.splitlines())]
 
