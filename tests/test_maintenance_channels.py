@@ -691,3 +691,29 @@ def test_lint_checks_the_maintenance_templates_in_a_repo_without_maintenance(tmp
     problems = lint_templates(repo.root, repo.config, [])
     assert len(problems) == 1 and problems[0].startswith("templates/maintenance_x.txt.j2:1:"), problems
     assert "sample-maintenance" in problems[0]
+
+
+def test_slack_cancellation_is_broadcast_and_shown_on_the_root(tmp_path: Path, slack: FakeSlack) -> None:
+    repo = make_repo(tmp_path / "status", config=only("slack"))
+    mid = schedule(repo, title="Switch <swap> & reboot")
+    run(repo, mid, "slack")
+    cancel(repo, mid)
+    run(repo, mid, "slack")
+    root = slack.roots()[0]
+    (reply,) = slack.replies(root["ts"])
+    assert reply["reply_broadcast"] and reply["text"].startswith(
+        "Maintenance cancelled: Switch &lt;swap&gt; &amp; reboot"
+    )
+    assert root["text"].startswith("Maintenance cancelled: Switch &lt;swap&gt; &amp; reboot — Cancelled: the vendor")
+    check_blocks(root)
+    check_blocks(reply)
+
+
+def test_status_page_preview_of_a_notice_is_escaped(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "status")
+    mid = schedule(repo, message=HOSTILE)
+    move(repo, mid)
+    (first, moved) = [preview["text"] for preview in previews(repo, mid, "statuspage")]
+    assert "</script>" not in first and "&lt;/script&gt;" in first
+    assert "Sat Mar 7 2026, 23:00 EST</time> – <time" in first and "(4h)" in first
+    assert "was <s>Sat Mar 7 2026, 23:00 EST – Sun Mar 8 2026, 04:00 EDT</s>" in moved
