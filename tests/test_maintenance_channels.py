@@ -21,6 +21,7 @@ import pytest
 
 from incidentctl.channels import RetryPolicy, use_retry_policy
 from incidentctl.delivery import publish
+from incidentctl.delivery.progress import ProgressJournal
 from incidentctl.model import Entry, Incident
 from incidentctl.store import Repo
 from incidentctl.templating import forget_templates
@@ -647,9 +648,9 @@ def test_a_run_killed_after_some_subscribers_never_sends_to_them_again(
         receiver.method_latency["/c"] = 20.0  # c takes the body, then hangs: the run is killed meanwhile
         process = start_incidentctl("publish", mid, "--channel", "webhook", cwd=repo.root)
         kill_when(process, lambda: bool(receiver.received("/c")))
-        # The two served subscribers were saved on the delivery before c was tried.
-        delivery = repo.load(mid).timeline[0].deliveries["webhook"]
-        assert delivery.state == "pending" and list(delivery.refs) == ["a", "b"]
+        # The two served subscribers were journaled before c was tried.
+        assert repo.load(mid).timeline[0].deliveries["webhook"].state == "pending"
+        assert list(ProgressJournal(repo.root).reached().values()) == [["a", "b"]]
 
         receiver.method_latency.clear()
         run(repo, mid, "webhook")
@@ -657,6 +658,7 @@ def test_a_run_killed_after_some_subscribers_never_sends_to_them_again(
         assert len(receiver.unique_ids("/c")) == 1, "c got it again, with the same webhook-id (receivers dedupe)"
     delivery = repo.load(mid).timeline[0].deliveries["webhook"]
     assert delivery.state == "delivered" and sorted(delivery.refs) == ["a", "b", "c"]
+    assert ProgressJournal(repo.root).reached() == {}, "the journal is emptied once the records hold it all"
 
 
 def test_email_run_killed_after_some_recipients_never_mails_them_again(
@@ -671,8 +673,9 @@ def test_email_run_killed_after_some_recipients_never_mails_them_again(
     mailbox.slow.add("slow@example.com")
     process = start_incidentctl("publish", mid, "--channel", "email", cwd=repo.root)
     kill_when(process, lambda: bool(mailbox.waiting))
-    delivery = repo.load(mid).timeline[0].deliveries["email"]
-    assert list(delivery.refs) == [recipient_hash("a@example.com"), recipient_hash("b@example.com")]
+    reached = list(ProgressJournal(repo.root).reached().values())
+    assert reached == [[recipient_hash("a@example.com"), recipient_hash("b@example.com")]]
+    assert "a@example.com" not in ProgressJournal(repo.root).path.read_text(encoding="utf-8"), "hashes only"
 
     mailbox.slow.clear()
     run(repo, mid, "email")

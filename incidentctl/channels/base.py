@@ -338,8 +338,9 @@ ProgressHook = Callable[[str, int, list[str]], None]
 """``(incident id, timeline index, refs)``: record, before going on, the recipients an entry already reached.
 
 A sender that sends one entry to many recipients (webhook subscribers, email recipients) may have an
-attribute ``record_progress``; the engine sets it to a hook that saves the refs on the entry's delivery
-at once, so a run killed half-way through the recipients never sends again to those it reached."""
+attribute ``record_progress``; the engine sets it to a hook that journals the refs at once (and puts them
+on the entry's delivery before the next run sends it), so a run killed half-way through the recipients
+never sends again to those it reached."""
 
 
 class Sender(Protocol):

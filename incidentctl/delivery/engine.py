@@ -197,6 +197,7 @@ def publish(
             key=lambda result: (ids.index(result.incident_id), result.at, chosen.index(result.channel))
         )
         commit_ledger(repo, ledger, ids, chosen, report, _scrub, tx)
+        ledger.progress.clear()  # every reached recipient is now on its entry's delivery
     if tx.push_error is not None:
         report.push_error = tx.push_error
     return report
@@ -270,12 +271,29 @@ def _run_channel(
 
 
 def _progress_hook(ledger: Ledger, channel: str) -> ProgressHook:
-    """Saves the recipients an entry reached so far on its delivery (see ``ProgressHook``)."""
+    """Journals the recipients an entry reached so far, at once (see ``ProgressHook`` and
+    :mod:`.progress`); the entry's delivery gets them when its send ends."""
+    from ..channels.subscribers import entry_stamp
 
     def record(incident_id: str, timeline_index: int, refs: list[str]) -> None:
-        ledger.update(incident_id, timeline_index, channel, refs=list(refs))
+        incident = ledger.get(incident_id)
+        stamp = entry_stamp(incident, incident.timeline[timeline_index])
+        ledger.progress.record(incident_id, stamp, channel, refs)
 
     return record
+
+
+def _fold_progress(ledger: Ledger, incident_id: str, timeline_index: int, channel: str) -> None:
+    """Recipients an interrupted run reached (journaled) join the delivery's refs before anything is sent."""
+    from ..channels.subscribers import entry_stamp
+
+    incident = ledger.get(incident_id)
+    entry = incident.timeline[timeline_index]
+    reached = ledger.progress.reached().get((incident_id, entry_stamp(incident, entry), channel))
+    delivery = entry.deliveries.get(channel)
+    known = list(delivery.refs) if delivery is not None else []
+    if reached and not set(reached) <= set(known):
+        ledger.update(incident_id, timeline_index, channel, refs=list(dict.fromkeys([*known, *reached])))
 
 
 def _finish(
@@ -328,6 +346,7 @@ def _deliver(
     """One entry on one channel: reconcile an interrupted attempt, then send with retries."""
     from ..channels.base import SendError, Sent, with_retries
 
+    _fold_progress(ledger, incident_id, timeline_index, channel)
     incident = ledger.get(incident_id)
     entry = incident.timeline[timeline_index]
     before = entry.deliveries.get(channel) or Delivery()
