@@ -303,6 +303,23 @@ def maintenance_context(incident: Incident, entry: Entry, config: Config) -> dic
     }
 
 
+def template_for_record(env: SandboxedEnvironment, name: str, kind: str) -> str:
+    """The template a record of ``kind`` is rendered with: a maintenance uses ``maintenance_<name>`` (repo
+    override first, then packaged) and falls back to ``name`` when there is none (a plugin's own template)."""
+    if kind != "maintenance":
+        return name
+    import jinja2
+
+    variant = maintenance_template(name)
+    try:
+        env.get_template(variant)
+    except jinja2.TemplateNotFound:
+        return name
+    except jinja2.TemplateError:
+        pass  # found but broken: rendering it names the problem
+    return variant
+
+
 def maintenance_template(name: str) -> str:
     """The maintenance variant of a message template: ``slack.json.j2`` → ``maintenance_slack.json.j2``
     (``statuspage/update.html.j2`` → ``statuspage/maintenance_update.html.j2``)."""
@@ -376,10 +393,7 @@ def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> lis
 
     Each problem is reported once, as ``templates/<name>:<line>: message``.
     """
-    from .templating import templates_for
-
-    templates = templates_for(root, config)
-    env = templates.env
+    env = environment(root, config)
     problems: list[str] = []
     seen: set[str] = set()
     samples, problems = sample_records()
@@ -391,7 +405,7 @@ def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> lis
         for entry in view.timeline:
             context = message_context(view, entry, config)
             for message_template in MESSAGE_TEMPLATES:
-                name = templates.for_record(message_template, incident.kind)
+                name = template_for_record(env, message_template, incident.kind)
                 try:
                     text = render(env, name, **context, kind="root" if context["is_first"] else "reply")
                     if name.endswith(".json.j2"):

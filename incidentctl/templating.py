@@ -45,29 +45,6 @@ class Templates:
 
         return render(self.env, name, **context)
 
-    def exists(self, name: str) -> bool:
-        """Whether template ``name`` is found (the repo's ``templates/`` or the packaged ones)."""
-        import jinja2
-
-        try:
-            self.env.get_template(name)
-        except jinja2.TemplateNotFound:
-            return False
-        except jinja2.TemplateError:
-            return True  # found, but broken: rendering names the problem
-        return True
-
-    def for_record(self, name: str, kind: str) -> str:
-        """The template a record of ``kind`` is rendered with: a maintenance uses ``maintenance_<name>``
-        (repo override first, then packaged) and falls back to ``name`` when there is none (a plugin's
-        own template)."""
-        if kind != "maintenance":
-            return name
-        from .render import maintenance_template
-
-        variant = maintenance_template(name)
-        return variant if self.exists(variant) else name
-
     def overlay(self, key: str, filters: Callable[[], dict[str, Any]]) -> SandboxedEnvironment:
         """An overlay of the environment with extra ``filters`` (built once per key, e.g. the site's)."""
         with self._lock:

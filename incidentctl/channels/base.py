@@ -303,7 +303,9 @@ class RenderContext:
 
     def template_name(self, name: str) -> str:
         """``name``, or its ``maintenance_`` variant when the record is a maintenance."""
-        return self.templates.for_record(name, self.incident.kind)
+        from ..render import template_for_record
+
+        return template_for_record(self.templates.env, name, self.incident.kind)
 
     def message_context(self, entry: Entry | None = None) -> dict[str, Any]:
         """The variables every message template sees, for ``entry`` (default: this one)."""
