@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from .durations import format_duration, isoformat_z
 from .errors import TemplateError
-from .vocabulary import IMPACT_LABELS
+from .vocabulary import FINISHED_STATUSES, IMPACT_LABELS
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -182,11 +182,14 @@ def message_context(incident: Incident, entry: Entry, config: Config) -> dict[st
         for component_id, impact in impacts.items()
     ]
     severity = config.severities.get(incident.severity)
-    return {
+    severity_name = severity.name if severity else incident.severity
+    if severity is None and incident.is_maintenance:
+        severity_name = "Maintenance"
+    context = {
         "incident": incident,
         "entry": entry,
         "organization": config.organization,
-        "severity": {"id": incident.severity, "name": severity.name if severity else incident.severity},
+        "severity": {"id": incident.severity, "name": severity_name},
         "status": entry.status,
         "components": components,
         "affected": [component for component in components if component["impact"] != "operational"],
@@ -195,9 +198,133 @@ def message_context(incident: Incident, entry: Entry, config: Config) -> dict[st
         "elapsed": entry.at - incident.started_at,
         "update_number": public_index + 1,
         "is_first": public_index == 0,
-        "is_resolution": entry.status == "resolved",
+        "is_resolution": entry.status in FINISHED_STATUSES,
         "next_update_by": entry.next_update_by,
+        "is_maintenance": incident.is_maintenance,
     }
+    if incident.is_maintenance:
+        context.update(maintenance_context(incident, entry, config))
+    return context
+
+
+# -- scheduled maintenance ------------------------------------------------------------------------
+
+#: What a maintenance entry announces (``notice`` in the message templates).
+NOTICES = ("scheduled", "reminder", "rescheduled", "started", "verifying", "update", "completed", "cancelled")
+
+
+def local_day_time(value: datetime, zone: ZoneInfo) -> str:
+    """``Sat Mar 7 2026, 22:00 EST``: the date is always shown (a notice may be read days later)."""
+    local = value.astimezone(zone)
+    return f"{local:%a %b} {local.day} {local.year}, {local:%H:%M %Z}"
+
+
+def window_view(start: datetime, end: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """A maintenance window as templates show it, in the configured zone (DST-correct: each end in its
+    own offset; the duration is the real time between them)."""
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    start_text, end_text = local_day_time(start, zone), local_day_time(end, zone)
+    duration = end - start
+    if local_start.date() == local_end.date() and local_start.tzname() == local_end.tzname():
+        text = f"{local_start:%a %b} {local_start.day} {local_start.year}, {local_start:%H:%M}–{local_end:%H:%M %Z}"
+    else:
+        text = f"{start_text} – {end_text}"
+    return {
+        "start": start,
+        "end": end,
+        "duration": duration,
+        "start_text": start_text,
+        "end_text": end_text,
+        "duration_text": format_duration(duration),
+        "text": text,
+    }
+
+
+def maintenance_notice(previous: Entry | None, entry: Entry, moved: bool) -> str:
+    """Which notice ``entry`` is, from its own fields and the public entry before it."""
+    if entry.status in ("completed", "cancelled"):
+        return entry.status
+    if entry.notice == "reminder":
+        return "reminder"
+    if entry.notice == "rescheduled" or moved:
+        return "rescheduled"
+    if previous is None:
+        return "scheduled" if entry.status == "scheduled" else "started"
+    if entry.status == "in_progress" and previous.status != "in_progress":
+        return "started"
+    if entry.status == "verifying" and previous.status != "verifying":
+        return "verifying"
+    return "update"
+
+
+def maintenance_context(incident: Incident, entry: Entry, config: Config) -> dict[str, Any]:
+    """The maintenance variables: ``notice``, ``window`` (the one in force at ``entry``), ``previous_window``
+    (the one it replaced, on a ``rescheduled`` notice), ``planned_components`` (every component the
+    maintenance names, with its impact at ``entry``) and ``reminder_before``."""
+    zone = ZoneInfo(config.timezone)
+    window: tuple[datetime, datetime] | None = None
+    before: tuple[datetime, datetime] | None = None
+    previous: Entry | None = None
+    impacts: dict[str, str] = {}
+    for candidate in incident.timeline:
+        if candidate is entry:
+            break
+        impacts.update(candidate.components)
+        if candidate.scheduled_for is not None and candidate.scheduled_until is not None:
+            window = (candidate.scheduled_for, candidate.scheduled_until)
+        previous = candidate
+    impacts.update(entry.components)
+    moved = False
+    if entry.scheduled_for is not None and entry.scheduled_until is not None:
+        announced = (entry.scheduled_for, entry.scheduled_until)
+        if previous is not None and window is not None and announced != window:
+            before, moved = window, True
+        window = announced
+    if window is None:
+        assert incident.scheduled_for is not None and incident.scheduled_until is not None
+        window = (incident.scheduled_for, incident.scheduled_until)
+    notice = maintenance_notice(previous, entry, moved)
+    planned = [
+        {
+            "id": component_id,
+            "name": config.component_name(component_id),
+            "impact": impact,
+            "label": IMPACT_LABELS.get(impact, impact),
+        }
+        for component_id, impact in impacts.items()
+    ]
+    return {
+        "notice": notice,
+        "window": window_view(*window, zone),
+        "previous_window": window_view(*before, zone) if before is not None else None,
+        "planned_components": planned,
+        "reminder_before": entry.reminder_before,
+        "is_active": entry.status in ("in_progress", "verifying"),
+    }
+
+
+def template_for_record(env: SandboxedEnvironment, name: str, kind: str) -> str:
+    """The template a record of ``kind`` is rendered with: a maintenance uses ``maintenance_<name>`` (repo
+    override first, then packaged) and falls back to ``name`` when there is none (a plugin's own template)."""
+    if kind != "maintenance":
+        return name
+    import jinja2
+
+    variant = maintenance_template(name)
+    try:
+        env.get_template(variant)
+    except jinja2.TemplateNotFound:
+        return name
+    except jinja2.TemplateError:
+        pass  # found but broken: rendering it names the problem
+    return variant
+
+
+def maintenance_template(name: str) -> str:
+    """The maintenance variant of a message template: ``slack.json.j2`` → ``maintenance_slack.json.j2``
+    (``statuspage/update.html.j2`` → ``statuspage/maintenance_update.html.j2``)."""
+    folder, _, base = name.rpartition("/")
+    return f"{folder}/maintenance_{base}" if folder else f"maintenance_{base}"
 
 
 #: The message templates rendered once per public entry (``lint`` checks them against every record).
@@ -231,6 +358,36 @@ def sample_records() -> tuple[list[Incident], list[str]]:
     return samples, problems
 
 
+def sample_maintenance(config: Config) -> Incident:
+    """An in-memory maintenance with every notice (scheduled, moved, reminder, started, verifying, completed)
+    on the config's first components: ``lint`` renders the maintenance templates with it."""
+    from datetime import UTC
+
+    from .model import Entry, Incident
+
+    names = [component.id for component in config.components[:2]]
+    planned = dict.fromkeys(names, "operational")
+    under = dict.fromkeys(names, "under_maintenance")
+    start = datetime(2026, 3, 8, 4, tzinfo=UTC)
+    moved = start + timedelta(days=7)
+    hour = timedelta(hours=1)
+    timeline = [
+        Entry(at=start - 7 * 24 * hour, status="scheduled", message="Writes are paused for up to four hours.",
+              components=planned, scheduled_for=start, scheduled_until=start + 4 * hour),
+        Entry(at=start - 6 * 24 * hour, status="scheduled", message="Moved a week later.", notice="rescheduled",
+              scheduled_for=moved, scheduled_until=moved + 4 * hour),
+        Entry(at=moved - 24 * hour, status="scheduled", message="", notice="reminder", reminder_before="24h",
+              automatic=True),
+        Entry(at=moved, status="in_progress", message="Maintenance has started.", components=under, automatic=True),
+        Entry(at=moved + 2 * hour, status="verifying", message="Checking replication."),
+        Entry(at=moved + 3 * hour, status="completed", message="Complete.", components=planned),
+    ]  # fmt: skip
+    return Incident(
+        id="sample-maintenance", kind="maintenance", title="Sample maintenance", severity="maintenance",
+        scheduled_for=moved, scheduled_until=moved + 4 * hour, timeline=timeline,
+    )  # fmt: skip
+
+
 def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> list[str]:
     """Render every message template for every public entry of the records and the samples.
 
@@ -241,11 +398,14 @@ def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> lis
     seen: set[str] = set()
     samples, problems = sample_records()
     records = [*incidents, *samples]
+    if not any(incident.is_maintenance for incident in records):
+        records.append(sample_maintenance(config))  # the maintenance templates are checked in every repo
     for incident in records:
         view = incident.public_view()
         for entry in view.timeline:
             context = message_context(view, entry, config)
-            for name in MESSAGE_TEMPLATES:
+            for message_template in MESSAGE_TEMPLATES:
+                name = template_for_record(env, message_template, incident.kind)
                 try:
                     text = render(env, name, **context, kind="root" if context["is_first"] else "reply")
                     if name.endswith(".json.j2"):

@@ -79,6 +79,8 @@ def render_payload(context: RenderContext) -> Message:
     body: dict[str, Any] = {"status": entry.status, "body": entry.message}
     if context.is_first:
         body = {"name": context.incident.title, **body}
+    if context.incident.is_maintenance:
+        body.update(_maintenance_fields(context))
     if components:
         body["components"] = components
         body["component_ids"] = list(components)
@@ -86,6 +88,35 @@ def render_payload(context: RenderContext) -> Message:
     if context.is_first:
         body["metadata"] = {METADATA_KEY: {"id": context.incident.id}}
     return Message(channel=CHANNEL, text=entry.message, payload={"incident": body})
+
+
+#: Our maintenance statuses that Statuspage has no word for: a cancelled maintenance ends as ``completed``
+#: (its last update says it was cancelled), the closest state Statuspage's API accepts.
+_STATUSPAGE_STATUS = {"cancelled": "completed"}
+
+
+def _maintenance_fields(context: RenderContext) -> dict[str, Any]:
+    """A scheduled maintenance on the hosted page: its status in Statuspage's words, the window when the
+    entry announced or moved it, and no automation of Statuspage's own (our ``tick`` starts, completes
+    and reminds; Statuspage doing it too would notify subscribers twice)."""
+    from ..durations import isoformat_z
+    from ..render import maintenance_context
+
+    entry = context.entry
+    fields: dict[str, Any] = {"status": _STATUSPAGE_STATUS.get(entry.status, entry.status)}
+    window = maintenance_context(context.incident, entry, context.config)["window"]
+    if context.is_first or entry.scheduled_for is not None:
+        fields["scheduled_for"] = isoformat_z(window["start"])
+        fields["scheduled_until"] = isoformat_z(window["end"])
+    if context.is_first:
+        fields.update(
+            scheduled_remind_prior=False,
+            scheduled_auto_in_progress=False,
+            scheduled_auto_completed=False,
+            auto_transition_to_maintenance_state=False,
+            auto_transition_to_operational_state=False,
+        )
+    return fields
 
 
 class AtlassianChannel:
@@ -102,7 +133,8 @@ class AtlassianChannel:
     def show(self, preview: Preview, *, demo: bool) -> list[str]:
         if not demo:
             return json.dumps(preview.payload, indent=2, ensure_ascii=False).splitlines()
-        label = "new incident" if preview.kind == "post" else "incident update"
+        noun = "scheduled maintenance" if "scheduled_for" in preview.payload.get("incident", {}) else "incident"
+        label = f"new {noun}" if preview.kind == "post" else "incident update"
         status = preview.payload.get("incident", {}).get("status", "")
         return [f"[{CHANNEL}, {label}, {status}]", *(f"  {line}" for line in preview.text.splitlines())]
 
@@ -284,10 +316,12 @@ class AtlassianSender:
         return self._landed(remote, remote_id, entry, message)
 
     def _find_incident(self, incident: Incident) -> dict[str, Any] | None:
-        """Our incident on the page, by the id in its metadata (searched by name, then the unresolved list)."""
+        """Our incident on the page, by the id in its metadata (searched by name, then the unresolved list, or
+        for a maintenance the upcoming and active maintenance lists)."""
+        lists = ("upcoming", "active_maintenance") if incident.is_maintenance else ("unresolved",)
         searches: list[tuple[str, dict[str, Any] | None]] = [
             (self._incidents_path, {"q": incident.title, "limit": 100}),
-            (f"{self._incidents_path}/unresolved", None),
+            *((f"{self._incidents_path}/{name}", None) for name in lists),
         ]
         for path, params in searches:
             listed = self._request("GET", path, params=params)

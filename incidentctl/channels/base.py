@@ -292,7 +292,20 @@ class RenderContext:
 
     @property
     def is_resolution(self) -> bool:
-        return self.entry.status == "resolved"
+        """The entry ends the record: an incident resolved, a maintenance completed or cancelled."""
+        from ..vocabulary import FINISHED_STATUSES
+
+        return self.entry.status in FINISHED_STATUSES
+
+    @property
+    def is_maintenance(self) -> bool:
+        return self.incident.is_maintenance
+
+    def template_name(self, name: str) -> str:
+        """``name``, or its ``maintenance_`` variant when the record is a maintenance."""
+        from ..render import template_for_record
+
+        return template_for_record(self.templates.env, name, self.incident.kind)
 
     def message_context(self, entry: Entry | None = None) -> dict[str, Any]:
         """The variables every message template sees, for ``entry`` (default: this one)."""
@@ -301,8 +314,9 @@ class RenderContext:
         return message_context(self.incident, entry or self.entry, self.config)
 
     def render_template(self, name: str, entry: Entry | None = None, **extra: Any) -> str:
-        """Render template ``name`` (repo override first, then packaged) with the message variables."""
-        return self.templates.render(name, **self.message_context(entry), **extra)
+        """Render template ``name`` (repo override first, then packaged) with the message variables; a
+        maintenance is rendered with ``maintenance_<name>`` when there is one."""
+        return self.templates.render(self.template_name(name), **self.message_context(entry), **extra)
 
 
 @dataclass(frozen=True)
@@ -320,6 +334,15 @@ class ConnectContext:
     @property
     def config(self) -> Config:
         return self.repo.config
+
+
+ProgressHook = Callable[[str, int, list[str]], None]
+"""``(incident id, timeline index, refs)``: record, before going on, the recipients an entry already reached.
+
+A sender that sends one entry to many recipients (webhook subscribers, email recipients) may have an
+attribute ``record_progress``; the engine sets it to a hook that journals the refs at once (and puts them
+on the entry's delivery before the next run sends it), so a run killed half-way through the recipients
+never sends again to those it reached."""
 
 
 class Sender(Protocol):

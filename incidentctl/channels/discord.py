@@ -234,15 +234,16 @@ class DiscordChannel:
 
     def render(self, context: RenderContext) -> Message:
         kind = "root" if context.is_first or context.purpose == "summary" else "reply"
+        name = context.template_name(TEMPLATE)
         text = context.render_template(TEMPLATE, kind=kind, md=escape_markdown)
         try:
             payload = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise TemplateError(f"{TEMPLATE}:{exc.lineno}: the template did not render valid JSON: {exc.msg}") from None
+            raise TemplateError(f"{name}:{exc.lineno}: the template did not render valid JSON: {exc.msg}") from None
         if not isinstance(payload, dict) or not (payload.get("content") or payload.get("embeds")):
-            raise TemplateError(f'{TEMPLATE}:1: must render a JSON object with "content" or "embeds"')
+            raise TemplateError(f'{name}:1: must render a JSON object with "content" or "embeds"')
         if not isinstance(payload.get("embeds", []), list):
-            raise TemplateError(f'{TEMPLATE}:1: "embeds" must be a list of embed objects')
+            raise TemplateError(f'{name}:1: "embeds" must be a list of embed objects')
         messages = fit_messages(payload)
         if context.purpose == "summary":
             messages = [_single(messages)]

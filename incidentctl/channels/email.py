@@ -29,7 +29,17 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ConfigError
-from .base import ChannelSettings, ConnectContext, Message, Preview, RenderContext, Secret, SendError, Sent
+from .base import (
+    ChannelSettings,
+    ConnectContext,
+    Message,
+    Preview,
+    ProgressHook,
+    RenderContext,
+    Secret,
+    SendError,
+    Sent,
+)
 from .subscribers import (
     check_components,
     entry_stamp,
@@ -193,7 +203,8 @@ class EmailChannel:
         first = incident.timeline[0]
         root = None if context.is_first else message_id(incident.id, entry_stamp(incident, first), domain)
         prefix = settings.subject_prefix if settings.subject_prefix is not None else f"[{context.config.organization}]"
-        subject = _one_line(f"{prefix} {incident.title}")
+        title = f"Maintenance: {incident.title}" if incident.is_maintenance else incident.title
+        subject = _one_line(f"{prefix} {title}")
         extra: dict[str, Any] = {"subject": subject, "unsubscribe_url": settings.unsubscribe_url}
         text = context.render_template(TEXT_TEMPLATE, **extra)
         html = context.render_template(HTML_TEMPLATE, **extra)
@@ -274,6 +285,8 @@ class EmailSender:
         self.recipients = list(recipients.values())
         self._done: dict[tuple[str, str], set[str]] = {}
         self._refused: dict[tuple[str, str], dict[str, str]] = {}
+        self.record_progress: ProgressHook | None = None
+        """Set by the engine: saves the recipients an entry reached before the next one is tried."""
 
     # -- SMTP -------------------------------------------------------------------------------------
 
@@ -406,6 +419,9 @@ class EmailSender:
                                 refused[recipient.key] = failure.reason
                             continue
                         done.add(recipient.key)
+                        if self.record_progress is not None:
+                            reached = [*recorded, *(r.key for r in eligible if r.key in done)]
+                            self.record_progress(incident.id, timeline_index, list(dict.fromkeys(reached)))
                 finally:
                     try:
                         client.quit()

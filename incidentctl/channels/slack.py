@@ -230,15 +230,16 @@ def template_context(context: RenderContext, kind: str) -> dict[str, Any]:
 
 
 def render_blocks(context: RenderContext, kind: str) -> Message:
-    text = context.templates.render(TEMPLATE, **template_context(context, kind))
+    name = context.template_name(TEMPLATE)
+    text = context.templates.render(name, **template_context(context, kind))
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TemplateError(f"{TEMPLATE}:{exc.lineno}: the template did not render valid JSON: {exc.msg}") from None
+        raise TemplateError(f"{name}:{exc.lineno}: the template did not render valid JSON: {exc.msg}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("text"), str) or not payload["text"].strip():
-        raise TemplateError(f'{TEMPLATE}:1: must render a JSON object with a non-empty "text" fallback')
+        raise TemplateError(f'{name}:1: must render a JSON object with a non-empty "text" fallback')
     if "blocks" in payload and not isinstance(payload["blocks"], list):
-        raise TemplateError(f'{TEMPLATE}:1: "blocks" must be a list of Block Kit blocks')
+        raise TemplateError(f'{name}:1: "blocks" must be a list of Block Kit blocks')
     if "blocks" in payload:
         payload["blocks"] = fit_blocks(payload["blocks"])
     return Message(channel=CHANNEL, text=payload["text"], payload=payload)
@@ -497,7 +498,7 @@ class SlackSender:
         extra: dict[str, Any] = {}
         if root is not None:
             extra["thread_ts"] = root[1]
-            if entry.status == "resolved":
+            if broadcasts(incident, entry):
                 extra["reply_broadcast"] = True
         response = _call(
             self.client,
@@ -592,6 +593,30 @@ class SlackSender:
             blocks=latest.payload.get("blocks"),
             metadata=_metadata(incident, first),
         )
+
+
+#: Maintenance notices a thread reply also shows in the channel: the ones people must not miss.
+BROADCAST_NOTICES = frozenset({"reminder", "rescheduled", "started"})
+
+
+def broadcasts(incident: Incident, entry: Entry) -> bool:
+    """Does the reply for ``entry`` go to the channel too (``reply_broadcast``)? A resolution, a maintenance
+    completed or cancelled, and a maintenance's reminder, changed window or start."""
+    from ..vocabulary import FINISHED_STATUSES
+
+    if entry.status in FINISHED_STATUSES:
+        return True
+    if not incident.is_maintenance:
+        return False
+    if entry.notice in ("reminder", "rescheduled"):
+        return True
+    public = [item for item in incident.timeline if item.public]
+    position = next((number for number, item in enumerate(public) if item is entry), None)
+    if position is None or position == 0:
+        return False
+    if entry.scheduled_for is not None:
+        return True  # the window moved
+    return entry.status == "in_progress" and public[position - 1].status != "in_progress"
 
 
 def _is_first(incident: Incident, index: int) -> bool:

@@ -26,6 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, TemplateError
+from ..vocabulary import STATUS_LABELS
 from . import httpjson
 from .base import ChannelSettings, ConnectContext, Message, Preview, RenderContext, Secret, SendError, Sent
 from .textsplit import split_text
@@ -100,6 +101,7 @@ class TeamsChannel:
         text = context.entry.message.strip()
         chunks = split_text(text, BODY_JSON_LIMIT, lambda part: len(json.dumps(part))) if text else [""]
         cards = []
+        name = context.template_name(TEMPLATE)
         for number, chunk in enumerate(chunks, 1):
             rendered = context.render_template(
                 TEMPLATE, md=escape_markdown, body_text=chunk, part=number, parts=len(chunks)
@@ -107,19 +109,18 @@ class TeamsChannel:
             try:
                 card = json.loads(rendered)
             except json.JSONDecodeError as exc:
-                raise TemplateError(
-                    f"{TEMPLATE}:{exc.lineno}: the template did not render valid JSON: {exc.msg}"
-                ) from None
+                raise TemplateError(f"{name}:{exc.lineno}: the template did not render valid JSON: {exc.msg}") from None
             if (
                 not isinstance(card, dict)
                 or card.get("type") != "AdaptiveCard"
                 or not isinstance(card.get("body"), list)
             ):
                 raise TemplateError(
-                    f'{TEMPLATE}:1: must render an Adaptive Card ({{"type": "AdaptiveCard", "body": [...]}})'
+                    f'{name}:1: must render an Adaptive Card ({{"type": "AdaptiveCard", "body": [...]}})'
                 )
             cards.append(envelope(card))
-        heading = f"{values['status'].capitalize()}: {context.incident.title}"
+        label = STATUS_LABELS.get(values["status"], str(values["status"]).capitalize())
+        heading = f"{'Maintenance ' + label.lower() if context.is_maintenance else label}: {context.incident.title}"
         return Message(channel=CHANNEL, text=f"{heading}\n\n{text}".strip(), payload={"messages": cards})
 
     def show(self, preview: Preview, *, demo: bool) -> list[str]:

@@ -37,6 +37,7 @@ from .base import (
     ConnectContext,
     Message,
     Preview,
+    ProgressHook,
     RenderContext,
     Secret,
     SendError,
@@ -188,7 +189,8 @@ def build_body(context: RenderContext, settings: WebhookSettings) -> tuple[dict[
             "component_id": component_id,
         }
         for component_id, new in entry.components.items()
-        if new != before.get(component_id, "operational") or component_id not in before
+        if new != before.get(component_id, "operational")
+        or (component_id not in before and not incident.is_maintenance)  # a maintenance names them operational first
     ]
     updates = []
     seen: dict[str, str] = {}
@@ -246,7 +248,30 @@ def build_body(context: RenderContext, settings: WebhookSettings) -> tuple[dict[
             "incident_updates": updates,
         },
     }
+    if incident.is_maintenance:
+        body["incident"].update(_maintenance_fields(context, upto))
     return body, changes
+
+
+def _maintenance_fields(context: RenderContext, upto: list[Entry]) -> dict[str, Any]:
+    """Statuspage's scheduled-maintenance fields of the ``incident`` object: the window in force at the
+    entry, ``impact: maintenance``, ``resolved_at`` once completed or cancelled, the automation switches."""
+    from ..render import maintenance_context
+    from ..vocabulary import FINISHED_STATUSES
+
+    incident, entry = context.incident, context.entry
+    window = maintenance_context(incident, entry, context.config)["window"]
+    reminded = [item.at for item in upto if item.notice == "reminder"]
+    return {
+        "impact": "maintenance",
+        "scheduled_for": isoformat_z(window["start"]),
+        "scheduled_until": isoformat_z(window["end"]),
+        "scheduled_remind_prior": bool(context.config.maintenance.remind_before),
+        "scheduled_reminded_at": isoformat_z(reminded[-1]) if reminded else None,
+        "scheduled_auto_in_progress": incident.auto_start,
+        "scheduled_auto_completed": incident.auto_complete,
+        "resolved_at": isoformat_z(entry.at) if entry.status in FINISHED_STATUSES else None,
+    }
 
 
 def _with_component(body: dict[str, Any], change: dict[str, Any] | None, config: Config) -> dict[str, Any]:
@@ -352,6 +377,8 @@ class WebhookSender:
         self._session: requests.Session | None = None
         self._done: dict[tuple[str, str], set[str]] = {}
         self._given_up: dict[tuple[str, str], dict[str, str]] = {}
+        self.record_progress: ProgressHook | None = None
+        """Set by the engine: saves the subscribers an entry reached before the next one is tried."""
 
     @property
     def session(self) -> requests.Session:
@@ -439,6 +466,8 @@ class WebhookSender:
                     given_up[subscriber.id] = failure.reason
                 continue
             done.add(subscriber.id)
+            if self.record_progress is not None:
+                self.record_progress(incident.id, timeline_index, list(dict.fromkeys([*recorded, *sorted(done)])))
         delivered = [subscriber.id for subscriber in eligible if subscriber.id in done or subscriber.id in recorded]
         refs = list(dict.fromkeys([*recorded, *delivered]))
         missing = [subscriber.id for subscriber in eligible if subscriber.id not in delivered]

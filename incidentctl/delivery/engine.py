@@ -36,7 +36,7 @@ from .plan import (
 Interrupted = Literal["resend", "mark-sent"]
 
 if TYPE_CHECKING:
-    from ..channels.base import Channel, Message, RetryBudget, RetryPolicy, Sender
+    from ..channels.base import Channel, Message, ProgressHook, RetryBudget, RetryPolicy, Sender
     from ..model import Incident
     from ..store import Repo
     from ..templating import Templates
@@ -202,6 +202,7 @@ def publish(
             key=lambda result: (ids.index(result.incident_id), result.at, chosen.index(result.channel))
         )
         commit_ledger(repo, ledger, ids, chosen, report, _scrub, tx)
+        ledger.progress.clear()  # every reached recipient is now on its entry's delivery
     if tx.push_error is not None:
         report.push_error = tx.push_error
     return report
@@ -237,6 +238,8 @@ def _run_channel(
     try:
         context = ConnectContext(repo=repo, settings=repo.config.channel_settings(name), retry=budget, clock=utcnow)
         sender = channel.connect(context)
+        if hasattr(sender, "record_progress"):
+            sender.record_progress = _progress_hook(ledger, name)
     except IncidentctlError as exc:
         fatal = _scrub(str(exc))
     except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the other channels
@@ -274,6 +277,32 @@ def _run_channel(
             break
         if delivered_any and sender is not None:
             _finish(channel, sender, ledger.get(incident_id), repo, templates, report)
+
+
+def _progress_hook(ledger: Ledger, channel: str) -> ProgressHook:
+    """Journals the recipients an entry reached so far, at once (see ``ProgressHook`` and
+    :mod:`.progress`); the entry's delivery gets them when its send ends."""
+    from ..channels.subscribers import entry_stamp
+
+    def record(incident_id: str, timeline_index: int, refs: list[str]) -> None:
+        incident = ledger.get(incident_id)
+        stamp = entry_stamp(incident, incident.timeline[timeline_index])
+        ledger.progress.record(incident_id, stamp, channel, refs)
+
+    return record
+
+
+def _fold_progress(ledger: Ledger, incident_id: str, timeline_index: int, channel: str) -> None:
+    """Recipients an interrupted run reached (journaled) join the delivery's refs before anything is sent."""
+    from ..channels.subscribers import entry_stamp
+
+    incident = ledger.get(incident_id)
+    entry = incident.timeline[timeline_index]
+    reached = ledger.progress.reached().get((incident_id, entry_stamp(incident, entry), channel))
+    delivery = entry.deliveries.get(channel)
+    known = list(delivery.refs) if delivery is not None else []
+    if reached and not set(reached) <= set(known):
+        ledger.update(incident_id, timeline_index, channel, refs=list(dict.fromkeys([*known, *reached])))
 
 
 def _finish(
@@ -333,6 +362,7 @@ def _deliver(
     """
     from ..channels.base import SendError, Sent, with_retries
 
+    _fold_progress(ledger, incident_id, timeline_index, channel)
     incident = ledger.get(incident_id)
     entry = incident.timeline[timeline_index]
     before = entry.deliveries.get(channel) or Delivery()

@@ -63,6 +63,10 @@ class Ledger:
         self.lock = threading.Lock()
         self.reconcile: set[tuple[str, int, str]] = set()
         """(incident, timeline index, channel) claimed before this run: ask the channel before sending."""
+        from .progress import ProgressJournal
+
+        self.progress = ProgressJournal(repo.root)
+        """Recipients reached within an entry, journaled one by one (see :mod:`.progress`)."""
 
     def get(self, incident_id: str) -> Incident:
         with self.lock:

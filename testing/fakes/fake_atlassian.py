@@ -30,6 +30,32 @@ DEFAULT_KEY = "sp-test-key-0000-secret"
 DEFAULT_PAGE = "pg0example01"
 
 
+_REALTIME = ("investigating", "identified", "monitoring", "resolved")
+_SCHEDULED = ("scheduled", "in_progress", "verifying", "completed")
+_MAINTENANCE_LISTS = {
+    "upcoming": ("scheduled",),
+    "active_maintenance": ("in_progress", "verifying"),
+    "scheduled": _SCHEDULED,
+}
+_MAINTENANCE_FIELDS = (
+    "scheduled_for", "scheduled_until", "scheduled_remind_prior", "scheduled_auto_in_progress",
+    "scheduled_auto_completed", "auto_transition_to_maintenance_state", "auto_transition_to_operational_state",
+)  # fmt: skip
+
+
+def _window_problem(fields: dict[str, Any], *, required: bool) -> str | None:
+    """Statuspage's rule for a scheduled maintenance: both ends given, ISO 8601, the end after the start."""
+    start, end = fields.get("scheduled_for"), fields.get("scheduled_until")
+    if start is None and end is None and not required:
+        return None
+    try:
+        begins = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        ends = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return "scheduled_for and scheduled_until must be ISO 8601 timestamps"
+    return None if ends > begins else "scheduled_until must be after scheduled_for"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -112,7 +138,10 @@ class FakeAtlassian(_PatchingServer):
             found = [item for item in self.incidents if not query or query in item["name"].casefold()]
             return 200, list(reversed(found)), {}
         if verb == "GET" and rest == "unresolved":
-            return 200, [item for item in reversed(self.incidents) if item["status"] != "resolved"], {}
+            return 200, [item for item in reversed(self.incidents) if item["status"] in _REALTIME[:-1]], {}
+        if verb == "GET" and rest in _MAINTENANCE_LISTS:
+            wanted = _MAINTENANCE_LISTS[rest]
+            return 200, [item for item in reversed(self.incidents) if item["status"] in wanted], {}
         found = next((item for item in self.incidents if item["id"] == rest), None)
         if found is None:
             return 404, {"error": "The requested resource could not be found."}, {}
@@ -151,15 +180,22 @@ class FakeAtlassian(_PatchingServer):
         incident["incident_updates"].insert(0, update)
         incident["status"] = update["status"]
         incident["updated_at"] = now
-        if update["status"] == "resolved":
+        if update["status"] in ("resolved", "completed"):
             incident["resolved_at"] = now
+        for name in _MAINTENANCE_FIELDS:
+            if name in fields:
+                incident[name] = fields[name]
 
     def _create(self, fields: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         ours = (fields.get("metadata") or {}).get("incidentctl") or {}
         if not fields.get("name") or not ours.get("id"):
             return 422, {"error": "name and metadata.incidentctl.id are required by this fake"}, {}
-        if fields.get("status") not in ("investigating", "identified", "monitoring", "resolved"):
+        if fields.get("status") not in (*_REALTIME, *_SCHEDULED):
             return 422, {"error": f"status {fields.get('status')!r} is not valid"}, {}
+        if fields["status"] in _SCHEDULED:
+            problem = _window_problem(fields, required=True)
+            if problem:
+                return 422, {"error": problem}, {}
         now = _now()
         incident: dict[str, Any] = {
             "id": self._next_id("inc"),
@@ -178,8 +214,12 @@ class FakeAtlassian(_PatchingServer):
         return 201, incident, {}
 
     def _update(self, incident: dict[str, Any], fields: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        if "status" in fields and fields["status"] not in ("investigating", "identified", "monitoring", "resolved"):
+        allowed = _SCHEDULED if incident["status"] in _SCHEDULED else _REALTIME
+        if "status" in fields and fields["status"] not in allowed:
             return 422, {"error": f"status {fields['status']!r} is not valid"}, {}
+        problem = _window_problem({**incident, **fields}, required=False)
+        if problem:
+            return 422, {"error": problem}, {}
         self._add_update(incident, fields)
         return 200, incident, {}
 
