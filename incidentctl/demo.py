@@ -129,6 +129,14 @@ def run_demo(path: Path, out: Callable[[str], object] = print) -> Repo:
     maintenance = schedule_followup(repo, now)
     out(f"\n== The fix, done right: a scheduled maintenance ==\n$ incidentctl show {maintenance.id}")
     print_incident(maintenance, repo.config, now=now)
+    _render_channels(
+        repo,
+        maintenance,
+        out,
+        ("slack", "x"),
+        "Its announcement on Slack and X (every channel gets one; `tick` "
+        "posts the 24h and 1h reminders, the start and the end)",
+    )
     _site(repo, out, now)
     out("")
     out(f"Try it yourself:  cd {path} && incidentctl list && incidentctl remind --now 2024-12-12T00:40:00Z")
@@ -166,13 +174,19 @@ def schedule_followup(repo: Repo, now: datetime) -> Incident:
     return change.incident
 
 
-def _render_channels(repo: Repo, incident: Incident, out: Callable[[str], object]) -> None:
+def _render_channels(
+    repo: Repo,
+    incident: Incident,
+    out: Callable[[str], object],
+    channels: tuple[str, ...] | None = None,
+    heading: str = "What each channel would receive, update by update",
+) -> None:
     from .channels.registry import get_channel
     from .delivery import preview
     from .render import local_time
 
-    out("\n== What each channel would receive, update by update (dry run: nothing is sent) ==")
-    previews = sorted(preview(repo, incident), key=lambda item: (item.at, item.kind == "edit"))
+    out(f"\n== {heading} (dry run: nothing is sent) ==")
+    previews = sorted(preview(repo, incident, channels), key=lambda item: (item.at, item.kind == "edit"))
     current = None
     for item in previews:
         if item.at != current:
