@@ -417,7 +417,29 @@ def lint_templates(root: Path, config: Config, incidents: list[Incident]) -> lis
                     if message not in seen:
                         seen.add(message)
                         problems.append(f"{message} (rendering {incident.id} at {_iso(entry.at)})")
+    problems.extend(_lint_holding(env, root, records, config))
     return problems
+
+
+def _lint_holding(env: SandboxedEnvironment, root: Path, records: list[Incident], config: Config) -> list[str]:
+    """``holding.txt.j2`` (``tick``'s holding updates) rendered for an incident's first public entry."""
+    from .holding import TEMPLATE
+
+    incident = next((record for record in records if not record.is_maintenance and record.public_entries), None)
+    if incident is None:
+        return []
+    view = incident.public_view()
+    entry = view.timeline[0]
+    try:
+        text = render(env, TEMPLATE, **message_context(view, entry, config), promised=entry.at)
+    except TemplateError as exc:
+        message = str(exc).replace(f"{root}/", "").replace(f"{packaged_templates()}/", "templates/")
+        if ":" not in message.split(" ", 1)[0]:
+            message = f"templates/{TEMPLATE}:1: {message}"
+        return [f"{message} (rendering a holding update for {incident.id})"]
+    if not text.strip():
+        return [f"templates/{TEMPLATE}:1: renders an empty message (rendering a holding update for {incident.id})"]
+    return []
 
 
 def _check_json(name: str, text: str) -> None:

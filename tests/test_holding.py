@@ -176,3 +176,16 @@ def test_two_tickers_at_once_post_one_holding_update(tmp_path: Path, slack: Fake
         element["text"] for block in posted[0]["blocks"] if block["type"] == "context" for element in block["elements"]
     )
     assert "cc <@U0COMMANDER>" in footer
+
+
+def test_lint_renders_the_holding_template(tmp_path: Path) -> None:
+    from testing import invoke_cli
+
+    repo = make_repo(tmp_path / "status")
+    (repo.root / "templates").mkdir(exist_ok=True)
+    (repo.root / "templates" / "holding.txt.j2").write_text("Still on it. {{ no_such_helper() }}\n", encoding="utf-8")
+    result = invoke_cli("lint", repo=repo.root)
+    assert result.exit_code == 1
+    assert "templates/holding.txt.j2:1:" in result.output and "holding update" in result.output
+    (repo.root / "templates" / "holding.txt.j2").write_text("Still on it; next update by {{ next_update_by }}.\n")
+    assert "holding.txt.j2" not in invoke_cli("lint", repo=repo.root).output
