@@ -70,7 +70,8 @@ def _print(result: Stats, config: Config) -> None:
     maintenance = result.maintenance
     if maintenance.count:
         out.print(
-            f"[bold]{maintenance.count} maintenances[/] (not counted as incidents): {maintenance.completed} completed, "
+            f"[bold]{maintenance.count} maintenance{'' if maintenance.count == 1 else 's'}[/] "
+            f"(not counted as incidents): {maintenance.completed} completed, "
             f"{maintenance.cancelled} cancelled; planned {format_seconds(maintenance.planned_seconds)}, "
             f"actual {format_seconds(maintenance.actual_seconds)}"
         )
