@@ -77,6 +77,19 @@ def test_long_update_is_a_thread_of_300(repo: Repo, pds: FakeBluesky, cli: Calla
     assert all(word in " ".join(texts) for word in words)
 
 
+def test_length_counts_graphemes_not_code_points(repo: Repo, pds: FakeBluesky, cli: Callable[..., Any]) -> None:
+    from incidentctl.channels.bluesky import grapheme_length
+
+    # "👍🏽" is two code points and one grapheme; "e\u0301" (e + combining acute) likewise.
+    assert grapheme_length("👍🏽e\u0301!") == 3
+    thumbs = " ".join(["👍🏽"] * 30)  # 59 graphemes, 89 code points
+    incident_id = three_entries(repo, message=f"{thumbs} {thumbs}")  # one post's message: over 300 code points
+    assert _publish(cli, repo, incident_id).exit_code == 0
+    first = _deliveries(cli, repo, incident_id)[0]
+    text = pds.posts()[0]["value"]["text"]
+    assert len(first["refs"]) == 1 and len(text) > 300 >= grapheme_length(text), "one post, not a thread"
+
+
 def test_lost_answer_is_not_doubled(repo: Repo, pds: FakeBluesky, cli: Callable[..., Any]) -> None:
     incident_id = three_entries(repo)
     pds.drop_next(1, after=True, method="com.atproto.repo.createRecord")

@@ -7,8 +7,9 @@ app password, Settings > Privacy and security > App passwords). The SDK's sessio
 (``com.atproto.server.createSession``) signs every call; posts are ``com.atproto.repo.createRecord``
 with our own record key, looked up with ``com.atproto.repo.getRecord``.
 
-Length: 300 graphemes per post, counted here as code points (never fewer than graphemes, so a part
-that fits here fits there); longer text becomes a numbered thread split like X's. Links get a link
+Length: 300 graphemes per post (user-perceived characters, Unicode extended grapheme clusters, as
+Bluesky's app counts them: an emoji with modifiers is one); longer text becomes a numbered thread split
+like X's. Links get a link
 facet (byte offsets in UTF-8, built by the SDK's ``TextBuilder``) so they are clickable.
 
 Idempotency: each post's record key is a TID derived from the entry's time, the part and the
@@ -50,6 +51,13 @@ SECRETS = (
 MAX_GRAPHEMES = 300
 COLLECTION = "app.bsky.feed.post"
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def grapheme_length(text: str) -> int:
+    """Bluesky's length: extended grapheme clusters (``regex``'s ``\\X``), not code points."""
+    import regex
+
+    return len(regex.findall(r"\X", text))
 
 
 class BlueskySettings(ChannelSettings):
@@ -115,7 +123,7 @@ class BlueskyChannel:
     def render(self, context: RenderContext) -> Message:
         text = context.render_template(TEMPLATE)
         text = re.sub(r"\n{3,}", "\n\n", text.strip())
-        parts = tuple(split_text(text, MAX_GRAPHEMES))
+        parts = tuple(split_text(text, MAX_GRAPHEMES, grapheme_length))
         return Message(channel=CHANNEL, text=text, payload={"parts": list(parts)}, parts=parts)
 
     def show(self, preview: Preview, *, demo: bool) -> list[str]:

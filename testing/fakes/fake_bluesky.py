@@ -17,6 +17,8 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import regex
+
 from .server import FakeServer
 
 DEFAULT_PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -75,7 +77,7 @@ class FakeBluesky(FakeServer):
         if rkey in self.records:
             return 400, {"error": "InvalidRequest", "message": "Record already exists"}, {}
         text = record.get("text", "")
-        if not text or len(text) > 300:
+        if not text or len(regex.findall(r"\X", text)) > 300:
             return 400, {"error": "InvalidRequest", "message": "Record/text must not be longer than 300 graphemes"}, {}
         reply = record.get("reply")
         if reply is not None:
