@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from incidentctl.channels import RetryPolicy, use_retry_policy
-from incidentctl.channels.bluesky import record_key
+from incidentctl.channels.bluesky import record_key, rich_text
 from incidentctl.store import Repo
 from testing.channel_repos import assert_secret_nowhere, channel_repo, leave_pending, three_entries
 from testing.fakes.fake_bluesky import DID, FakeBluesky
@@ -76,6 +77,19 @@ def test_long_update_is_a_thread_of_300(repo: Repo, pds: FakeBluesky, cli: Calla
     assert all(word in " ".join(texts) for word in words)
 
 
+def test_length_counts_graphemes_not_code_points(repo: Repo, pds: FakeBluesky, cli: Callable[..., Any]) -> None:
+    from incidentctl.channels.bluesky import grapheme_length
+
+    # "👍🏽" is two code points and one grapheme; "e\u0301" (e + combining acute) likewise.
+    assert grapheme_length("👍🏽e\u0301!") == 3
+    thumbs = " ".join(["👍🏽"] * 30)  # 59 graphemes, 89 code points
+    incident_id = three_entries(repo, message=f"{thumbs} {thumbs}")  # one post's message: over 300 code points
+    assert _publish(cli, repo, incident_id).exit_code == 0
+    first = _deliveries(cli, repo, incident_id)[0]
+    text = pds.posts()[0]["value"]["text"]
+    assert len(first["refs"]) == 1 and len(text) > 300 >= grapheme_length(text), "one post, not a thread"
+
+
 def test_lost_answer_is_not_doubled(repo: Repo, pds: FakeBluesky, cli: Callable[..., Any]) -> None:
     incident_id = three_entries(repo)
     pds.drop_next(1, after=True, method="com.atproto.repo.createRecord")
@@ -98,7 +112,8 @@ def test_crashed_run_that_had_posted_is_adopted(repo: Repo, pds: FakeBluesky, cl
     assert len(pds.posts()) == 3
     deliveries = _deliveries(cli, repo, incident_id)
     assert deliveries[0]["ref"] == uri and deliveries[0]["attempts"] == 1
-    assert pds.posts()[1]["value"]["reply"]["root"] == {"uri": uri, "cid": "bafyreilanded"}
+    root = pds.posts()[1]["value"]["reply"]["root"]
+    assert (root["uri"], root["cid"]) == (uri, "bafyreilanded")
 
 
 def test_retries_after_503(repo: Repo, pds: FakeBluesky, cli: Callable[..., Any]) -> None:
@@ -107,6 +122,45 @@ def test_retries_after_503(repo: Repo, pds: FakeBluesky, cli: Callable[..., Any]
     result = _publish(cli, repo, incident_id)
     assert result.exit_code == 0, result.output
     assert len(pds.posts()) == 3
+
+
+def test_rate_limit_is_waited_out(repo: Repo, pds: FakeBluesky, cli: Callable[..., Any]) -> None:
+    incident_id = three_entries(repo)
+    pds.fail_next(
+        1,
+        status=429,
+        headers={"RateLimit-Reset": "0", "Retry-After": "0"},
+        body={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+        method="com.atproto.repo.createRecord",
+    )
+    result = _publish(cli, repo, incident_id)
+    assert result.exit_code == 0, result.output
+    assert len(pds.posts()) == 3
+    assert [d["attempts"] for d in _deliveries(cli, repo, incident_id)] == [2, 1, 1]
+
+
+def test_link_facets_are_utf8_byte_ranges() -> None:
+    text = "Ünïcode 🧵 first https://a.example/x, then (https://b.example/ü?q=1). Done"
+    body, facets = rich_text(text)
+    assert body == text
+    encoded = text.encode("utf-8")
+    spans = [encoded[f.index.byte_start : f.index.byte_end].decode("utf-8") for f in facets]
+    assert spans == ["https://a.example/x", "https://b.example/ü?q=1"]
+    assert [f.features[0].uri for f in facets] == spans
+    assert rich_text("no links here") == ("no links here", [])
+
+
+def test_missing_library_names_the_extra(
+    repo: Repo, pds: FakeBluesky, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "atproto", None)  # as if atproto were not installed
+    incident_id = three_entries(repo)
+    result = _publish(cli, repo, incident_id)
+    assert result.exit_code == 3
+    assert "pip install 'incidentctl[bluesky]'" in result.output and "Traceback" not in result.output
+    assert pds.requests == []
+    dry = cli("publish", incident_id, "--channel", "bluesky", "--dry-run", repo=repo.root)
+    assert dry.exit_code == 0, "a dry run needs no library"
 
 
 def test_wrong_password_is_fatal_and_never_printed(

@@ -295,7 +295,7 @@ def test_subprocess_exit_codes_and_help_is_light(tmp_path: Path) -> None:
     assert help_.returncode == 2
     script = (
         "import sys; from incidentctl.cli.app import app; "
-        "heavy=[m for m in ('tweepy','slack_sdk','git','twitter_text','pydantic','ruamel','jinja2') if m in sys.modules]; "
+        "heavy=[m for m in ('tweepy','slack_sdk','git','twitter_text','pydantic','ruamel','jinja2','mastodon','atproto','httpx') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     import subprocess

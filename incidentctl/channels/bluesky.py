@@ -1,13 +1,16 @@
 """Bluesky: the first entry is a post, later entries reply to the incident's previous post.
 
-Settings: ``channels.bluesky: {handle: NAME, service: URL}`` (service default ``https://bsky.social``);
-secret: ``BLUESKY_APP_PASSWORD`` (an app password, Settings > Privacy and security > App passwords).
-Plain XRPC over HTTP (``com.atproto.server.createSession``, ``com.atproto.repo.createRecord``,
-``com.atproto.repo.getRecord``): no extra library.
+Needs the optional ``atproto`` SDK (``pip install 'incidentctl[bluesky]'``); rendering (``--dry-run``)
+does not. Settings: ``channels.bluesky: {handle: NAME, service: URL}`` (service default
+``https://bsky.social``, the PDS the SDK's ``Client`` talks to); secret: ``BLUESKY_APP_PASSWORD`` (an
+app password, Settings > Privacy and security > App passwords). The SDK's session
+(``com.atproto.server.createSession``) signs every call; posts are ``com.atproto.repo.createRecord``
+with our own record key, looked up with ``com.atproto.repo.getRecord``.
 
-Length: 300 graphemes per post, counted here as code points (never fewer than graphemes, so a part
-that fits here fits there); longer text becomes a numbered thread split like X's. Links get a link
-facet (byte offsets in UTF-8) so they are clickable.
+Length: 300 graphemes per post (user-perceived characters, Unicode extended grapheme clusters, as
+Bluesky's app counts them: an emoji with modifiers is one); longer text becomes a numbered thread split
+like X's. Links get a link
+facet (byte offsets in UTF-8, built by the SDK's ``TextBuilder``) so they are clickable.
 
 Idempotency: each post's record key is a TID derived from the entry's time, the part and the
 incident, not from the clock, so the same post always has the same key. Before resending after an
@@ -21,28 +24,40 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import field_validator
 
 from ..errors import ConfigError
-from . import httpjson
 from .base import ChannelSettings, ConnectContext, Message, Preview, RenderContext, Secret, SendError, Sent
 from .textsplit import URL_PATTERN, split_text
 
 if TYPE_CHECKING:
+    from atproto import Client, models
+
     from ..model import Entry, Incident
+
+T = TypeVar("T")
 
 CHANNEL = "bluesky"
 TEMPLATE = "mastodon.txt.j2"  # the same plain-text post as Mastodon
 SECRET = "BLUESKY_APP_PASSWORD"
+EXTRA_HINT = "pip install 'incidentctl[bluesky]'"
 SECRETS = (
     Secret(SECRET, "create an app password (Bluesky > Settings > Privacy and security > App passwords) and export it"),
 )
 MAX_GRAPHEMES = 300
 COLLECTION = "app.bsky.feed.post"
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def grapheme_length(text: str) -> int:
+    """Bluesky's length: extended grapheme clusters (``regex``'s ``\\X``), not code points."""
+    import regex
+
+    return len(regex.findall(r"\X", text))
 
 
 class BlueskySettings(ChannelSettings):
@@ -75,18 +90,26 @@ def record_key(incident_id: str, entry: Entry, part: int) -> str:
     return "".join(_TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
 
 
-def link_facets(text: str) -> list[dict[str, Any]]:
-    facets = []
+def links(text: str) -> list[tuple[int, int]]:
+    """Where the URLs are in ``text`` (start, end in characters; trailing punctuation left out)."""
+    spans = []
     for match in URL_PATTERN.finditer(text):
         url = match.group(0).rstrip(".,;:!?)")
-        start = len(text[: match.start()].encode("utf-8"))
-        facets.append(
-            {
-                "index": {"byteStart": start, "byteEnd": start + len(url.encode("utf-8"))},
-                "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}],
-            }
-        )
-    return facets
+        spans.append((match.start(), match.start() + len(url)))
+    return spans
+
+
+def rich_text(text: str) -> tuple[str, list[models.AppBskyRichtextFacet.Main]]:
+    """The post's text and its link facets (UTF-8 byte offsets), built with the SDK's ``TextBuilder``."""
+    from atproto import client_utils
+
+    builder = client_utils.TextBuilder()
+    done = 0
+    for start, end in links(text):
+        builder.text(text[done:start]).link(text[start:end], text[start:end])
+        done = end
+    builder.text(text[done:])
+    return builder.build_text(), builder.build_facets()
 
 
 class BlueskyChannel:
@@ -100,7 +123,7 @@ class BlueskyChannel:
     def render(self, context: RenderContext) -> Message:
         text = context.render_template(TEMPLATE)
         text = re.sub(r"\n{3,}", "\n\n", text.strip())
-        parts = tuple(split_text(text, MAX_GRAPHEMES))
+        parts = tuple(split_text(text, MAX_GRAPHEMES, grapheme_length))
         return Message(channel=CHANNEL, text=text, payload={"parts": list(parts)}, parts=parts)
 
     def show(self, preview: Preview, *, demo: bool) -> list[str]:
@@ -113,65 +136,78 @@ class BlueskyChannel:
         password = os.environ.get(SECRET)
         if not password:
             raise ConfigError(f"bluesky: {SECRET} is not set: create an app password in Bluesky and export it")
-        return BlueskySender(settings, password, timeout=context.retry.timeout)
+        try:
+            import atproto
+        except ImportError:
+            raise ConfigError(f"bluesky: the atproto library is not installed: {EXTRA_HINT}") from None
+        # No retries inside the SDK (httpx does none): the engine's budget decides. trust_env=False:
+        # no ~/.netrc credentials are sent to the PDS.
+        request = atproto.Request(timeout=context.retry.timeout, trust_env=False)
+        return BlueskySender(atproto.Client(base_url=settings.service, request=request), settings, password)
 
 
 class BlueskySender:
-    """One run's session with the PDS."""
+    """One run's session with the PDS, through the SDK's ``Client``."""
 
-    def __init__(self, settings: BlueskySettings, password: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, client: Client, settings: BlueskySettings, password: str) -> None:
+        self.client = client
         self.settings = settings
-        self.timeout = timeout
         self.password = password
-        self.http = httpjson.session()
-        self.session: dict[str, str] | None = None
+        self.did: str | None = None
         self.progress: dict[tuple[str, int], list[str]] = {}
 
-    def _xrpc(self, method: str, name: str, *, body: Any = None, params: dict[str, str] | None = None) -> Any:
-        headers = {}
-        if name != "com.atproto.server.createSession":
-            headers["Authorization"] = f"Bearer {self._login()['accessJwt']}"
-        response = httpjson.send_json(
-            self.http, method, f"{self.settings.service}/xrpc/{name}", channel=CHANNEL,
-            what=self.settings.service, body=body, params=params, headers=headers, timeout=self.timeout,
-        )  # fmt: skip
-        data = httpjson.json_body(response)
-        if response.status_code == 200:
-            return data or {}
-        error = data.get("error", "") if isinstance(data, dict) else ""
-        detail = httpjson.one_line(data.get("message", "") if isinstance(data, dict) else "")
-        if response.status_code == 401 or error in ("AuthenticationRequired", "AccountTakedown"):
-            raise SendError(
-                f"bluesky: {response.status_code} {error}: check channels.bluesky.handle and {SECRET} (an app password)",
-                fatal=True,
-            )
-        failure = SendError(f"bluesky: {response.status_code} {error}: {detail}".rstrip(": "))
-        failure.duplicate = error == "RecordNotFound"  # read by find_sent: the record is not there
-        raise failure
+    def _call(self, call: Callable[[], T], *, what: str) -> T:
+        """One SDK call; every failure becomes one :class:`SendError` line (never the password)."""
+        import httpx
+        from atproto import exceptions
 
-    def _login(self) -> dict[str, str]:
-        if self.session is None:
-            data = self._xrpc(
-                "POST", "com.atproto.server.createSession",
-                body={"identifier": self.settings.handle, "password": self.password},
-            )  # fmt: skip
-            if not isinstance(data, dict) or not data.get("accessJwt") or not data.get("did"):
+        try:
+            return call()
+        except exceptions.RateLimitExceededError as exc:
+            raise SendError("bluesky: rate limited (429)", retry_after=_rate_limit_wait(exc)) from None
+        except exceptions.RequestErrorBase as exc:
+            if exc.response is None:  # a timeout or a dropped connection: the PDS may have acted
+                raise SendError(
+                    f"bluesky: cannot reach {self.settings.service} to {what} ({type(exc).__name__}): check the network",
+                    retry_after=0.0,
+                    maybe_sent=True,
+                ) from None
+            raise _refused(exc.response.status_code, exc.response.content) from None
+        except httpx.HTTPError as exc:  # transport errors the SDK passes through (e.g. RemoteProtocolError)
+            raise SendError(
+                f"bluesky: cannot reach {self.settings.service} to {what} ({type(exc).__name__}): check the network",
+                retry_after=0.0,
+                maybe_sent=True,
+            ) from None
+        except exceptions.AtProtocolError as exc:  # an answer the SDK's models do not accept, a token it cannot read
+            raise SendError(f"bluesky: unexpected answer to {what} ({type(exc).__name__})") from None
+
+    def _login(self) -> str:
+        """The account's DID, after one app-password session per run (the SDK keeps the tokens)."""
+        if self.did is None:
+            sessions: list[str] = []
+            self.client.on_session_change(lambda _event, session: sessions.append(session.did))
+            self._call(
+                lambda: self.client.login(self.settings.handle, self.password, fetch_bsky_profile=False),
+                what="sign in",
+            )
+            if not sessions:
                 raise SendError("bluesky: unexpected createSession answer", fatal=True)
-            self.session = {"accessJwt": str(data["accessJwt"]), "did": str(data["did"])}
-        return self.session
+            self.did = sessions[-1]
+        return self.did
 
     def _get(self, rkey: str) -> str | None:
         """``uri|cid`` of our record with key ``rkey``, when it exists."""
+        from atproto import models
+
+        params = models.ComAtprotoRepoGetRecord.Params(repo=self._login(), collection=COLLECTION, rkey=rkey)
         try:
-            data = self._xrpc(
-                "GET", "com.atproto.repo.getRecord",
-                params={"repo": self._login()["did"], "collection": COLLECTION, "rkey": rkey},
-            )  # fmt: skip
+            data = self._call(lambda: self.client.com.atproto.repo.get_record(params), what="look up a post")
         except SendError as exc:
             if exc.duplicate:
                 return None
             raise
-        return f"{data['uri']}|{data['cid']}" if data.get("uri") and data.get("cid") else None
+        return f"{data.uri}|{data.cid}" if data.uri and data.cid else None
 
     def send(self, incident: Incident, index: int, message: Message) -> Sent:
         entry = incident.timeline[index]
@@ -197,29 +233,33 @@ class BlueskySender:
         return Sent(ref=posted[-1].split("|")[0] if posted else None, refs=tuple(posted))
 
     def _create(self, text: str, rkey: str, root: str | None, parent: str | None) -> str:
-        record: dict[str, Any] = {
-            "$type": COLLECTION,
-            "text": text,
-            "createdAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "langs": ["en"],
-        }
-        facets = link_facets(text)
-        if facets:
-            record["facets"] = facets
+        from atproto import models
+
+        body, facets = rich_text(text)
+        reply = None
         if root and parent:
-            record["reply"] = {"root": _strong(root), "parent": _strong(parent)}
-        body = {"repo": self._login()["did"], "collection": COLLECTION, "rkey": rkey, "record": record}
+            reply = models.AppBskyFeedPost.ReplyRef(root=_strong(root), parent=_strong(parent))
+        record = models.AppBskyFeedPost.Record(
+            text=body,
+            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            langs=["en"],
+            facets=facets or None,
+            reply=reply,
+        )
+        data = models.ComAtprotoRepoCreateRecord.Data(
+            repo=self._login(), collection=COLLECTION, rkey=rkey, record=record
+        )
         try:
-            data = self._xrpc("POST", "com.atproto.repo.createRecord", body=body)
+            created = self._call(lambda: self.client.com.atproto.repo.create_record(data), what="post")
         except SendError as exc:
             if "already exists" in str(exc).lower():
                 existing = self._get(rkey)  # an earlier attempt landed: adopt it
                 if existing:
                     return existing
             raise
-        if not isinstance(data, dict) or not data.get("uri") or not data.get("cid"):
+        if not created.uri or not created.cid:
             raise SendError("bluesky: unexpected createRecord answer (no uri)")
-        return f"{data['uri']}|{data['cid']}"
+        return f"{created.uri}|{created.cid}"
 
     def find_sent(self, incident: Incident, index: int, message: Message) -> Sent | None:
         entry = incident.timeline[index]
@@ -233,9 +273,34 @@ class BlueskySender:
         return None
 
 
-def _strong(ref: str) -> dict[str, str]:
+def _refused(status: int, content: Any) -> SendError:
+    """The PDS's answer as one SendError: 5xx retryable, a bad session fatal, the rest refused."""
+    error = str(getattr(content, "error", "") or "")
+    detail = " ".join(str(getattr(content, "message", "") or "").split())[:300]
+    if status == 401 or error in ("AuthenticationRequired", "AccountTakedown"):
+        return SendError(
+            f"bluesky: {status} {error}: check channels.bluesky.handle and {SECRET} (an app password)", fatal=True
+        )
+    if status >= 500:
+        return SendError(f"bluesky: server error {status}", retry_after=0.0)
+    failure = SendError(f"bluesky: {status} {error}: {detail}".rstrip(": "))
+    failure.duplicate = error == "RecordNotFound"  # read by _get: the record is not there
+    return failure
+
+
+def _rate_limit_wait(exc: Any) -> float:
+    """Seconds until the PDS takes requests again: ``Retry-After``, else ``RateLimit-Reset`` (epoch)."""
+    if exc.retry_after is not None:
+        return float(exc.retry_after)
+    reset = exc.reset_at
+    return max(0.0, (reset - datetime.now(UTC)).total_seconds()) if reset is not None else 0.0
+
+
+def _strong(ref: str) -> models.ComAtprotoRepoStrongRef.Main:
+    from atproto import models
+
     uri, _, cid = ref.partition("|")
-    return {"uri": uri, "cid": cid}
+    return models.ComAtprotoRepoStrongRef.Main(uri=uri, cid=cid)
 
 
 def _refs_of(incident: Incident, index: int) -> list[str]:
