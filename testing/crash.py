@@ -16,6 +16,10 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from incidentctl.records.codec import TEMP_PREFIX
+from incidentctl.store import Repo
 
 
 def sigkill(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
@@ -94,3 +98,26 @@ class KillTimer:
 
     def summary(self) -> str:
         return f"{len(self.runs)} runs, {self.killed} killed mid-run, {self.finished} finished"
+
+
+def temp_files(root: Path) -> list[Path]:
+    """Temp files a write left behind below ``root`` (none may outlive the next writing command)."""
+    return [path for path in root.rglob("*") if path.name.startswith(TEMP_PREFIX) or path.name.endswith(".tmp")]
+
+
+def assert_sound(root: Path) -> None:
+    """Every record parses and validates; git's objects and refs are intact."""
+    repo = Repo.open(root)
+    for incident_id in repo.ids():
+        repo.load(incident_id)
+    fsck = subprocess.run(["git", "fsck", "--no-progress", "--no-dangling"], cwd=root, capture_output=True, text=True)
+    assert fsck.returncode == 0 and "error" not in fsck.stderr.lower(), fsck.stdout + fsck.stderr
+
+
+def remove_git_locks(root: Path) -> int:
+    """What the "git is locked" message tells the user to do after a kill inside git itself."""
+    locks = [path for path in (root / ".git").rglob("*.lock") if path.parent.name != "incidentctl"]
+    locks = [path for path in locks if path.name != "incidentctl.lock"]  # ours is an flock
+    for path in locks:
+        path.unlink()
+    return len(locks)

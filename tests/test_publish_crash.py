@@ -32,9 +32,20 @@ from incidentctl.channels.slack import entry_key
 from incidentctl.delivery import preview
 from incidentctl.durations import isoformat_z
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
-from incidentctl.records.codec import TEMP_PREFIX
 from incidentctl.store import Repo
-from testing import DELETE, FakeSlack, FakeX, KillTimer, git, kill_when, make_repo, run_subprocess
+from testing import (
+    DELETE,
+    FakeSlack,
+    FakeX,
+    KillTimer,
+    assert_sound,
+    git,
+    kill_when,
+    make_repo,
+    remove_git_locks,
+    run_subprocess,
+    temp_files,
+)
 
 ITERATIONS = 30  # each killed at a random point of its run (testing.KillTimer) unless it finishes first
 
@@ -55,28 +66,6 @@ def start_publish(root: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def temp_files(root: Path) -> list[Path]:
-    return [path for path in root.rglob("*") if path.name.startswith(TEMP_PREFIX) or path.name.endswith(".tmp")]
-
-
-def assert_sound(root: Path) -> None:
-    """Every record parses and validates; git's objects and refs are intact."""
-    repo = Repo.open(root)
-    for incident_id in repo.ids():
-        repo.load(incident_id)
-    fsck = subprocess.run(["git", "fsck", "--no-progress", "--no-dangling"], cwd=root, capture_output=True, text=True)
-    assert fsck.returncode == 0 and "error" not in fsck.stderr.lower(), fsck.stdout + fsck.stderr
-
-
-def remove_git_locks(root: Path) -> int:
-    """What the "git is locked" message tells the user to do after a kill inside git itself."""
-    locks = [path for path in (root / ".git").rglob("*.lock") if path.parent.name != "incidentctl"]
-    locks = [path for path in locks if path.name != "incidentctl.lock"]  # ours is an flock
-    for path in locks:
-        path.unlink()
-    return len(locks)
 
 
 def _marker(message: dict[str, Any]) -> tuple[str, str, str]:
