@@ -25,6 +25,7 @@ The fast set runs ``FAST`` iterations per channel; ``@pytest.mark.slow`` runs ``
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -38,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from incidentctl.channels.webhook import SUBSCRIBERS_ENV
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.model import Incident
 from incidentctl.store import Repo
@@ -57,6 +59,7 @@ from testing.fakes.fake_discord import FakeDiscord
 from testing.fakes.fake_mastodon import FakeMastodon
 from testing.fakes.fake_teams import FakeTeams
 from testing.fakes.server import FakeServer
+from testing.fakes.webhook_receiver import WebhookReceiver
 
 FAST = 6
 SLOW = 30
@@ -72,6 +75,22 @@ def _discord_original(message: dict[str, Any]) -> str:
     return json.dumps([first["content"], first["embeds"]], ensure_ascii=False)
 
 
+def _subscribers(receiver: WebhookReceiver, folder: Path) -> str:
+    path = folder / "webhooks.yaml"
+    path.write_text(f"- {{id: all, url: '{receiver.url('/hooks/all')}', secret: plain-shared-secret}}\n")
+    return str(path)
+
+
+def _webhook_bodies(receiver: WebhookReceiver) -> dict[str, dict[str, Any]]:
+    """What the subscriber got, by ``webhook-id``: a receiver keeps one body per id (Standard Webhooks)."""
+    return {item["headers"]["webhook-id"]: item["body"] for item in receiver.received("/hooks/all")}
+
+
+def _newest_update(body: dict[str, Any]) -> dict[str, Any]:
+    """The entry a webhook body is for: its incident's newest update (Statuspage lists them newest first)."""
+    return dict(body["incident"]["incident_updates"][0])
+
+
 @dataclass(frozen=True)
 class Target:
     """One channel under the loop: its fake, config, environment, and how to read what the fake holds."""
@@ -79,7 +98,8 @@ class Target:
     name: str
     fake: Callable[[], FakeServer]
     config: Callable[[Any], str]
-    env: Callable[[Any], dict[str, str]]
+    env: Callable[[Any, Path], dict[str, str]]
+    """The channel's secrets (a file of them may go in the given folder, outside the repo)."""
     texts: Callable[[Any], list[str]]
     """Everything the fake shows, one text per stored post/update (as first posted)."""
     confirms: bool = True
@@ -92,7 +112,7 @@ TARGETS = {
         "mastodon",
         FakeMastodon,
         lambda fake: f"mastodon: {{instance: {fake.url}}}",
-        lambda fake: {"MASTODON_ACCESS_TOKEN": fake.token},
+        lambda fake, _: {"MASTODON_ACCESS_TOKEN": fake.token},
         lambda fake: [status["text"] for status in fake.statuses],
         threads=True,
     ),
@@ -100,7 +120,7 @@ TARGETS = {
         "bluesky",
         FakeBluesky,
         lambda fake: f"bluesky: {{handle: {fake.account}, service: {fake.url}}}",
-        lambda fake: {"BLUESKY_APP_PASSWORD": fake.password},
+        lambda fake, _: {"BLUESKY_APP_PASSWORD": fake.password},
         lambda fake: [post["value"]["text"] for post in fake.posts()],
         threads=True,
     ),
@@ -108,7 +128,7 @@ TARGETS = {
         "discord",
         partial(FakeDiscord, forum=True),
         lambda fake: "discord: {}",
-        lambda fake: {"DISCORD_WEBHOOK_URL": fake.url},
+        lambda fake, _: {"DISCORD_WEBHOOK_URL": fake.url},
         lambda fake: [_discord_original(message) for message in fake.messages],
         confirms=False,
     ),
@@ -116,15 +136,22 @@ TARGETS = {
         "teams",
         FakeTeams,
         lambda fake: "teams: {}",
-        lambda fake: {"TEAMS_WEBHOOK_URL": fake.url},
+        lambda fake, _: {"TEAMS_WEBHOOK_URL": fake.url},
         lambda fake: [json.dumps(card, ensure_ascii=False) for card in fake.posts],
         confirms=False,
+    ),
+    "webhook": Target(
+        "webhook",
+        WebhookReceiver,
+        lambda fake: "webhook: {}",
+        lambda fake, folder: {SUBSCRIBERS_ENV: _subscribers(fake, folder)},
+        lambda fake: [_newest_update(body)["body"] for body in _webhook_bodies(fake).values()],
     ),
     "atlassian": Target(
         "atlassian",
         FakeAtlassian,
         lambda fake: f"atlassian: {{page_id: {DEFAULT_PAGE}, components: {{api: cmpapi000001, web: cmpweb000002}}}}",
-        lambda fake: {"INCIDENTCTL_ATLASSIAN_API_URL": fake.url, "STATUSPAGE_API_KEY": fake.key},
+        lambda fake, _: {"INCIDENTCTL_ATLASSIAN_API_URL": fake.url, "STATUSPAGE_API_KEY": fake.key},
         lambda fake: [update["body"] for incident in fake.incidents for update in incident["incident_updates"]],
     ),
 }
@@ -134,7 +161,7 @@ TARGETS = {
 def target(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     spec = TARGETS[request.param]
     with spec.fake() as fake:
-        for name, value in spec.env(fake).items():
+        for name, value in spec.env(fake, tmp_path).items():
             monkeypatch.setenv(name, value)
         fake.latency = 0.3  # answered after storing: many kills land between the two
         repo = channel_repo(tmp_path / "status", spec.config(fake))
@@ -307,7 +334,7 @@ def _check_bluesky(fake: FakeBluesky, incidents: list[tuple[Incident, list[int]]
     assert sorted(uri for chain in chains for uri in chain) == sorted(by_uri), "a post nobody recorded"
     for chain in chains:
         assert "reply" not in by_uri[chain[0]]["value"]
-        for parent, uri in zip(chain, chain[1:], strict=False):
+        for parent, uri in itertools.pairwise(chain):
             reply = by_uri[uri]["value"]["reply"]
             assert (reply["root"]["uri"], reply["parent"]["uri"]) == (chain[0], parent)
 
@@ -350,11 +377,20 @@ def _check_atlassian(fake: FakeAtlassian, incidents: list[tuple[Incident, list[i
             assert tokens[_TOKEN.findall(update["body"])[0]] == remote["metadata"]["incidentctl"]["id"]
 
 
+def _check_webhook(
+    receiver: WebhookReceiver, incidents: list[tuple[Incident, list[int]]], tokens: dict[str, str]
+) -> None:
+    """Each ``webhook-id`` carries one entry of its incident; a resend after a kill reuses the id."""
+    for body in _webhook_bodies(receiver).values():
+        assert body["incident"]["id"] == tokens[_TOKEN.findall(_newest_update(body)["body"])[0]]
+
+
 CHECKS: dict[str, Callable[[Any, list[tuple[Incident, list[int]]], dict[str, str]], None]] = {
     "mastodon": _check_mastodon,
     "bluesky": _check_bluesky,
     "discord": _check_discord,
     "teams": _check_teams,
+    "webhook": _check_webhook,
     "atlassian": _check_atlassian,
 }
 
