@@ -33,12 +33,14 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from incidentctl.channels.email import SMTP_URL_ENV
 from incidentctl.channels.webhook import SUBSCRIBERS_ENV
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.model import Incident
@@ -58,6 +60,7 @@ from testing.fakes.fake_bluesky import FakeBluesky
 from testing.fakes.fake_discord import FakeDiscord
 from testing.fakes.fake_mastodon import FakeMastodon
 from testing.fakes.fake_teams import FakeTeams
+from testing.fakes.mailbox import FakeSmtp
 from testing.fakes.server import FakeServer
 from testing.fakes.webhook_receiver import WebhookReceiver
 
@@ -91,17 +94,30 @@ def _newest_update(body: dict[str, Any]) -> dict[str, Any]:
     return dict(body["incident"]["incident_updates"][0])
 
 
+def _mails(smtp: FakeSmtp) -> dict[str, EmailMessage]:
+    """What the recipient's mailbox shows, by ``Message-ID`` (a mail client keeps one message per id)."""
+    return {item["message"]["Message-ID"]: item["message"] for item in smtp.mailbox.messages}
+
+
+def _plain(mail: EmailMessage) -> str:
+    body = mail.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 @dataclass(frozen=True)
 class Target:
     """One channel under the loop: its fake, config, environment, and how to read what the fake holds."""
 
     name: str
-    fake: Callable[[], FakeServer]
+    fake: Callable[[], FakeServer | FakeSmtp]
     config: Callable[[Any], str]
     env: Callable[[Any, Path], dict[str, str]]
     """The channel's secrets (a file of them may go in the given folder, outside the repo)."""
     texts: Callable[[Any], list[str]]
     """Everything the fake shows, one text per stored post/update (as first posted)."""
+    recognised: Callable[[Any], int] = lambda fake: 0
+    """Resends the fake recognised as one it had (same Idempotency-Key, webhook-id or Message-ID)."""
     confirms: bool = True
     threads: bool = False
     """Long updates (threads of several posts) are part of the mix."""
@@ -114,6 +130,7 @@ TARGETS = {
         lambda fake: f"mastodon: {{instance: {fake.url}}}",
         lambda fake, _: {"MASTODON_ACCESS_TOKEN": fake.token},
         lambda fake: [status["text"] for status in fake.statuses],
+        recognised=lambda fake: fake.replayed,
         threads=True,
     ),
     "bluesky": Target(
@@ -146,6 +163,15 @@ TARGETS = {
         lambda fake: "webhook: {}",
         lambda fake, folder: {SUBSCRIBERS_ENV: _subscribers(fake, folder)},
         lambda fake: [_newest_update(body)["body"] for body in _webhook_bodies(fake).values()],
+        recognised=lambda fake: len(fake.received("/hooks/all")) - len(_webhook_bodies(fake)),
+    ),
+    "email": Target(
+        "email",
+        FakeSmtp,
+        lambda fake: "email: {from: status@example.com, to: [oncall@example.com]}",
+        lambda fake, _: {SMTP_URL_ENV: fake.url},
+        lambda fake: [_plain(mail) for mail in _mails(fake).values()],
+        recognised=lambda fake: len(fake.mailbox.messages) - len(_mails(fake)),
     ),
     "atlassian": Target(
         "atlassian",
@@ -202,8 +228,8 @@ def _settle(spec: Target, fake: Any, repo: Repo) -> Counter[str]:
 
 
 def _window(spec: Target, fake: Any, repo: Repo) -> Counter[str]:
-    """Where a kill landed: mid-send (a delivery left ``pending`` after its request was counted), and
-    with a post the fake stored that no record has yet (the window reconciliation exists for)."""
+    """Where a kill landed: deliveries it left ``pending`` after an attempt began, and those of them the
+    fake had already stored (the window the channel's reconciliation exists for)."""
     landed: Counter[str] = Counter()
     stored = _counts(spec, fake)
     for incident, indexes in _public(repo):
@@ -211,9 +237,9 @@ def _window(spec: Target, fake: Any, repo: Repo) -> Counter[str]:
             entry = incident.timeline[index]
             delivery = entry.deliveries.get(spec.name)
             if delivery is not None and delivery.state == "pending" and delivery.attempts > 0:
-                landed["killed_mid_send"] += 1
+                landed["left_pending"] += 1
                 token = _TOKEN.search(entry.message)
-                landed["killed_after_the_fake_stored_it"] += bool(token and stored[token.group(0)])
+                landed["left_pending_but_stored"] += bool(token and stored[token.group(0)])
     return landed
 
 
@@ -311,7 +337,12 @@ def assert_exactly_once(spec: Target, fake: Any, repo: Repo) -> dict[str, int]:
     assert not lost, f"{spec.name}: never posted: {lost}"
     assert set(counts) == set(tokens), "a post that is no entry's"
     CHECKS[spec.name](fake, incidents, tokens)
-    return {"entries": len(tokens), "stored": len(spec.texts(fake)), "incidents": len(incidents)}
+    return {
+        "entries": len(tokens),
+        "stored": len(spec.texts(fake)),
+        "incidents": len(incidents),
+        "resends_recognised": spec.recognised(fake),
+    }
 
 
 def _refs(incident: Incident, indexes: list[int], channel: str) -> list[str]:
@@ -385,12 +416,25 @@ def _check_webhook(
         assert body["incident"]["id"] == tokens[_TOKEN.findall(_newest_update(body)["body"])[0]]
 
 
+def _check_email(smtp: FakeSmtp, incidents: list[tuple[Incident, list[int]]], tokens: dict[str, str]) -> None:
+    """Each Message-ID is one entry of its incident; later ones refer to the incident's first mail (one thread)."""
+    mails = _mails(smtp)
+    for incident, indexes in incidents:
+        ids = [incident.timeline[index].deliveries["email"].ref for index in indexes]
+        assert all(ref in mails for ref in ids)
+        for ref in ids:
+            mail = mails[str(ref)]
+            assert tokens[_TOKEN.findall(_plain(mail))[0]] == incident.id
+            assert mail["In-Reply-To"] == (None if ref == ids[0] else ids[0])
+
+
 CHECKS: dict[str, Callable[[Any, list[tuple[Incident, list[int]]], dict[str, str]], None]] = {
     "mastodon": _check_mastodon,
     "bluesky": _check_bluesky,
     "discord": _check_discord,
     "teams": _check_teams,
     "webhook": _check_webhook,
+    "email": _check_email,
     "atlassian": _check_atlassian,
 }
 
