@@ -48,13 +48,14 @@ import pytest
 
 from incidentctl.channels.email import SMTP_URL_ENV
 from incidentctl.channels.webhook import SUBSCRIBERS_ENV
-from incidentctl.lifecycle import add_update, open_incident, resolve_incident
+from incidentctl.lifecycle import open_incident
 from incidentctl.model import Incident
 from incidentctl.store import Repo
 from testing import (
     KillTimer,
     assert_sound,
     git,
+    random_incident_work,
     remove_git_locks,
     run_subprocess,
     start_incidentctl,
@@ -260,26 +261,6 @@ def _finished(spec: Target, fake: Any, repo: Repo, run: Any, stats: Counter[str]
     assert run.returncode == 0, output
 
 
-def _step(repo: Repo, rng: random.Random, ids: list[str], n: int, threads: bool) -> None:
-    """The incident work between two runs; every entry's message carries its token ``k<n>q``."""
-    loaded = Repo.open(repo.root)
-    open_ids = [incident_id for incident_id in ids if loaded.load(incident_id).is_open]
-    roll = rng.random()
-    if not open_ids or roll < 0.15:
-        title = rng.choice(["Website slow", "Logins failing", "Sora degraded"])
-        ids.append(open_incident(repo, title, severity="sev2", components={"web": "degraded_performance"},
-                                 message=f"Investigating k{n}q.").incident.id)  # fmt: skip
-    elif roll < 0.25:
-        resolve_incident(repo, rng.choice(open_ids), message=f"Resolved k{n}q.")
-    else:
-        incident_id = rng.choice(open_ids)
-        if rng.random() < 0.2:
-            add_update(repo, incident_id, message=f"internal note {n}", internal=True)
-        steps = rng.choice([1, 1, 1, 40]) if threads else 1  # 40 steps: a thread of several posts
-        text = f"Update k{n}q: " + " ".join(f"step {n}.{k} is in progress." for k in range(steps))
-        add_update(repo, incident_id, message=text)
-
-
 def crash_loop(spec: Target, fake: Any, repo: Repo, iterations: int, seed: int) -> dict[str, Any]:
     rng = random.Random(int(os.environ.get("CRASH_SEED", str(seed))))
     start = partial(start_incidentctl, "publish", "--channel", spec.name, cwd=repo.root)
@@ -289,7 +270,7 @@ def crash_loop(spec: Target, fake: Any, repo: Repo, iterations: int, seed: int) 
     stats: Counter[str] = Counter()
     for n in range(1, iterations + 1):
         stats["git_locks_removed"] += remove_git_locks(repo.root)
-        _step(repo, rng, ids, n, spec.threads)
+        random_incident_work(repo, rng, ids, n, long_steps=40 if spec.threads else 0)
         leftovers = temp_files(repo.root / "incidents")
         assert not leftovers, f"the next writing command left temp files: {leftovers}"
         run = timer.run(start)

@@ -42,6 +42,7 @@ from testing import (
     git,
     kill_when,
     make_repo,
+    random_incident_work,
     remove_git_locks,
     run_subprocess,
     temp_files,
@@ -131,22 +132,7 @@ def test_sigkill_during_publish_then_rerun_finishes_without_doubles(
     stats: Counter[str] = Counter()
     for iterations in range(1, ITERATIONS + 1):
         stats["git_locks_removed"] += remove_git_locks(repo.root)
-        open_ids = [incident_id for incident_id in ids if Repo.open(repo.root).load(incident_id).is_open]
-        roll = rng.random()
-        if not open_ids or roll < 0.15:
-            title = rng.choice(["Website slow", "Logins failing", "Sora degraded"])
-            ids.append(open_incident(repo, title, severity="sev2", components={"web": "degraded_performance"},
-                                     message=f"Investigating ({iterations}).").incident.id)  # fmt: skip
-        elif roll < 0.25:
-            resolve_incident(repo, rng.choice(open_ids), message=f"Resolved ({iterations}).")
-        else:
-            target = rng.choice(open_ids)
-            if rng.random() < 0.2:
-                add_update(repo, target, message=f"internal note {iterations}", internal=True)
-            # Some run past 280 and become threads; every part unique (X refuses any repeated text).
-            steps = rng.choice([1, 1, 1, 20])
-            text = f"Update {iterations}: " + " ".join(f"step {iterations}.{k} is in progress." for k in range(steps))
-            add_update(repo, target, message=text)
+        random_incident_work(repo, rng, ids, iterations, long_steps=20)  # some become X threads
         leftovers = [path for path in temp_files(repo.root / "incidents")]
         assert not leftovers, f"the next writing command left temp files: {leftovers}"
 
