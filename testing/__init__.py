@@ -8,7 +8,16 @@ the browser test. Shipped in the sdist, not in the wheel; importable when the pr
 
 from .cli import CliResult, invoke_cli
 from .config import DELETE, ConfigEdit, config_changes, modify_config
-from .crash import KillTimer, Run, kill_when, sigkill
+from .crash import (
+    KillTimer,
+    Run,
+    assert_sound,
+    kill_when,
+    random_incident_work,
+    remove_git_locks,
+    sigkill,
+    temp_files,
+)
 from .devtools import DevTools
 from .fakes import FakeSlack, FakeX
 from .repo import COMPONENTS, PROJECT_ROOT, SAMPLES, git, make_repo, no_traceback, run_subprocess, start_incidentctl
@@ -25,6 +34,7 @@ __all__ = [
     "FakeX",
     "KillTimer",
     "Run",
+    "assert_sound",
     "config_changes",
     "git",
     "invoke_cli",
@@ -32,7 +42,10 @@ __all__ = [
     "make_repo",
     "modify_config",
     "no_traceback",
+    "random_incident_work",
+    "remove_git_locks",
     "run_subprocess",
     "sigkill",
     "start_incidentctl",
+    "temp_files",
 ]

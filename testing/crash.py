@@ -16,6 +16,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from incidentctl.lifecycle import add_update, open_incident, resolve_incident
+from incidentctl.records.codec import TEMP_PREFIX
+from incidentctl.store import Repo
 
 
 def sigkill(process: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
@@ -94,3 +99,48 @@ class KillTimer:
 
     def summary(self) -> str:
         return f"{len(self.runs)} runs, {self.killed} killed mid-run, {self.finished} finished"
+
+
+def temp_files(root: Path) -> list[Path]:
+    """Temp files a write left behind below ``root`` (none may outlive the next writing command)."""
+    return [path for path in root.rglob("*") if path.name.startswith(TEMP_PREFIX) or path.name.endswith(".tmp")]
+
+
+def assert_sound(root: Path) -> None:
+    """Every record parses and validates; git's objects and refs are intact."""
+    repo = Repo.open(root)
+    for incident_id in repo.ids():
+        repo.load(incident_id)
+    fsck = subprocess.run(["git", "fsck", "--no-progress", "--no-dangling"], cwd=root, capture_output=True, text=True)
+    assert fsck.returncode == 0 and "error" not in fsck.stderr.lower(), fsck.stdout + fsck.stderr
+
+
+def remove_git_locks(root: Path) -> int:
+    """What the "git is locked" message tells the user to do after a kill inside git itself."""
+    locks = [path for path in (root / ".git").rglob("*.lock") if path.parent.name != "incidentctl"]
+    locks = [path for path in locks if path.name != "incidentctl.lock"]  # ours is an flock
+    for path in locks:
+        path.unlink()
+    return len(locks)
+
+
+def random_incident_work(repo: Repo, rng: random.Random, ids: list[str], n: int, long_steps: int = 0) -> None:
+    """A crash loop's incident work between two runs: open an incident (15%), resolve one (10%) or add an
+    update, now and then after an internal note. Every public message carries the token ``k<n>q``, unique
+    to the entry; with ``long_steps``, one update in four runs that many sentences (a thread of posts)."""
+    open_ids = [incident_id for incident_id in ids if Repo.open(repo.root).load(incident_id).is_open]
+    roll = rng.random()
+    if not open_ids or roll < 0.15:
+        title = rng.choice(["Website slow", "Logins failing", "Sora degraded"])
+        ids.append(open_incident(repo, title, severity="sev2", components={"web": "degraded_performance"},
+                                 message=f"Investigating k{n}q.").incident.id)  # fmt: skip
+    elif roll < 0.25:
+        resolve_incident(repo, rng.choice(open_ids), message=f"Resolved k{n}q.")
+    else:
+        incident_id = rng.choice(open_ids)
+        if rng.random() < 0.2:
+            add_update(repo, incident_id, message=f"internal note {n}", internal=True)
+        steps = rng.choice([1, 1, 1, long_steps]) if long_steps else 1
+        # Every sentence differs from every other entry's (X refuses a repeated text).
+        text = f"Update k{n}q: " + " ".join(f"step {n}.{k} is in progress." for k in range(steps))
+        add_update(repo, incident_id, message=text)

@@ -269,3 +269,22 @@ def test_dry_run_snapshot(repo: Repo, cli: Callable[..., Any]) -> None:
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(text, encoding="utf-8")
     assert text == SNAPSHOT.read_text(encoding="utf-8")
+
+
+def test_a_first_message_marked_sent_by_hand_does_not_block_the_incident(
+    repo: Repo, forum: FakeDiscord, cli: Callable[..., Any]
+) -> None:
+    # The first message's send was cut off; the user saw it in Discord and marked it sent: its id is
+    # unknown, so the later entries cannot join its thread: they open the incident's thread anew.
+    incident_id = three_entries(repo)
+    leave_pending(repo, incident_id, "discord", position=0)
+    assert _publish(cli, repo, incident_id).exit_code == 3
+    result = cli("publish", incident_id, "--channel", "discord", "--mark-interrupted-sent", repo=repo.root)
+    assert result.exit_code == 0, result.output
+    deliveries = _deliveries(cli, repo, incident_id)
+    assert [d["state"] for d in deliveries] == ["delivered"] * 3 and deliveries[0]["ref"] is None
+    assert len(forum.threads) == 1 and len(forum.messages) == 2
+    thread_id = next(iter(forum.threads))
+    assert [m["id"] for m in forum.in_thread(thread_id)] == [deliveries[1]["ref"], deliveries[2]["ref"]]
+    assert forum.messages[0]["edits"], "the thread's first message is edited to the current status"
+    assert _publish(cli, repo, incident_id).exit_code == 0 and len(forum.messages) == 2

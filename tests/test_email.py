@@ -4,18 +4,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from incidentctl.channels import RetryPolicy, use_retry_policy
 from incidentctl.channels import email as email_channel
@@ -24,74 +18,18 @@ from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.model import Delivery
 from incidentctl.store import Repo
 from testing import git, make_repo, no_traceback, run_subprocess
+from testing.fakes.mailbox import PASSWORD, USER, FakeSmtp, Mailbox, free_port
 
-USER, PASSWORD = "mailer", "smtp-pa55word-Q7"
 TO = ["oncall@example.com", "exec-team@example.com"]
 SUBSCRIBERS = ["alice@customer.example", "bob@customer.example", "web-only@customer.example"]
 EVERY_ADDRESS = [*TO, *SUBSCRIBERS]
 
 
-class Mailbox:
-    """aiosmtpd handler: keeps every accepted message; refuses or defers chosen recipients at RCPT."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.refuse: dict[str, int] = {}
-        self.defer: dict[str, int] = {}
-        self.rcpt_attempts: list[str] = []
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
-        self.rcpt_attempts.append(address)
-        if address in self.refuse:
-            # Real servers quote the address back: it must never reach our output.
-            return f"{self.refuse[address]} 5.1.1 <{address}>: Recipient address rejected"
-        if self.defer.get(address, 0) > 0:
-            self.defer[address] -= 1
-            return f"451 4.7.1 <{address}>: try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = BytesParser(policy=policy.default).parsebytes(envelope.original_content or envelope.content)
-        self.messages.append({"from": envelope.mail_from, "rcpt": list(envelope.rcpt_tos), "message": parsed})
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [item["message"] for item in self.messages if address in item["rcpt"]]
-
-
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = (
-        isinstance(auth_data, LoginPassword)
-        and auth_data.login == USER.encode()
-        and auth_data.password == PASSWORD.encode()
-    )
-    return (
-        AuthResult(success=ok, handled=False)
-        if ok
-        else AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
-    handler = Mailbox()
-    port = _free_port()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, authenticator=_authenticator, auth_require_tls=False
-    )
-    controller.start()
-    monkeypatch.setenv(email_channel.SMTP_URL_ENV, f"smtp+insecure://{USER}:{PASSWORD}@127.0.0.1:{port}")
-    try:
-        yield handler
-    finally:
-        controller.stop()
+    with FakeSmtp() as smtp:
+        monkeypatch.setenv(email_channel.SMTP_URL_ENV, smtp.url)
+        yield smtp.mailbox
 
 
 @pytest.fixture(autouse=True)
@@ -270,7 +208,7 @@ def test_unreachable_server_then_recovery(
     repo: Repo, subscribers: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _incident(repo)
-    monkeypatch.setenv(email_channel.SMTP_URL_ENV, f"smtp+insecure://{USER}:{PASSWORD}@127.0.0.1:{_free_port()}")
+    monkeypatch.setenv(email_channel.SMTP_URL_ENV, f"smtp+insecure://{USER}:{PASSWORD}@127.0.0.1:{free_port()}")
     result = cli("publish", repo=repo.root)
     assert result.exit_code == 3
     assert (

@@ -32,9 +32,21 @@ from incidentctl.channels.slack import entry_key
 from incidentctl.delivery import preview
 from incidentctl.durations import isoformat_z
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
-from incidentctl.records.codec import TEMP_PREFIX
 from incidentctl.store import Repo
-from testing import DELETE, FakeSlack, FakeX, KillTimer, git, kill_when, make_repo, run_subprocess
+from testing import (
+    DELETE,
+    FakeSlack,
+    FakeX,
+    KillTimer,
+    assert_sound,
+    git,
+    kill_when,
+    make_repo,
+    random_incident_work,
+    remove_git_locks,
+    run_subprocess,
+    temp_files,
+)
 
 ITERATIONS = 30  # each killed at a random point of its run (testing.KillTimer) unless it finishes first
 
@@ -55,28 +67,6 @@ def start_publish(root: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def temp_files(root: Path) -> list[Path]:
-    return [path for path in root.rglob("*") if path.name.startswith(TEMP_PREFIX) or path.name.endswith(".tmp")]
-
-
-def assert_sound(root: Path) -> None:
-    """Every record parses and validates; git's objects and refs are intact."""
-    repo = Repo.open(root)
-    for incident_id in repo.ids():
-        repo.load(incident_id)
-    fsck = subprocess.run(["git", "fsck", "--no-progress", "--no-dangling"], cwd=root, capture_output=True, text=True)
-    assert fsck.returncode == 0 and "error" not in fsck.stderr.lower(), fsck.stdout + fsck.stderr
-
-
-def remove_git_locks(root: Path) -> int:
-    """What the "git is locked" message tells the user to do after a kill inside git itself."""
-    locks = [path for path in (root / ".git").rglob("*.lock") if path.parent.name != "incidentctl"]
-    locks = [path for path in locks if path.name != "incidentctl.lock"]  # ours is an flock
-    for path in locks:
-        path.unlink()
-    return len(locks)
 
 
 def _marker(message: dict[str, Any]) -> tuple[str, str, str]:
@@ -142,22 +132,7 @@ def test_sigkill_during_publish_then_rerun_finishes_without_doubles(
     stats: Counter[str] = Counter()
     for iterations in range(1, ITERATIONS + 1):
         stats["git_locks_removed"] += remove_git_locks(repo.root)
-        open_ids = [incident_id for incident_id in ids if Repo.open(repo.root).load(incident_id).is_open]
-        roll = rng.random()
-        if not open_ids or roll < 0.15:
-            title = rng.choice(["Website slow", "Logins failing", "Sora degraded"])
-            ids.append(open_incident(repo, title, severity="sev2", components={"web": "degraded_performance"},
-                                     message=f"Investigating ({iterations}).").incident.id)  # fmt: skip
-        elif roll < 0.25:
-            resolve_incident(repo, rng.choice(open_ids), message=f"Resolved ({iterations}).")
-        else:
-            target = rng.choice(open_ids)
-            if rng.random() < 0.2:
-                add_update(repo, target, message=f"internal note {iterations}", internal=True)
-            # Some run past 280 and become threads; every part unique (X refuses any repeated text).
-            steps = rng.choice([1, 1, 1, 20])
-            text = f"Update {iterations}: " + " ".join(f"step {iterations}.{k} is in progress." for k in range(steps))
-            add_update(repo, target, message=text)
+        random_incident_work(repo, rng, ids, iterations, long_steps=20)  # some become X threads
         leftovers = [path for path in temp_files(repo.root / "incidents")]
         assert not leftovers, f"the next writing command left temp files: {leftovers}"
 

@@ -277,13 +277,18 @@ def _thread_name(title: str) -> str:
 
 
 def _root(incident: Incident) -> tuple[str, str | None] | None:
-    """(message id, thread id or None) of the incident's first Discord message, once delivered."""
+    """(message id, thread id or None) of the incident's first Discord message, once delivered.
+
+    An entry marked sent by hand (``publish --mark-interrupted-sent``: its message is in Discord, its id
+    unknown) is passed over: the incident's thread goes on from the next message whose id is known."""
     for entry in incident.timeline:
         if not entry.public:
             continue
         delivery = entry.deliveries.get(CHANNEL)
-        if delivery is None or delivery.state != "delivered" or not delivery.ref:
+        if delivery is None or delivery.state != "delivered":
             return None
+        if not delivery.ref:
+            continue
         thread = None
         for ref in delivery.refs:
             head, sep, _ = ref.partition("/")
@@ -382,12 +387,14 @@ class DiscordSender:
         messages: list[dict[str, Any]] = message.payload["messages"]
         first = _is_first(incident, index)
         root = None if first else _root(incident)
-        if not first and root is None:
+        if not first and root is None and not _delivered_before(incident, index):
             raise SendError("discord: the incident's first message has not been delivered yet")
+        # Every earlier message was marked sent by hand (ids unknown): this one starts the thread anew.
+        thread_name = None if root is not None else message.payload.get("thread_name") or _thread_name(incident.title)
         thread = root[1] if root is not None else _thread_of(posted)
         for payload in messages[len(posted) :]:
             try:
-                data, opened = self._post(payload, thread, message.payload.get("thread_name") if first else None)
+                data, opened = self._post(payload, thread, thread_name)
             except SendError as exc:
                 exc.partial_refs = list(posted)
                 raise
@@ -424,3 +431,9 @@ def _thread_of(posted: list[str]) -> str | None:
 
 def _is_first(incident: Incident, index: int) -> bool:
     return not any(entry.public for entry in incident.timeline[:index])
+
+
+def _delivered_before(incident: Incident, index: int) -> bool:
+    """Every public entry before ``timeline[index]`` is delivered on Discord."""
+    earlier = [entry.deliveries.get(CHANNEL) for entry in incident.timeline[:index] if entry.public]
+    return all(delivery is not None and delivery.state == "delivered" for delivery in earlier)
