@@ -45,6 +45,16 @@ def _when(at: datetime | None) -> datetime:
     return at
 
 
+def clean_title(title: str) -> str:
+    """A title as stored: cleaned, on one line, not empty, not longer than ``TITLE_MAX``."""
+    title = " ".join(clean_text(title).split())
+    if not title:
+        raise UsageError("the title is empty")
+    if len(title) > TITLE_MAX:
+        raise InputError(f"the title is {len(title)} characters long; the limit is {TITLE_MAX}")
+    return title
+
+
 def _message(text: str) -> str:
     cleaned = clean_text(text).strip()
     if len(cleaned) > MESSAGE_MAX:
@@ -215,11 +225,7 @@ def open_incident(
     no_next_update: bool = False,
 ) -> Change:
     """Open an incident: write ``incidents/<id>.yaml`` and commit it."""
-    title = " ".join(clean_text(title).split())
-    if not title:
-        raise UsageError("the title is empty")
-    if len(title) > TITLE_MAX:
-        raise InputError(f"the title is {len(title)} characters long; the limit is {TITLE_MAX}")
+    title = clean_title(title)
     _check_severity(repo, severity)
     _check_status(status)
     when = _when(at)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from .durations import format_duration, isoformat_z, utcnow
 from .errors import InputError, UsageError
-from .model import TITLE_MAX, Delivery, Entry, Incident, clean_text
+from .model import Delivery, Entry, Incident
 from .vocabulary import FINISHED_STATUSES, MAINTENANCE_ACTIVE
 
 if TYPE_CHECKING:
@@ -150,14 +150,10 @@ def schedule_maintenance(
 ) -> Change:
     """Schedule a maintenance: a record whose first entry is ``scheduled``, with the window announced on it."""
     from .errors import RecordError
-    from .lifecycle import change_of, new_id
+    from .lifecycle import change_of, clean_title, new_id
     from .propose import proposer
 
-    title = " ".join(clean_text(title).split())
-    if not title:
-        raise UsageError("the title is empty")
-    if len(title) > TITLE_MAX:
-        raise InputError(f"the title is {len(title)} characters long; the limit is {TITLE_MAX}")
+    title = clean_title(title)
     start, end = window(start, end)
     when = now or utcnow()
     if end <= when:
