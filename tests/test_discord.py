@@ -288,3 +288,35 @@ def test_a_first_message_marked_sent_by_hand_does_not_block_the_incident(
     assert [m["id"] for m in forum.in_thread(thread_id)] == [deliveries[1]["ref"], deliveries[2]["ref"]]
     assert forum.messages[0]["edits"], "the thread's first message is edited to the current status"
     assert _publish(cli, repo, incident_id).exit_code == 0 and len(forum.messages) == 2
+
+
+def test_a_lost_answer_is_never_retried_blindly(repo: Repo, forum: FakeDiscord, cli: Callable[..., Any]) -> None:
+    # Discord stores the message, then the connection drops before the answer: a retry could double it
+    # and Discord cannot be asked, so the run stops there and says so; the user settles it.
+    incident_id = three_entries(repo)
+    forum.drop_next(1, after=True, method="execute")
+    result = _publish(cli, repo, incident_id)
+    assert result.exit_code == 3 and "--resend-interrupted" in result.output, result.output
+    assert len(forum.messages) == 1, "stored once, not retried"
+    assert _publish(cli, repo, incident_id).exit_code == 3 and len(forum.messages) == 1, "reported again, not resent"
+    settled = cli("publish", incident_id, "--channel", "discord", "--mark-interrupted-sent", repo=repo.root)
+    assert settled.exit_code == 0, settled.output
+    # Marked sent by hand: its id is unknown, so the rest of the incident opens a thread of its own (never lost).
+    assert all(delivery["state"] == "delivered" for delivery in _deliveries(cli, repo, incident_id))
+    assert _publish(cli, repo, incident_id).exit_code == 0
+
+
+def test_a_refused_connection_is_retried_by_the_next_run(
+    repo: Repo, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: the request never left
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DISCORD_WEBHOOK_URL", f"http://127.0.0.1:{port}/api/webhooks/1/token-abc123")
+    incident_id = three_entries(repo)
+    result = _publish(cli, repo, incident_id)
+    assert result.exit_code == 3 and "--resend-interrupted" not in result.output, result.output
+    first = _deliveries(cli, repo, incident_id)[0]
+    assert first["state"] == "failed" and first["attempts"] >= 3

@@ -73,6 +73,8 @@ class SendError(IncidentctlError):
         """X: the remote rejected the message as identical to a recent one."""
         self.partial_refs: list[str] = []
         """Posts of a thread that did go out before the failure (resumed next time, never resent)."""
+        self.interrupted = False
+        """Set by the engine: ``maybe_sent`` on a channel that cannot confirm, so not retried on its own."""
 
 
 @dataclass(frozen=True)

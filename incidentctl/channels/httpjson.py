@@ -52,7 +52,7 @@ def send_json(
         raise SendError(
             f"{channel}: cannot reach {what} ({type(exc).__name__}): check the network",
             retry_after=0.0,
-            maybe_sent=True,
+            maybe_sent=maybe_sent(exc),
         ) from None
     except requests.RequestException as exc:
         raise SendError(f"{channel}: request failed: {type(exc).__name__}", retry_after=0.0, maybe_sent=True) from None
@@ -62,6 +62,20 @@ def send_json(
     if status >= 500:
         raise SendError(f"{channel}: server error {status}", retry_after=0.0)
     return response
+
+
+def maybe_sent(exc: Exception) -> bool:
+    """Whether the request may have reached the remote: not when the connection was never made
+    (refused, a name that does not resolve, a connect timeout); yes after it was (a read timeout, a
+    connection dropped before the answer)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError carries the cause
+    return not isinstance(reason, NewConnectionError)
 
 
 def _rate_limit_wait(response: requests.Response) -> float:

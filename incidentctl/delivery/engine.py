@@ -343,6 +343,15 @@ def _record_failure(
     ledger.count(incident_id, channel, "failed")
 
 
+def _cut_off(channel: str, incident_id: str, what: str) -> str:
+    """The error of a send that may or may not have landed on a channel that cannot be asked."""
+    return (
+        f"{what}, and {channel} cannot be asked whether it landed, so it is not sent again on its own: "
+        f"look at {channel}, then run `incidentctl publish {incident_id} --channel {channel} --resend-interrupted` "
+        "(or `--mark-interrupted-sent` when it is there)"
+    )
+
+
 def _deliver(
     sender: Sender,
     ledger: Ledger,
@@ -403,10 +412,9 @@ def _deliver(
         return adopt(Sent(ref=before.ref, refs=tuple(before.refs), note=note), before.attempts, True)
     if cut_off and interrupted != "resend":
         error = (
-            f"{channel}: a send of this entry was cut off (the run was killed) and {channel} cannot be asked "
-            f"whether it landed, so it is not sent again on its own: look at {channel}, then run "
-            f"`incidentctl publish {incident_id} --channel {channel} --resend-interrupted` "
-            "(or `--mark-interrupted-sent` when it is there)"
+            before.error
+            if before.interrupted and before.error
+            else _cut_off(channel, incident_id, f"{channel}: a send of this entry was cut off (the run was killed)")
         )
         delivery = ledger.update(
             incident_id, timeline_index, channel, state="failed", error=error, interrupted=True, at=utcnow(),
@@ -425,7 +433,11 @@ def _deliver(
     def send() -> Sent:
         try:
             return sender.send(ledger.get(incident_id), timeline_index, message)
-        except SendError:
+        except SendError as exc:
+            if exc.maybe_sent and not confirms:
+                # It may have landed and the channel cannot be asked: never retried on our own.
+                exc.retry_after = None
+                exc.interrupted = True
             raise
         except IncidentctlError as exc:
             raise SendError(str(exc)) from None
@@ -439,9 +451,11 @@ def _deliver(
         sent, _ = with_retries(send, budget, on_attempt=mark_pending, before_retry=check)
     except SendError as exc:
         error = _scrub(str(exc))
+        if exc.interrupted:
+            error = _cut_off(channel, incident_id, f"{error}: the request may have reached {channel}")
         changes: dict[str, Any] = {
             "state": "failed", "error": error, "attempts": attempts, "at": utcnow(), "claim": None,
-            "interrupted": False,
+            "interrupted": exc.interrupted,
         }  # fmt: skip
         if exc.partial_refs:
             changes["refs"] = list(exc.partial_refs)
