@@ -4,6 +4,7 @@ to the incidents touching that component."""
 
 from __future__ import annotations
 
+import operator
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ def newest_updates(views: Sequence[IncidentView], limit: int) -> list[tuple[int,
     Reads the summaries only: the incidents are walked by their last update, newest first, and
     the walk stops once no later incident can hold an update among the newest ``limit``.
     """
-    by_last = sorted(views, key=lambda view: (view.last, view.id), reverse=True)
+    by_last = sorted(views, key=operator.attrgetter("last", "id"), reverse=True)
     found: list[tuple[int, str, int]] = []
     for view in by_last:
         if len(found) >= limit:

@@ -52,7 +52,7 @@ class Output:
         destination = self.root / path
         self._folder(destination.parent)
         if not self.in_place:
-            destination.write_bytes(data)
+            _write_new(destination, data)
             return
         try:
             if destination.read_bytes() == data:
@@ -71,6 +71,17 @@ class Output:
         if folder not in self.made:
             folder.mkdir(parents=True, exist_ok=True)
             self.made.add(folder)
+
+
+def _write_new(destination: Path, data: bytes) -> None:
+    """``destination.write_bytes(data)`` without the buffered file object (thousands of pages)."""
+    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 def listing(target: Path) -> set[str]:

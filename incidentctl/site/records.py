@@ -24,6 +24,7 @@ from .summary import IncidentView, describe_incident, is_published, public_recor
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..model import Incident
     from ..store import Repo
 
 CACHE_VERSION = 1
@@ -102,8 +103,22 @@ def summarize(config: Config, incident: Any, stamp: str) -> tuple[IncidentView, 
     """The summary and the full public record of a valid incident (None: nothing public yet)."""
     if not is_published(incident):
         return None
-    public = incident.public_view()
+    public = _public_view(incident)
     return describe_incident(config, public, stamp), public_record(public)
+
+
+def _public_view(incident: Incident) -> Incident:
+    """``incident.public_view()`` for the two readers above, without a copy of every entry.
+
+    ``public_view`` copies each public entry to drop its deliveries; ``describe_incident`` never
+    reads deliveries and ``public_record`` writes ``deliveries: {}`` itself, so the entries are
+    shared with ``incident`` (read, never changed) and the view is dropped after use. The rest is
+    ``public_view``'s: internal entries out, a private postmortem and the reminders too. Only for a
+    published incident (at least one public entry).
+    """
+    entries = [entry for entry in incident.timeline if entry.public]
+    postmortem = incident.postmortem if incident.postmortem and incident.postmortem.public else None
+    return incident.model_copy(update={"timeline": entries, "postmortem": postmortem, "reminders": None})
 
 
 class HotRecords:
