@@ -526,3 +526,18 @@ def test_cli_subprocess_selects_the_fakes_from_the_environment(status_repo: Repo
     assert "Traceback" not in failed.stderr
     for secret in secret_values():
         assert secret not in failed.stdout + failed.stderr
+
+
+def test_the_request_timeout_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextvars
+
+    from incidentctl.channels.base import current_retry_policy
+    from testing import run_subprocess
+
+    monkeypatch.setenv("INCIDENTCTL_REQUEST_TIMEOUT", "12.5")
+    fresh = contextvars.Context()  # outside this module's fast test policy
+    assert fresh.run(current_retry_policy).request_timeout == 12.5
+    repo = make_repo(tmp_path / "status")
+    result = run_subprocess("publish", cwd=repo.root, env={"INCIDENTCTL_REQUEST_TIMEOUT": "soon"})
+    assert result.returncode == 1 and "INCIDENTCTL_REQUEST_TIMEOUT='soon'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -157,9 +157,30 @@ class RetryPolicy:
 _POLICY: ContextVar[RetryPolicy | None] = ContextVar("incidentctl_retry_policy", default=None)
 
 
+#: Seconds each request may take before it counts as timed out (default 5): raise it for a slow network or API.
+REQUEST_TIMEOUT_ENV = "INCIDENTCTL_REQUEST_TIMEOUT"
+
+
 def current_retry_policy() -> RetryPolicy:
-    """The policy ``publish`` uses when none is passed: the default, or the one set by :func:`use_retry_policy`."""
-    return _POLICY.get() or RetryPolicy()
+    """The policy ``publish`` uses when none is passed: the one set by :func:`use_retry_policy`, else the
+    default with ``$INCIDENTCTL_REQUEST_TIMEOUT`` (seconds) as the request timeout when set."""
+    import os
+
+    chosen = _POLICY.get()
+    if chosen is not None:
+        return chosen
+    raw = os.environ.get(REQUEST_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return RetryPolicy()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{REQUEST_TIMEOUT_ENV}={raw!r}: give the seconds a request may take, e.g. 15 (at most 600)")
+    return RetryPolicy(request_timeout=seconds)
 
 
 @contextmanager

@@ -108,6 +108,7 @@ def publish(
     from ..templating import templates_for
 
     report = PublishReport(dry_run=dry_run)
+    policy = retry or current_retry_policy()  # first: a bad $INCIDENTCTL_REQUEST_TIMEOUT is refused before anything
     chosen, report.unusable = choose_channels(repo, channels, dry_run)
     explicit = incident_ids is not None
     ids = [repo.resolve_id(value) for value in incident_ids] if incident_ids is not None else repo.ids()
@@ -133,7 +134,6 @@ def publish(
         report.previews.extend(dry_run_previews(repo, ids, by_name, explicit, templates))
         return report
 
-    policy = retry or current_retry_policy()
     with repo.transaction(None) as tx:  # the per-repo lock; catches up with the remote first
         if tx.sync_error:
             report.warnings.append(f"could not catch up with {repo.config.git.remote}: {_scrub(tx.sync_error)}")
