@@ -9,7 +9,7 @@ import typer
 from ..common import complete_component, open_repo
 from ..options import IdArg
 from ..output import note
-from .incidents import AtOpt, PublishOpt, _after_change, _at, _resolve_for_write
+from .incidents import AtOpt, ProposeOpt, PublishOpt, _after_change, _at, _check_propose, _resolve_for_write
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -32,10 +32,6 @@ EndOpt = Annotated[str | None, typer.Option("--end", help="When it ends (ISO 860
 DurationOpt = Annotated[
     str | None,
     typer.Option("--duration", help="How long it lasts (e.g. 2h, 90m), instead of --end.", show_default=False),
-]
-ProposeOpt = Annotated[
-    bool,
-    typer.Option("--propose", help="Record it on a new propose/<id>/<n> branch for review; nothing is published."),
 ]
 
 
@@ -107,8 +103,7 @@ def schedule(
     begin, finish, span = _window(start, end, duration)
     assert begin is not None
     begin, finish = window(begin, finish, span)
-    if publish and propose:
-        raise UsageError("--propose records the change for review: it cannot be published now (drop --publish)")
+    _check_propose(propose, publish)
     repo = open_repo(ctx)
     change = schedule_maintenance(
         repo,
