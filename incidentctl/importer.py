@@ -174,6 +174,19 @@ def read_statuspage(source: str, *, timeout: float = TIMEOUT_SECONDS) -> Statusp
 # -- mapping ----------------------------------------------------------------------------------------
 
 
+def timed_updates(item: Mapping[str, Any]) -> list[tuple[datetime, dict[str, Any]]]:
+    """An item's ``incident_updates`` with their times, oldest first (Statuspage lists the newest first; the
+    sort is stable for equal times); updates without a readable time are left out."""
+    timed = []
+    for update in item.get("incident_updates") or []:
+        if isinstance(update, dict):
+            at = parse_time(update.get("display_at")) or parse_time(update.get("created_at"))
+            if at is not None:
+                timed.append((at, update))
+    timed.sort(key=lambda pair: pair[0])
+    return timed
+
+
 def parse_time(value: Any) -> datetime | None:
     """Statuspage's ``2019-02-20T13:40:58.572-06:00`` → UTC, whole seconds (as records store them)."""
     if not isinstance(value, str) or not value:
@@ -237,13 +250,7 @@ class _Mapper:
         return found
 
     def entries(self, item: Mapping[str, Any]) -> list[Entry]:
-        updates = [update for update in item.get("incident_updates") or [] if isinstance(update, dict)]
-        timed = []
-        for update in updates:
-            at = parse_time(update.get("display_at")) or parse_time(update.get("created_at"))
-            if at is not None:
-                timed.append((at, update))
-        timed.sort(key=lambda pair: pair[0])  # Statuspage lists the newest first; stable for equal times
+        timed = timed_updates(item)
         with_components = item.get("impact") != "none"
         entries: list[Entry] = []
         status = "investigating"
@@ -286,13 +293,7 @@ class _Mapper:
             our_id = self.component(component.get("name")) if isinstance(component, dict) else None
             if our_id is not None and our_id not in named:
                 named.append(our_id)
-        updates = [update for update in item.get("incident_updates") or [] if isinstance(update, dict)]
-        timed = []
-        for update in updates:
-            at = parse_time(update.get("display_at")) or parse_time(update.get("created_at"))
-            if at is not None:
-                timed.append((at, update))
-        timed.sort(key=lambda pair: pair[0])
+        timed = timed_updates(item)
         if not timed:
             created = parse_time(item.get("created_at")) or start
             timed = [(min(created, start), {"status": item.get("status"), "body": ""})]

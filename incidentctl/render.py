@@ -41,6 +41,19 @@ def packaged_samples() -> Path:
 # -- filters --------------------------------------------------------------------------------------
 
 
+def component_rows(impacts: dict[str, str], config: Config) -> list[dict[str, str]]:
+    """``{id, name, impact, label}`` per component, as every message template sees them."""
+    return [
+        {
+            "id": component_id,
+            "name": config.component_name(component_id),
+            "impact": impact,
+            "label": IMPACT_LABELS.get(impact, impact),
+        }
+        for component_id, impact in impacts.items()
+    ]
+
+
 def escape_mrkdwn(value: Any) -> str:
     """Slack mrkdwn: only ``&``, ``<`` and ``>`` are control characters."""
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -172,15 +185,7 @@ def message_context(incident: Incident, entry: Entry, config: Config) -> dict[st
         if candidate is entry:
             public_index = index
             break
-    components = [
-        {
-            "id": component_id,
-            "name": config.component_name(component_id),
-            "impact": impact,
-            "label": IMPACT_LABELS.get(impact, impact),
-        }
-        for component_id, impact in impacts.items()
-    ]
+    components = component_rows(impacts, config)
     severity = config.severities.get(incident.severity)
     severity_name = severity.name if severity else incident.severity
     if severity is None and incident.is_maintenance:
@@ -284,15 +289,7 @@ def maintenance_context(incident: Incident, entry: Entry, config: Config) -> dic
         assert incident.scheduled_for is not None and incident.scheduled_until is not None
         window = (incident.scheduled_for, incident.scheduled_until)
     notice = maintenance_notice(previous, entry, moved)
-    planned = [
-        {
-            "id": component_id,
-            "name": config.component_name(component_id),
-            "impact": impact,
-            "label": IMPACT_LABELS.get(impact, impact),
-        }
-        for component_id, impact in impacts.items()
-    ]
+    planned = component_rows(impacts, config)
     return {
         "notice": notice,
         "window": window_view(*window, zone),
