@@ -218,3 +218,56 @@ def test_a_refused_key_is_one_line_and_never_echoed(
     assert "STATUSPAGE_API_KEY was refused (401)" in result.stderr
     assert "sp-wrong-key-9999-secret" not in result.output
     assert api.incidents == []
+
+
+def test_an_unanswered_check_never_resends_blind(
+    mirror_repo: Repo, api: FakeAtlassian, cli: Callable[..., Any]
+) -> None:
+    """After a crash, the run that cannot ask Statuspage whether the earlier request landed (the lookup is
+    refused: 503s, or 420 because the killed run's request was under a second ago) sends nothing for that
+    entry: it says so and leaves the entry to the next run, which asks again. Never a blind second PATCH."""
+    repo = mirror_repo
+    incident_id = _open(repo)
+    once = RetryPolicy(max_attempts=1, base_delay=0.01)
+    three = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, budget_seconds=30)
+    assert _states(_publish(cli, repo)) == [("delivered", 1)]
+    remote_id = api.incidents[0]["id"]
+
+    add_update(repo, incident_id, message="Rolling back.", status="identified")
+    api.drop_next(1, after=True, method=f"{INCIDENTS_PATH}/{remote_id}")
+    assert _states(_publish(cli, repo, once)) == [("failed", 1)]
+    assert len(api.incidents[0]["incident_updates"]) == 2, "the PATCH landed; its answer was lost"
+
+    api.fail_next(3, status=503)
+    report = _publish(cli, repo, three)
+    assert _states(report) == [("failed", 1)], report["_output"]
+    assert "could not ask" in report["_output"] and "nothing was resent" in report["_output"]
+    assert [r["params"]["_verb"] for r in api.writes()] == ["POST", "PATCH"], "no blind resend"
+
+    api.rate_limit_next(1, retry_after=1)
+    report = _publish(cli, repo, three)
+    assert _states(report) == [("delivered", 1)] and report["deliveries"][0]["reconciled"] is True
+    assert [r["params"]["_verb"] for r in api.writes()] == ["POST", "PATCH"]
+    assert len(api.incidents[0]["incident_updates"]) == 2
+
+
+def test_a_lost_answer_then_a_failed_check_is_not_resent_in_the_same_run(
+    mirror_repo: Repo, api: FakeAtlassian, cli: Callable[..., Any]
+) -> None:
+    """Within one run: the PATCH lands but its answer is lost, and the check before the retry is refused too.
+    The retry must not go out blind; the next run settles it."""
+    repo = mirror_repo
+    incident_id = _open(repo)
+    assert _states(_publish(cli, repo)) == [("delivered", 1)]
+    remote_id = api.incidents[0]["id"]
+    add_update(repo, incident_id, message="Rolling back.", status="identified")
+    api.drop_next(1, after=True, method=f"{INCIDENTS_PATH}/{remote_id}")
+    api.fail_next(10, status=503, method=f"{INCIDENTS_PATH}/{remote_id}")
+    three = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02, budget_seconds=30)
+    report = _publish(cli, repo, three)
+    assert _states(report)[0][0] == "failed", report["_output"]
+    assert [r["params"]["_verb"] for r in api.writes()] == ["POST", "PATCH"], "no blind resend"
+    api.faults.clear()
+    report = _publish(cli, repo, three)
+    assert _states(report) == [("delivered", 1)] and report["deliveries"][0]["reconciled"] is True
+    assert len(api.incidents[0]["incident_updates"]) == 2

@@ -69,7 +69,7 @@ def test_slack_slower_than_the_timeout_never_posts_twice(repo: Repo, slack: Fake
     report = publish(repo, channels=["slack"])
     assert len(slack.messages) == 1, "posted again while the first attempt could not be checked"
     (result,) = report.deliveries
-    assert result.state == "failed" and "checks again" in (result.error or "")
+    assert result.state == "failed" and "asks again" in (result.error or "")
     slack.method_latency = {}
     report = publish(repo, channels=["slack"])
     assert [(d.state, d.reconciled) for d in report.deliveries] == [("delivered", True)]

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -255,12 +256,33 @@ def with_retries(
                 raise
             budget.sleep(wait)
             if exc.maybe_sent and before_retry is not None:
-                try:
-                    found = before_retry(exc)
-                except SendError:
-                    found = None
+                found = ask_landed(partial(before_retry, exc), budget)
                 if found is not None:
                     return found, attempt
+
+
+#: Said when a channel could not be asked whether an earlier attempt landed (the entry is left for later).
+UNANSWERED = "could not ask whether the earlier attempt landed, so nothing was resent; the next publish asks again"
+
+
+def ask_landed(check: Callable[[], T | None], budget: RetryBudget) -> T | None:
+    """Ask the channel whether an earlier attempt landed (``check`` is a ``find_sent``), asking again within
+    the budget after a retryable failure. Never answered "no" by default: when the question cannot be
+    answered the :class:`SendError` is raised (not retryable, :data:`UNANSWERED` said), so the caller sends
+    nothing blind — a request that landed while the check was refused would otherwise go out twice.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return check()
+        except SendError as exc:
+            wait = None if exc.retry_after is None or exc.fatal else budget.delay(attempt, exc.retry_after)
+            if wait is None or not budget.may_retry(attempt, wait):
+                failure = SendError(str(exc) if UNANSWERED in str(exc) else f"{exc}: {UNANSWERED}", fatal=exc.fatal)
+                failure.attempts = attempt
+                raise failure from None
+            budget.sleep(wait)
 
 
 def retry_after_seconds(headers: Any, now: float | None = None) -> float:

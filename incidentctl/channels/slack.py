@@ -17,6 +17,7 @@ from ..durations import isoformat_z
 from ..errors import ConfigError, TemplateError
 from .base import (
     METADATA_EVENT,
+    UNANSWERED,
     ChannelSettings,
     ConnectContext,
     Message,
@@ -557,11 +558,7 @@ class SlackSender:
                     **arguments,
                 )  # fmt: skip
             except SendError as exc:
-                raise SendError(
-                    f"{exc} (while checking whether an earlier attempt was posted: not sent again; the next "
-                    "publish checks again)",
-                    fatal=exc.fatal,
-                ) from None
+                raise SendError(f"{exc}: {UNANSWERED}", fatal=exc.fatal) from None
             for message in response.get("messages", []):
                 metadata = message.get("metadata") or {}
                 if (

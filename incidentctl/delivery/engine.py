@@ -369,7 +369,7 @@ def _deliver(
     the engine's own decision: it is recorded ``failed`` + ``interrupted`` and reported on every run
     until the user settles it (``interrupted``: ``resend`` or ``mark-sent``).
     """
-    from ..channels.base import SendError, Sent, with_retries
+    from ..channels.base import SendError, Sent, ask_landed, with_retries
 
     _fold_progress(ledger, incident_id, timeline_index, channel)
     incident = ledger.get(incident_id)
@@ -393,16 +393,27 @@ def _deliver(
             note=sent.note,
         )
 
-    try:
-        # An earlier attempt (crashed run, or a failure after the request went out) may have landed.
-        if before.attempts > 0 or (incident_id, timeline_index, channel) in ledger.reconcile:
-            found = sender.find_sent(ledger.get(incident_id), timeline_index, message)
-            if found is not None:
-                return adopt(found, before.attempts, True)
-    except SendError:
-        pass  # cannot check now: fall through and send; the channel's own rule (X duplicates) still guards
-    except Exception:  # noqa: BLE001, S110 - same: a failed check must not stop the send
-        pass
+    def find_sent() -> Sent | None:
+        try:
+            return sender.find_sent(ledger.get(incident_id), timeline_index, message)
+        except SendError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a publisher bug becomes a recorded failure, never a blind send
+            raise SendError(f"{channel}: {type(exc).__name__}: {exc}") from None
+
+    # An earlier attempt (crashed run, or a failure after the request went out) may have landed. When the
+    # channel cannot be asked now, nothing is sent: the entry stays for the next run, which asks again.
+    if before.attempts > 0 or (incident_id, timeline_index, channel) in ledger.reconcile:
+        try:
+            found = ask_landed(find_sent, budget)
+        except SendError as exc:
+            error = _scrub(str(exc))
+            delivery = ledger.update(incident_id, timeline_index, channel, state="failed", error=error, at=utcnow())
+            return DeliveryResult(
+                incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error, fatal=exc.fatal
+            )
+        if found is not None:
+            return adopt(found, before.attempts, True)
 
     cut_off = before.interrupted or (
         not confirms and before.state == "pending" and before.attempts > 0 and before.claim is None
@@ -445,7 +456,7 @@ def _deliver(
             raise SendError(f"{channel}: {type(exc).__name__}: {exc}") from None
 
     def check(_exc: SendError) -> Sent | None:
-        return sender.find_sent(ledger.get(incident_id), timeline_index, message)
+        return find_sent()
 
     try:
         sent, _ = with_retries(send, budget, on_attempt=mark_pending, before_retry=check)
