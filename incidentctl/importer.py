@@ -266,7 +266,9 @@ class _Mapper:
                 impact = affected.get("new_status")
                 if with_components and our_id is not None and impact in IMPACTS:
                     components[our_id] = str(impact)
-            entries.append(Entry(at=at, status=status, message=_text(update.get("body")), components=components))
+            entries.append(
+                Entry(at=at, status=status, message=_text(update.get("body")), components=components, imported=True)
+            )
         return entries
 
     def incident(self, item: Mapping[str, Any], incident_id: str, page: str) -> Incident:
@@ -335,6 +337,7 @@ class _Mapper:
                     components=components,
                     scheduled_for=start if index == 0 else None,
                     scheduled_until=end if index == 0 else None,
+                    imported=True,
                 )
             )
         return entries

@@ -190,6 +190,9 @@ class Entry(_Model):
     author: Text | None = None
     automatic: bool = False
     """Written by ``tick`` (an automatic start/completion, a maintenance reminder, a holding update), not a person."""
+    imported: bool = False
+    """Brought in by ``import`` (an update already published by the old tool): history, not sent again (see
+    :func:`incidentctl.delivery.plan.channel_view`)."""
     notice: Notice | None = None
     reminder_before: str | None = None
     """On a maintenance ``reminder`` notice: which ``remind_before`` lead (e.g. ``24h``) it answers, so it is sent once."""

@@ -106,7 +106,14 @@ def added_entries(repo: Repo, base: str, head: str = "HEAD") -> tuple[list[tuple
 def preview(repo: Repo, base: str | None = None, channels: Sequence[str] | None = None) -> PreviewReport:
     """What every configured channel (or ``channels``) receives for the public entries added since ``base``."""
     from .channels.registry import get_channel
-    from .delivery.plan import choose_channels, kind_of, public_timeline_indexes, render_entry, summary_preview
+    from .delivery.plan import (
+        channel_view,
+        choose_channels,
+        kind_of,
+        public_timeline_indexes,
+        render_entry,
+        summary_preview,
+    )
     from .templating import templates_for
 
     ref = base or default_base(repo)
@@ -114,7 +121,9 @@ def preview(repo: Repo, base: str | None = None, channels: Sequence[str] | None 
     found, report.problems = added_entries(repo, ref)
     chosen, _ = choose_channels(repo, channels, dry_run=True)
     templates = templates_for(repo.root, repo.config)
-    for incident, indexes in found:
+    for record, added in found:
+        incident = channel_view(record)  # imported history is not sent, so not previewed
+        indexes = [index for index in added if incident.timeline[index].public]
         view = incident.public_view()
         public_index_of = {full: public for public, full in enumerate(public_timeline_indexes(incident))}
         for name in chosen:

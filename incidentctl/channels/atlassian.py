@@ -293,6 +293,9 @@ class AtlassianSender:
     def send(self, incident: Incident, timeline_index: int, message: Message) -> Sent:
         body = message.payload
         if timeline_index == _first_public_index(incident):
+            adopted = self._imported_here(incident, timeline_index)
+            if adopted is not None:
+                return adopted
             created = self._request("POST", self._incidents_path, body=body)
             remote_id = created.get("id") if isinstance(created, dict) else None
             if not remote_id:
@@ -304,9 +307,30 @@ class AtlassianSender:
         updated = self._request("PATCH", f"{self._incidents_path}/{remote_id}", body=body)
         return Sent(ref=_newest_update_id(updated) or remote_id, refs=(remote_id,))
 
+    def _imported_here(self, incident: Incident, timeline_index: int) -> Sent | None:
+        """An incident imported from this very page (``import statuspage``) is already there: its imported
+        state is adopted as the first delivery (no request), and later entries update that incident."""
+        source = incident.imported_from
+        entry = incident.timeline[timeline_index]
+        if (
+            not entry.imported
+            or source is None
+            or source.source != "statuspage"
+            or source.page != self.settings.page_id
+        ):
+            return None
+        return Sent(
+            ref=source.id,
+            refs=(source.id,),
+            note=f"{CHANNEL}: {incident.id} was imported from page {source.page}: its incident {source.id} is updated",
+        )
+
     def find_sent(self, incident: Incident, timeline_index: int, message: Message) -> Sent | None:
         entry = incident.timeline[timeline_index]
         if timeline_index == _first_public_index(incident):
+            adopted = self._imported_here(incident, timeline_index)
+            if adopted is not None:
+                return adopted
             found = self._find_incident(incident)
             return Sent(ref=str(found["id"]), refs=(str(found["id"]),)) if found is not None else None
         remote_id = _remote_id(incident)

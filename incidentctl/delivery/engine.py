@@ -25,6 +25,7 @@ from ..model import Delivery
 from .claims import claim_round, uses_claims
 from .ledger import DeliveryResult, Ledger, commit_ledger
 from .plan import (
+    channel_view,
     choose_channels,
     dry_run_previews,
     plan_entries,
@@ -246,7 +247,7 @@ def _run_channel(
         fatal = _scrub(f"{name}: cannot connect: {type(exc).__name__}: {exc}")
 
     for incident_id, timeline_indexes in plan:
-        incident = ledger.get(incident_id)
+        incident = channel_view(ledger.get(incident_id))
         view = incident.public_view()
         public_index_of = {full: public for public, full in enumerate(public_timeline_indexes(incident))}
         delivered_any = False
@@ -276,7 +277,7 @@ def _run_channel(
                 fatal = outcome.error
             break
         if delivered_any and sender is not None:
-            _finish(channel, sender, ledger.get(incident_id), repo, templates, report)
+            _finish(channel, sender, channel_view(ledger.get(incident_id)), repo, templates, report)
 
 
 def _progress_hook(ledger: Ledger, channel: str) -> ProgressHook:
@@ -395,7 +396,7 @@ def _deliver(
 
     def find_sent() -> Sent | None:
         try:
-            return sender.find_sent(ledger.get(incident_id), timeline_index, message)
+            return sender.find_sent(channel_view(ledger.get(incident_id)), timeline_index, message)
         except SendError:
             raise
         except Exception as exc:  # noqa: BLE001 - a publisher bug becomes a recorded failure, never a blind send
@@ -443,7 +444,7 @@ def _deliver(
 
     def send() -> Sent:
         try:
-            return sender.send(ledger.get(incident_id), timeline_index, message)
+            return sender.send(channel_view(ledger.get(incident_id)), timeline_index, message)
         except SendError as exc:
             if exc.maybe_sent and not confirms:
                 # It may have landed and the channel cannot be asked: never retried on our own.

@@ -21,6 +21,28 @@ if TYPE_CHECKING:
     from ..templating import Templates
 
 
+def channel_view(incident: Incident) -> Incident:
+    """The incident as channels see it: imported history is not theirs to send.
+
+    Entries brought in by ``import`` (``imported: true``) were published by the old tool; sending them
+    again would repeat old news on every channel (and open a second incident on a mirrored Statuspage
+    page). They are made internal in this view, except, while the incident is still open, the latest
+    imported public entry: it starts the incident's thread on each channel with the current state, so
+    the updates that follow have something to reply to. Timeline indexes are unchanged. The records
+    themselves (and the status page) keep every entry public. No copy is made for other records.
+    """
+    imported = [index for index, entry in enumerate(incident.timeline) if entry.imported and entry.public]
+    if not imported:
+        return incident
+    keep = imported[-1] if incident.is_open else None
+    hidden = {index for index in imported if index != keep}
+    timeline = [
+        entry.model_copy(update={"visibility": "internal"}) if index in hidden else entry
+        for index, entry in enumerate(incident.timeline)
+    ]
+    return incident.model_copy(update={"timeline": timeline})
+
+
 def public_timeline_indexes(incident: Incident) -> list[int]:
     """Timeline indexes of the public entries; position ``i`` in this list is public index ``i``."""
     return [timeline_index for timeline_index, entry in enumerate(incident.timeline) if entry.public]
@@ -126,6 +148,7 @@ def plan_entries(incident: Incident, channel: str, explicit: bool, *, retry_buil
     channel is left alone (no backfill of old history). A ``built`` entry (a status page built but not
     deployed) is planned again only with ``retry_built`` (the channel now has something that deploys it).
     """
+    incident = channel_view(incident)
     timeline_indexes = public_timeline_indexes(incident)
     known = [incident.timeline[timeline_index].deliveries.get(channel) for timeline_index in timeline_indexes]
     if not any(known) and not incident.is_open and not explicit:
@@ -143,7 +166,7 @@ def dry_run_previews(
     """``publish --dry-run``: the plan, rendered."""
     previews: list[Preview] = []
     for incident_id in ids:
-        incident = repo.load(incident_id)
+        incident = channel_view(repo.load(incident_id))
         view = incident.public_view()
         public_index_of = {full: public for public, full in enumerate(public_timeline_indexes(incident))}
         for name, channel in channels.items():
