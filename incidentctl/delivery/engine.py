@@ -409,7 +409,11 @@ def _deliver(
             found = ask_landed(find_sent, budget)
         except SendError as exc:
             error = _scrub(str(exc))
-            delivery = ledger.update(incident_id, timeline_index, channel, state="failed", error=error, at=utcnow())
+            # attempts ≥ 1 keeps the question for the next run (a taken-over claim may have none recorded yet).
+            delivery = ledger.update(
+                incident_id, timeline_index, channel, state="failed", error=error, at=utcnow(), claim=None,
+                attempts=max(before.attempts, 1),
+            )  # fmt: skip
             return DeliveryResult(
                 incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error, fatal=exc.fatal
             )
