@@ -353,7 +353,43 @@ def bench_publish(work: Path, repeat: int) -> list[Figure]:
     ]
 
 
+def bench_publish_every_channel(work: Path, repeat: int) -> list[Figure]:
+    from benchmarks.publish_all import publish_all
+
+    result = publish_all(CLI, work, repeat)
+    return [
+        Figure(
+            "publish: 1 entry to all 9 channels (300 ms each)",
+            result["all"],
+            "s",
+            result["slowest"],
+            "≤ 1.3× slowest single channel",
+            result["all"] / result["slowest"] <= 1.3,
+            {"slowest_channel": result["slowest_channel"], **{k: round(v, 3) for k, v in result["alone"].items()}},
+        )
+    ]
+
+
+def bench_claim(work: Path, repeat: int) -> list[Figure]:
+    from benchmarks.publish_all import claim
+
+    result = claim(CLI, work, repeat)
+    return [
+        Figure(
+            "publish: cross-clone claim vs one commit + push (local bare remote)",
+            result["claim"],
+            "s",
+            result["push_round_trip"],
+            "≤ one extra push round trip",
+            result["claim"] <= 1.3 * result["push_round_trip"],
+            {"claims": [round(v, 3) for v in result["claims"]], "pushes": [round(v, 3) for v in result["pushes"]]},
+        )
+    ]
+
+
 BENCHES: dict[str, Callable[..., list[Figure]]] = {
+    "publish_all": lambda work, args: bench_publish_every_channel(work, max(2, args.repeat // 2)),
+    "claim": lambda work, args: bench_claim(work, max(3, args.repeat)),
     "startup": lambda work, args: bench_startup(work, args.repeat),
     "scan": lambda work, args: bench_scan(work, args.repeat, args.incidents),
     "write": lambda work, args: bench_write(work, args.repeat, args.incidents),

@@ -102,6 +102,11 @@ class ClaimOutcome:
     claim_commit: str | None = None
     rounds: int = 0
     claim_seconds: float = 0.0
+    """Seconds spent on the claim's own work: saving the claim marks, committing, pushing, and after a rejected
+    push dropping the commit and catching up (not the planning, which a run without claims does too)."""
+    incidents: list[Incident] | None = None
+    """The records as the claim left them (loaded, with this run's claim marks), when nothing changed them
+    since; ``None`` when the caller must load them again."""
 
 
 def claim_round(
@@ -112,6 +117,7 @@ def claim_round(
 ) -> ClaimOutcome:
     """Plan and claim until this clone's claim push lands (or nothing is left to claim)."""
     from .. import gitops
+    from ..records.codec import round_trip
 
     settings = repo.config.git
     lease = settings.lease
@@ -158,16 +164,22 @@ def claim_round(
             continue
         outcome.plans, outcome.reconcile, outcome.waiting = plans, reconcile, waiting
         outcome.notes = [f"not sending {text}" for text in others]
+        outcome.incidents = [changed.get(incident.id, incident) for incident in incidents]
         if not changed:
             break
+        round_trip()  # the YAML writer, which this run's ledger needs anyway: loaded before the claim's clock
+        claiming = time.monotonic()
         paths = [repo.save(incident) for incident in changed.values()]
         count = sum(len(indexes) for name in plans for _id, indexes in plans[name])
         sha = gitops.commit(repo.root, paths, f"publish: claim {count} send{'s' if count != 1 else ''} ({me})")
         if sha is None:  # nothing new to record (cannot happen: the claim time changes)
+            outcome.incidents = None
+            outcome.claim_seconds += time.monotonic() - claiming
             break
         verdict = gitops.try_push(repo.root, settings.remote)
         if verdict is None:
             outcome.claim_commit = sha
+            outcome.claim_seconds += time.monotonic() - claiming
             break
         if verdict != "rejected":
             outcome.claim_commit = sha
@@ -175,16 +187,18 @@ def claim_round(
                 f"could not push the claim ({verdict}): sending anyway; another clone publishing at this "
                 "moment could send the same entries"
             )
+            outcome.claim_seconds += time.monotonic() - claiming
             break
         gitops.drop_last_commit(repo.root, paths)
         _catch_up_quietly(repo, outcome)
+        outcome.claim_seconds += time.monotonic() - claiming
+        outcome.incidents = None
         outcome.plans = {name: [] for name in chosen}
         outcome.reconcile, outcome.waiting = set(), []
     else:
         outcome.notes.append(
             f"gave up claiming after {CLAIM_ROUNDS} rejected claim pushes; the next publish tries again"
         )
-    outcome.claim_seconds = time.monotonic() - started
     if outcome.waiting:
         waited = format_duration(timedelta(seconds=round(time.monotonic() - started)))
         outcome.notes.append(f"waited {waited} for another clone's sends; the rest stays pending for the next publish")

@@ -78,6 +78,8 @@ class PublishReport:
         data["unusable_channels"] = list(self.unusable)
         data["warnings"] = list(self.warnings)
         data["invalid"] = list(self.invalid)
+        if self.claim_seconds:
+            data["claim_seconds"] = round(self.claim_seconds, 3)
         return data
 
 
@@ -160,7 +162,7 @@ def publish(
             reconcile = claimed.reconcile
             report.claim_seconds = claimed.claim_seconds
             report.warnings.extend(_scrub(text) for text in claimed.notes)
-            incidents = load_all()
+            incidents = claimed.incidents if claimed.incidents is not None else load_all()
             ids = [incident.id for incident in incidents]
             ledger = Ledger(repo, incidents)
             for incident_id, timeline_index, name, why in claimed.waiting:
