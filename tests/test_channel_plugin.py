@@ -201,3 +201,47 @@ def test_built_ins_come_from_the_same_entry_point_group() -> None:
     assert {"slack", "x", "statuspage"} <= set(channel_names())
     for name in ("slack", "x", "statuspage"):
         assert get_channel(name).name == name
+
+
+class UnsureSender(RecorderSender):
+    """Its request may land without an answer (``maybe_sent``); asking whether it did raises a bug's exception
+    until ``checks_work`` is set, then finds it."""
+
+    checks_work = False
+
+    def send(self, incident: Any, timeline_index: int, message: Message) -> Sent:
+        self.log.append({"sent": message.text, "entry": timeline_index})
+        raise SendError("recorder: read timed out", retry_after=0.0, maybe_sent=True)
+
+    def find_sent(self, incident: Any, timeline_index: int, message: Message) -> Sent | None:
+        if not UnsureSender.checks_work:
+            raise KeyError("a plugin bug in find_sent")
+        return Sent(ref="rec-found")
+
+
+def test_a_check_that_fails_is_never_a_blind_resend(
+    plugin_repo: Repo, recorder: RecorderChannel, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's rule for every channel: after a send that may have landed, a resend needs a "no" from
+    ``find_sent``. A check that raises (a plugin bug here, a refused lookup elsewhere) sends nothing more: the
+    entry is recorded failed, tried once, and the next run asks again before anything else."""
+    monkeypatch.setenv(TOKEN, "s3cret-recorder-token")
+    monkeypatch.setattr(recorder, "connect", lambda context: UnsureSender(recorder.log, 0, "#ops"))
+    incident_id = _open(plugin_repo)
+    with use_retry_policy(RetryPolicy(base_delay=0.01, max_attempts=4)):
+        first = cli("publish", "--json", "--channel", "recorder", repo=plugin_repo.root)
+        assert first.exit_code == 3
+        (delivery,) = json.loads(first.stdout)["deliveries"]
+        assert (delivery["state"], delivery["attempts"]) == ("failed", 1)
+        assert "KeyError" in delivery["error"] and "nothing was resent" in delivery["error"]
+        assert len([item for item in recorder.log if "sent" in item]) == 1, "sent once, never resent blind"
+
+        second = cli("publish", "--json", "--channel", "recorder", repo=plugin_repo.root)
+        assert second.exit_code == 3 and len([item for item in recorder.log if "sent" in item]) == 1
+        monkeypatch.setattr(UnsureSender, "checks_work", True)
+        third = cli("publish", "--json", "--channel", "recorder", repo=plugin_repo.root)
+    assert third.exit_code == 0, third.output
+    (delivery,) = json.loads(third.stdout)["deliveries"]
+    assert (delivery["state"], delivery["reconciled"]) == ("delivered", True)
+    assert len([item for item in recorder.log if "sent" in item]) == 1
+    assert plugin_repo.load(incident_id).timeline[0].deliveries["recorder"].ref == "rec-found"
