@@ -119,3 +119,11 @@ def test_an_open_imported_incident_continues_without_repeating_its_history(
         with use_retry_policy(FAST):
             again = cli("publish", "--channel", "slack", "--channel", "atlassian", repo=repo.root)
         assert again.exit_code == 0 and "nothing to publish" in again.stderr
+
+        # Resolved here: the resolution replies in the same thread and closes the same Statuspage incident.
+        resolved = cli("resolve", open_id, "-m", "All good (o4).", repo=repo.root)
+        assert resolved.exit_code == 0, resolved.output
+        _publish(cli, repo)
+        assert len(slack.messages) == 3 and slack.messages[2]["thread_ts"] == slack.messages[0]["ts"]
+        assert len(page.incidents) == 1 and page.incidents[0]["status"] == "resolved"
+        assert [w["params"]["_verb"] for w in page.writes()] == ["PATCH", "PATCH"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..channels.base import Preview
 from ..config import channel_enabled
 from ..errors import UsageError
+from ..vocabulary import FINISHED_STATUSES
 
 if TYPE_CHECKING:
     from ..channels.base import Channel, Message
@@ -26,15 +27,17 @@ def channel_view(incident: Incident) -> Incident:
 
     Entries brought in by ``import`` (``imported: true``) were published by the old tool; sending them
     again would repeat old news on every channel (and open a second incident on a mirrored Statuspage
-    page). They are made internal in this view, except, while the incident is still open, the latest
-    imported public entry: it starts the incident's thread on each channel with the current state, so
-    the updates that follow have something to reply to. Timeline indexes are unchanged. The records
-    themselves (and the status page) keep every entry public. No copy is made for other records.
+    page). They are made internal in this view, except the latest imported public entry of an incident
+    that was still open when imported (its status not a finished one): it starts the incident's thread on
+    each channel with the state it was in, so the updates that follow reply to it — also after the
+    incident is resolved here. Timeline indexes are unchanged. The records themselves (and the status
+    page) keep every entry public. No copy is made for other records.
     """
     imported = [index for index, entry in enumerate(incident.timeline) if entry.imported and entry.public]
     if not imported:
         return incident
-    keep = imported[-1] if incident.is_open else None
+    last = imported[-1]
+    keep = last if incident.timeline[last].status not in FINISHED_STATUSES else None
     hidden = {index for index in imported if index != keep}
     timeline = [
         entry.model_copy(update={"visibility": "internal"}) if index in hidden else entry
