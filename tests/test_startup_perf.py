@@ -71,7 +71,7 @@ def test_builtin_channel_table_matches_pyproject() -> None:
     from incidentctl.channels.registry import BUILTINS
 
     declared = tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["entry-points"]
-    assert BUILTINS == declared["incidentctl.channels"]
+    assert declared["incidentctl.channels"] == BUILTINS
 
 
 def test_list_skips_channel_settings_other_commands_do_not(tmp_path: Path, cli: Callable[..., Any]) -> None:
@@ -83,7 +83,7 @@ def test_list_skips_channel_settings_other_commands_do_not(tmp_path: Path, cli: 
         result = cli(*args, repo=repo.root)
         assert result.exit_code == 1 and "channels.mastodon.instance: " in result.output, (args, result.output)
         assert "Traceback" not in result.output
-    with pytest.raises(ConfigError, match="channels.mastodon.instance"):
+    with pytest.raises(ConfigError, match=r"channels\.mastodon\.instance"):
         load_config(repo.root)
     lazy = load_config(repo.root, check_channels=False)  # the same message, on first use
     assert lazy.channel_settings("statuspage") is not None
