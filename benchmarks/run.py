@@ -143,7 +143,15 @@ def clear_cache(root: Path) -> None:
 # -- figures --------------------------------------------------------------------------------------
 
 
+def compile_package() -> None:
+    """Byte-compile incidentctl first, as an installed wheel is: with PYTHONDONTWRITEBYTECODE set
+    (as on the shared machine) every run would otherwise compile our sources again, while the
+    floor's typer and pydantic come precompiled from site-packages (~0.1 s of the difference)."""
+    subprocess.run([PY, "-m", "compileall", "-q", str(PROJECT / "incidentctl")], check=True, capture_output=True)
+
+
 def bench_startup(work: Path, repeat: int) -> list[Figure]:
+    compile_package()
     script = work / "one_command.py"
     script.write_text(ONE_COMMAND_TYPER)
     empty = work / "empty"

@@ -196,6 +196,8 @@ class Config(_Settings):
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
     _root: Path | None = PrivateAttr(default=None)
+    _source: tuple[Path | str, str] | None = PrivateAttr(default=None)
+    """(path, text) of a config whose channel settings are checked on first use (``check_channels=False``)."""
 
     @property
     def root(self) -> Path | None:
@@ -250,14 +252,30 @@ class Config(_Settings):
 
     def channel_settings(self, name: str) -> Any:
         """``channels.<name>`` validated through the channel's ``settings_model`` (``None`` when not configured;
-        the raw value for a channel no installed plugin provides)."""
+        the raw value for a channel no installed plugin provides).
+
+        Settings a config loaded with ``check_channels=False`` never checked are checked here, on first
+        use: invalid ones raise :class:`ConfigError` naming the file and line, as at load time."""
         if name not in self._settings:
-            self._settings[name] = _validated_settings(self.channels, name)
+            if self._source is None:
+                self._settings[name] = _validated_settings(self.channels, name)
+            else:
+                try:
+                    self._settings[name] = _validated_settings(self.channels, name)
+                except ValidationError as exc:
+                    path, text = self._source
+                    raise ConfigError(
+                        "\n".join(validation_problems(exc, path, text, prefix=("channels", name)))
+                    ) from None
         return self._settings[name]
 
 
-def load_config(root: Path) -> Config:
-    """Load and validate ``incidentctl.yaml`` in ``root``; errors name the file, line and field."""
+def load_config(root: Path, *, check_channels: bool = True) -> Config:
+    """Load and validate ``incidentctl.yaml`` in ``root``; errors name the file, line and field.
+
+    ``check_channels=False`` (commands that never touch a channel, like ``list``): each channel's
+    settings are validated when first asked for (:meth:`Config.channel_settings`), not here, so no
+    channel module is imported; everything else in the file is validated as always."""
     path = root / CONFIG_FILE
     try:
         text = path.read_text(encoding="utf-8")
@@ -265,12 +283,12 @@ def load_config(root: Path) -> Config:
         raise RepoNotFoundError(f"{path}: not found; run `incidentctl init` to create an incident repo") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    config = parse_config(text, path)
+    config = parse_config(text, path, check_channels=check_channels)
     config._root = root
     return config
 
 
-def parse_config(text: str, path: Path | str = CONFIG_FILE) -> Config:
+def parse_config(text: str, path: Path | str = CONFIG_FILE, *, check_channels: bool = True) -> Config:
     data = fast_load(text, path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping with at least `organization:`")
@@ -279,6 +297,9 @@ def parse_config(text: str, path: Path | str = CONFIG_FILE) -> Config:
     except ValidationError as exc:
         problems = validation_problems(exc, path, text)
         raise ConfigError("\n".join(problems)) from None
+    if not check_channels:
+        config._source = (path, text)
+        return config
     problems = []
     for name in config.configured_channels():
         try:

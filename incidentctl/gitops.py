@@ -122,12 +122,22 @@ def commit(root: Path, paths: Sequence[Path], message: str) -> str | None:
     """
     repo = git_repo(root)
     ensure_merge_driver(root)
-    rel = [str(Path(path).resolve().relative_to(root.resolve())) for path in paths]
-    _run(repo, "add", "--", *rel)
-    if not _run(repo, "diff", "--cached", "--name-only", "--", *rel).strip():
+    rel = [Path(path).resolve().relative_to(root.resolve()).as_posix() for path in paths]
+    # update-index, not `add`: `git add -- PATH` also reads the whole folder (for untracked names the
+    # pathspec might match): 100,000 directory entries at 100,000 records; the index update is the same.
+    _run(repo, "update-index", "--add", "--remove", "--", *rel)
+    # Everything staged, ours or not (raw names, -z: no quoting), in one look at the index.
+    staged = {name for name in _run(repo, "diff", "--cached", "--name-only", "--no-renames", "-z").split("\0") if name}
+    if not staged & set(rel):
         return None
-    # Always --only: in a repo with no commit yet a plain commit would take whatever else was staged.
-    _run(repo, "commit", "--quiet", "--no-verify", "-m", message, "--only", "--", *rel)
+    if staged <= set(rel):
+        # Nothing else is staged: a plain commit takes exactly these paths. `--only` would also be
+        # right, but it builds a temporary index from HEAD's whole tree (1.4 s against 0.7 s with
+        # 100,000 records), so it is kept for when something else is staged.
+        _run(repo, "commit", "--quiet", "--no-verify", "-m", message)
+    else:
+        # Other files are staged (the user's own work): they stay staged and out of this commit.
+        _run(repo, "commit", "--quiet", "--no-verify", "-m", message, "--only", "--", *rel)
     return repo.head.commit.hexsha
 
 

@@ -9,6 +9,11 @@ declares its own::
 The value is a class (instantiated with no arguments) or an instance implementing
 :class:`~incidentctl.channels.base.Channel`. The older group ``incidentctl.publishers`` is read too.
 Tests and scripts may :func:`register` a channel object directly.
+
+The built-ins are also listed in :data:`BUILTINS` (the same ``name = "module:Class"`` lines; a test
+keeps the two equal), so finding one imports only its own module: no scan of every installed
+package's metadata (``importlib.metadata.entry_points``) and no ``pyproject.toml`` read on start-up.
+The scan runs only for a name that is not built in, or to list every channel.
 """
 
 from __future__ import annotations
@@ -21,6 +26,20 @@ from .base import Channel, Secret
 
 ENTRY_POINT_GROUP = "incidentctl.channels"
 LEGACY_ENTRY_POINT_GROUP = "incidentctl.publishers"
+
+#: The built-in channels: ``[project.entry-points."incidentctl.channels"]`` of pyproject.toml, line for line.
+BUILTINS: dict[str, str] = {
+    "slack": "incidentctl.channels.slack:SlackChannel",
+    "x": "incidentctl.channels.x:XChannel",
+    "statuspage": "incidentctl.channels.statuspage:StatuspageChannel",
+    "webhook": "incidentctl.channels.webhook:WebhookChannel",
+    "email": "incidentctl.channels.email:EmailChannel",
+    "discord": "incidentctl.channels.discord:DiscordChannel",
+    "teams": "incidentctl.channels.teams:TeamsChannel",
+    "mastodon": "incidentctl.channels.mastodon:MastodonChannel",
+    "bluesky": "incidentctl.channels.bluesky:BlueskyChannel",
+    "atlassian": "incidentctl.channels.atlassian:AtlassianChannel",
+}
 
 _registered: dict[str, Channel] = {}
 _scanned: dict[str, Any] = {}
@@ -86,18 +105,31 @@ def get_channel(name: str) -> Channel:
         return _registered[name]
     if name in _loaded:
         return _loaded[name]
-    points = _entry_points()
-    point = points.get(name)
-    if point is None:
-        known = ", ".join(channel_names()) or "none"
-        raise ConfigError(f"channels.{name}: no such channel (known: {known}); install its plugin")
+    value = BUILTINS.get(name)
+    if value is None:
+        point = _entry_points().get(name)
+        if point is None:
+            known = ", ".join(channel_names()) or "none"
+            raise ConfigError(f"channels.{name}: no such channel (known: {known}); install its plugin")
+        value = str(point.value)
     try:
-        factory = point.load()
+        factory = _load(value)
     except Exception as exc:  # noqa: BLE001 - a broken plugin is a config problem, not a traceback
-        raise ConfigError(f"channels.{name}: cannot load {point.value}: {type(exc).__name__}: {exc}") from None
-    channel = _check(factory() if isinstance(factory, type) else factory, point.value)
+        raise ConfigError(f"channels.{name}: cannot load {value}: {type(exc).__name__}: {exc}") from None
+    channel = _check(factory() if isinstance(factory, type) else factory, value)
     _loaded[name] = channel
     return channel
+
+
+def _load(value: str) -> Any:
+    """``module:attr.path`` → the object, as ``EntryPoint.load`` does (without importing importlib.metadata)."""
+    import importlib
+
+    module_name, _, attrs = value.partition(":")
+    target: Any = importlib.import_module(module_name.strip())
+    for attr in filter(None, attrs.strip().split(".")):
+        target = getattr(target, attr)
+    return target
 
 
 def find_channel(name: str) -> Channel | None:
@@ -109,7 +141,7 @@ def find_channel(name: str) -> Channel | None:
 
 
 def channel_names() -> list[str]:
-    return sorted({*_registered, *_entry_points()})
+    return sorted({*_registered, *BUILTINS, *_entry_points()})
 
 
 # -- secrets ----------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import sys
 import traceback
 from typing import Annotated, Any
@@ -126,10 +128,56 @@ for module in (
     module.register(app)
 
 
+def _command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` runs (``[--repo X] NAME ...``); None for anything else (``--help``,
+    completion options, no command)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--repo":
+            next(tokens, None)
+        elif not token.startswith("--repo="):
+            return None if token.startswith("-") else token
+    return None
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app, holding only the command ``argv`` names when it names one.
+
+    Typer turns every registered command into a click command (signature, type hints, a parameter
+    object per option) before it runs any of them: ~25 commands built to run one. When the command is
+    known, the others are left out; help, completion, an unknown name and everything else get the
+    full app, so usage lines, errors and suggestions read as before."""
+    name = _command_named(argv)
+    if name is None or "_INCIDENTCTL_COMPLETE" in os.environ:
+        return app
+    for info in app.registered_commands:
+        if info.name == name:
+            return _with(commands=[info], groups=[])
+    from typer.main import solve_typer_info_defaults
+
+    for group in app.registered_groups:
+        group_name = solve_typer_info_defaults(group).name  # add_typer's name, else the sub-app's own
+        if group_name == name:
+            return _with(commands=[], groups=[group])
+        if group_name is None and group.typer_instance is not None:
+            # `add_typer` without a name: its commands are top-level commands
+            for info in group.typer_instance.registered_commands:
+                if info.name == name:
+                    return _with(commands=[info], groups=[])
+    return app
+
+
+def _with(*, commands: list[Any], groups: list[Any]) -> typer.Typer:
+    trimmed = copy.copy(app)
+    trimmed.registered_commands = commands
+    trimmed.registered_groups = groups
+    return trimmed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point."""
     try:
-        app(args=argv, prog_name="incidentctl", standalone_mode=True)
+        app_for(sys.argv[1:] if argv is None else argv)(args=argv, prog_name="incidentctl", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

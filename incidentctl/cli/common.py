@@ -29,10 +29,18 @@ def repo_option(ctx: typer.Context) -> str | None:
     return str(value) if value else None
 
 
+#: Commands whose output never depends on a channel's settings: they open the repo without validating
+#: them (no channel module imported; see ``load_config(check_channels=False)``). Every other command,
+#: and ``lint``, still refuses invalid channel settings when the config is loaded (exit 1).
+CHANNEL_FREE_COMMANDS = frozenset({"list"})
+
+
 def open_repo(ctx: typer.Context) -> Repo:
+    from ..config import find_repo, load_config
     from ..store import Repo
 
-    return Repo.open(repo_option(ctx))
+    root = find_repo(repo_option(ctx))
+    return Repo(root=root, config=load_config(root, check_channels=ctx.info_name not in CHANNEL_FREE_COMMANDS))
 
 
 def read_message(value: str | None, *, what: str, initial: str = "", required: bool = True) -> str | None:
