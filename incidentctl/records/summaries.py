@@ -1,0 +1,417 @@
+"""``list``'s cache: every record's summary, encoded as JSON once, in the order ``list`` prints.
+
+A warm ``list --json`` is a ``scandir`` + ``stat`` of ``incidents/`` (compared with the cache in two
+string/bytes comparisons) and a copy of cached bytes to stdout: no YAML, no model, no JSON encoder.
+
+The file (``.git/incidentctl/scan-summaries.bin``, see :func:`incidentctl.records.cache.cache_path`)::
+
+    MAGIC (8 bytes) | fast index length | slow index length (8 bytes each, little endian)
+    | fast index (marshal) | slow index (marshal) | rows
+
+- *rows*: each valid record's ``Incident.summary_dict()`` as ``json.dumps(..., ensure_ascii=False)``
+  in UTF-8, followed by ``,\\n``; newest first (by ``(started_at, id)``, the order ``list`` shows);
+- *fast index* (what every warm ``list`` reads): the code and config stamps, the listing it was
+  made from (file names in directory order, 4 stamps each), per row a severity code and flags (open,
+  maintenance) for the filters, the rows' byte offsets, and the problems of invalid records;
+- *slow index* (read only when something changed): per row its id and ``started_at`` for merging.
+
+**Change detection.** A file's stamp is ``(size, mtime_ns, ctime_ns, inode)``: an in-place edit changes
+mtime and ctime (ctime cannot be set back, so an edit that restores the mtime is noticed too), an
+atomic rename the inode, an added or removed file the listing. Timestamps are as fine as the file
+system's clock tick (ms on Linux, 2 s on FAT), so a file changed twice within one tick could keep
+its stamp: like git's "racily clean" entries, a stamp not older than :data:`RACY_NS` before the scan
+began is stored as zeros (never equal to a real stamp), and that record is parsed again next time.
+The cache depends on the config (severities, components: validation) and on this code
+(:data:`incidentctl.__version__`, :data:`FORMAT`); either changing makes a cold scan. A missing,
+unreadable or inconsistent file is a cold scan too.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+import re
+import time
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .. import __version__
+from ..model import ID_PATTERN
+from .codec import atomic_write_bytes
+from .listing import scan_stamps
+from .parallel import parallel_map
+from .validate import check_file_parsed
+
+if TYPE_CHECKING:
+    from ..store import Repo
+
+MAGIC = b"ICLIST\x00\x01"
+#: Bumped whenever the file layout or the rows' encoding changes.
+FORMAT = 1
+_HEADER = len(MAGIC) + 16
+#: A stamp this recent (mtime or ctime, against the clock when the scan began) is not trusted: a
+#: second change within the file system's timestamp granularity could leave it unchanged.
+RACY_NS = 3_000_000_000
+#: Below this many records to parse, a second process costs more than it saves.
+PARALLEL_THRESHOLD = 400
+#: Output is copied in pieces of about this size (memory stays flat in the number of records).
+CHUNK = 1 << 20
+_OPEN, _MAINTENANCE = 1, 2
+_RUNS = re.compile(b"\x01+")
+
+
+@dataclass
+class _Row:
+    """One valid record's cached summary."""
+
+    incident_id: str
+    started_at: str
+    severity: str
+    flags: int
+    json: bytes  # the encoded summary, without the separator
+
+
+@dataclass
+class SummaryRows:
+    """Every valid record's summary, newest first, as pre-encoded JSON; filter with :meth:`select`,
+    then print :meth:`json_pieces` or decode :meth:`dicts`. Close it (or use ``with``) when done."""
+
+    severities: tuple[str, ...]
+    codes: bytes  # per row: index into ``severities`` (one byte, or two big-endian if there are more than 256)
+    flags: bytes  # per row: _OPEN | _MAINTENANCE
+    offsets: array[int]  # per row its start in the rows, then the end
+    _blob: bytes | None = None  # the rows in memory (just built) ...
+    _file: BinaryIO | None = None  # ... or the cache file they are in, from ``_base`` on
+    _base: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.flags)
+
+    def __enter__(self) -> SummaryRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def select(
+        self, *, open_only: bool = False, severity: str | None = None, kind: str | None = None
+    ) -> list[tuple[int, int]]:
+        """The rows ``list`` shows with these filters, as runs ``(first, end)`` of consecutive rows.
+
+        Done in C: each filter maps the per-row code bytes through a table to ``1``/``0``; the runs are
+        the matches of ``1+``."""
+        count = len(self)
+        masks = []
+        if severity is not None:
+            if severity not in self.severities:
+                return []
+            wanted = self.severities.index(severity)
+            if len(self.codes) == count:
+                masks.append(self.codes.translate(bytes(int(code == wanted) for code in range(256))))
+            else:  # more than 256 severities in use: two bytes a row (never in practice)
+                masks.append(bytes(int(_code_at(self.codes, count, row) == wanted) for row in range(count)))
+        if open_only or kind is not None:
+            table = bytes(
+                int(
+                    (not open_only or bool(flags & _OPEN))
+                    and (kind is None or ("maintenance" if flags & _MAINTENANCE else "incident") == kind)
+                )
+                for flags in range(256)
+            )
+            masks.append(self.flags.translate(table))
+        if not masks:
+            return [(0, count)] if count else []
+        mask = masks[0]
+        if len(masks) == 2:
+            mask = (int.from_bytes(masks[0], "big") & int.from_bytes(masks[1], "big")).to_bytes(count, "big")
+        return [match.span() for match in _RUNS.finditer(mask)]
+
+    def json_pieces(self, runs: Sequence[tuple[int, int]]) -> Iterator[bytes]:
+        """The selected rows' JSON, separated by ``,\\n`` (none after the last), in pieces of about
+        :data:`CHUNK` bytes."""
+        spans = [(self.offsets[first], self.offsets[end]) for first, end in runs]
+        if not spans:
+            return
+        start, end = spans[-1]
+        spans[-1] = (start, end - 2)  # no separator after the last row
+        pending: list[bytes] = []
+        size = 0
+        for start, end in spans:
+            while start < end:
+                take = min(end - start, CHUNK)
+                pending.append(self._read(start, take))
+                size += take
+                start += take
+                if size >= CHUNK:
+                    yield b"".join(pending)
+                    pending, size = [], 0
+        if pending:
+            yield b"".join(pending)
+
+    def dicts(self, runs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+        """The selected rows as ``summary_dict()`` dicts (same keys, same order), newest first."""
+        rows: list[dict[str, Any]] = json.loads(b"[" + b"".join(self.json_pieces(runs)) + b"]")
+        return rows
+
+    def _read(self, start: int, size: int) -> bytes:
+        if self._blob is not None:
+            return self._blob[start : start + size]
+        assert self._file is not None, "SummaryRows used after close()"
+        return os.pread(self._file.fileno(), size, self._base + start)
+
+
+def _code_at(codes: bytes, count: int, row: int) -> int:
+    return codes[row] if len(codes) == count else int.from_bytes(codes[2 * row : 2 * row + 2], "big")
+
+
+def _encode_codes(values: list[int], kinds: int) -> bytes:
+    if kinds <= 256:
+        return bytes(values)
+    return b"".join(value.to_bytes(2, "big") for value in values)
+
+
+# -- the cache file -------------------------------------------------------------------------------
+
+
+def _stamp(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@dataclass
+class _Cached:
+    fast: tuple[Any, ...]
+    file: BinaryIO
+    slow_at: int
+    slow_size: int
+    rows_at: int
+
+
+def _open_cache(path: Path, identity: tuple[Any, ...]) -> _Cached | None:
+    """The cache file, if it is ours, for this code and config, and consistent; else None."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - kept open for the rows, closed by SummaryRows
+    except OSError:
+        return None
+    try:
+        header = handle.read(_HEADER)
+        if len(header) != _HEADER or header[: len(MAGIC)] != MAGIC:
+            raise ValueError
+        fast_size = int.from_bytes(header[len(MAGIC) : len(MAGIC) + 8], "little")
+        slow_size = int.from_bytes(header[len(MAGIC) + 8 :], "little")
+        fast = marshal.loads(handle.read(fast_size))  # noqa: S302 - our own file in .git
+        if not isinstance(fast, tuple) or len(fast) != 8 or fast[0] != identity:
+            raise ValueError
+        shapes = (tuple, str, bytes, tuple, bytes, bytes, bytes, dict)
+        if not all(isinstance(part, shape) for part, shape in zip(fast, shapes, strict=True)):
+            raise ValueError
+        rows_at = _HEADER + fast_size + slow_size
+        offsets = array("q", fast[6])
+        if len(offsets) != len(fast[5]) + 1 or os.fstat(handle.fileno()).st_size != rows_at + offsets[-1]:
+            raise ValueError
+        return _Cached(fast, handle, _HEADER + fast_size, slow_size, rows_at)
+    except Exception:  # noqa: BLE001 - any broken cache is just a cold start
+        handle.close()
+        return None
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+#: A parsed record: ``(id, row or None, problems)``.
+_Parsed = tuple[str, "_Row | None", list[str]]
+
+
+def _parse(repo: Repo, ids: Sequence[str]) -> list[_Parsed]:
+    """Parse and validate records through THE record check (the same wording as every other reader)."""
+    out: list[_Parsed] = []
+    folder = repo.incidents_dir
+    for incident_id in ids:
+        incident, _, problems = check_file_parsed(
+            folder / f"{incident_id}.yaml", f"incidents/{incident_id}.yaml", repo.config, incident_id
+        )
+        if incident is None:
+            out.append((incident_id, None, problems))
+            continue
+        summary = incident.summary_dict()
+        try:
+            encoded = json.dumps(summary, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escaped, still the same data
+            encoded = json.dumps(summary).encode("ascii")
+        flags = (_OPEN if summary["resolved_at"] is None else 0) | (
+            _MAINTENANCE if summary.get("kind", "incident") == "maintenance" else 0
+        )
+        row = _Row(incident_id, summary["started_at"], summary["severity"], flags, encoded)
+        out.append((incident_id, row, []))
+    return out
+
+
+def _parse_many(repo: Repo, ids: list[str]) -> list[_Parsed]:
+    """:func:`_parse`; with many files, half of them in a forked second process (CPU-bound)."""
+    workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+    shares = parallel_map(lambda share: _parse(repo, share), ids, workers=workers, minimum=PARALLEL_THRESHOLD)
+    return [parsed for share in shares for parsed in share]
+
+
+# -- the scan -------------------------------------------------------------------------------------
+
+
+def summary_rows(repo: Repo, path: Path) -> SummaryRows:
+    """Every valid record's summary (see :class:`SummaryRows`), newest first; the problems of the
+    invalid ones in ``.problems`` (in id order), their records skipped.
+
+    Warm (nothing changed since the cache was written): the listing and one read of the fast index.
+    Otherwise only new and changed records are parsed and validated, and the cache is rewritten."""
+    began = time.time_ns()
+    names, stamps = scan_stamps(repo.incidents_dir)
+    identity = (FORMAT, __version__, _stamp(repo.config_path))
+    cached = _open_cache(path, identity)
+    if cached is not None:
+        fast = cached.fast
+        if fast[2] == stamps.tobytes() and fast[1] == "\n".join(names):
+            problems = fast[7]
+            return SummaryRows(
+                severities=fast[3],
+                codes=fast[4],
+                flags=fast[5],
+                offsets=array("q", fast[6]),
+                _file=cached.file,
+                _base=cached.rows_at,
+                problems=[problem for key in sorted(problems) for problem in problems[key]],
+            )
+        try:
+            return _update(repo, path, identity, names, stamps, began, cached)
+        finally:
+            cached.file.close()
+    return _update(repo, path, identity, names, stamps, began, None)
+
+
+def _update(
+    repo: Repo,
+    path: Path,
+    identity: tuple[Any, ...],
+    names: list[str],
+    stamps: array[int],
+    began: int,
+    cached: _Cached | None,
+) -> SummaryRows:
+    """Something changed (or there is no cache): reuse the unchanged rows, parse the rest, rewrite."""
+    old_rows: dict[str, _Row] = {}
+    old_problems: dict[str, tuple[str, ...]] = {}
+    old_stamps: dict[str, bytes] = {}
+    old_fast = old_blob = None
+    if cached is not None:
+        fast = cached.fast
+        old_fast = fast
+        cached.file.seek(cached.slow_at)
+        ids_text, starts_text = marshal.loads(cached.file.read(cached.slow_size))  # noqa: S302 - ours, in .git
+        old_blob = cached.file.read()
+        offsets = array("q", fast[6])
+        severities, codes, flags = fast[3], fast[4], fast[5]
+        if ids_text:
+            for index, (incident_id, started_at) in enumerate(
+                zip(ids_text.split("\n"), starts_text.split("\n"), strict=True)
+            ):
+                row_json = old_blob[offsets[index] : offsets[index + 1] - 2]
+                old_rows[incident_id] = _Row(
+                    incident_id, started_at, severities[_code_at(codes, len(flags), index)], flags[index], row_json
+                )
+        old_problems = fast[7]
+        old_names = fast[1].split("\n") if fast[1] else []
+        raw = fast[2]
+        old_stamps = {name: raw[32 * index : 32 * index + 32] for index, name in enumerate(old_names)}
+    raw_now = stamps.tobytes()
+    trusted = array("q", stamps)
+    racy_after = began - RACY_NS
+    rows: list[_Row] = []
+    problems: dict[str, tuple[str, ...]] = {}
+    stale: list[str] = []
+    for index, name in enumerate(names):
+        stamp = raw_now[32 * index : 32 * index + 32]
+        if max(stamps[4 * index + 1], stamps[4 * index + 2]) >= racy_after:
+            trusted[4 * index : 4 * index + 4] = array("q", bytes(32))
+        incident_id = name[:-5]
+        if not ID_PATTERN.match(incident_id):
+            continue  # not a record (the same rule as everywhere: records.listing)
+        if old_stamps.get(name) == stamp:
+            if incident_id in old_rows:
+                rows.append(old_rows[incident_id])
+                continue
+            if incident_id in old_problems:
+                problems[incident_id] = old_problems[incident_id]
+                continue
+        stale.append(incident_id)
+    stale.sort()
+    for incident_id, row, found in _parse_many(repo, stale):
+        if row is None:
+            problems[incident_id] = tuple(found)
+        else:
+            rows.append(row)
+    rows.sort(key=lambda row: (row.started_at, row.incident_id), reverse=True)
+    fast_now, blob = _encode_unless_same(path, identity, names, trusted, rows, problems, old_fast, old_blob)
+    return SummaryRows(
+        severities=fast_now[0],
+        codes=fast_now[1],
+        flags=fast_now[2],
+        offsets=fast_now[3],
+        _blob=blob,
+        problems=[problem for key in sorted(problems) for problem in problems[key]],
+    )
+
+
+def _encode_unless_same(
+    path: Path,
+    identity: tuple[Any, ...],
+    names: list[str],
+    trusted: array[int],
+    rows: list[_Row],
+    problems: dict[str, tuple[str, ...]],
+    old_fast: tuple[Any, ...] | None,
+    old_blob: bytes | None,
+) -> tuple[tuple[tuple[str, ...], bytes, bytes, array[int]], bytes]:
+    """Write the cache unless it would be the same file (e.g. the same racy records parsed again)."""
+    severities = tuple(sorted({row.severity for row in rows}))
+    index = {name: code for code, name in enumerate(severities)}
+    codes = _encode_codes([index[row.severity] for row in rows], len(severities))
+    flags = bytes(row.flags for row in rows)
+    offsets = array("q", [0])
+    position = 0
+    for row in rows:
+        position += len(row.json) + 2
+        offsets.append(position)
+    blob = b",\n".join(row.json for row in rows) + (b",\n" if rows else b"")
+    fast = (
+        identity,
+        "\n".join(names),
+        trusted.tobytes(),
+        severities,
+        codes,
+        flags,
+        offsets.tobytes(),
+        problems,
+    )
+    if old_fast != fast or old_blob != blob:
+        _store(path, fast, rows, blob)
+    return (severities, codes, flags, offsets), blob
+
+
+def _store(path: Path, fast: tuple[Any, ...], rows: list[_Row], blob: bytes) -> None:
+    fast_bytes = marshal.dumps(fast)
+    slow_bytes = marshal.dumps(("\n".join(row.incident_id for row in rows), "\n".join(row.started_at for row in rows)))
+    header = MAGIC + len(fast_bytes).to_bytes(8, "little") + len(slow_bytes).to_bytes(8, "little")
+    try:
+        atomic_write_bytes(path, b"".join((header, fast_bytes, slow_bytes, blob)))
+    except OSError:
+        pass  # a read-only checkout still works, just without the cache
