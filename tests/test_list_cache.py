@@ -255,3 +255,22 @@ def test_empty_and_single(repo: Repo, count: int) -> None:
         out = invoke_cli("list", "--json", repo=repo.root).stdout
         assert json.loads(out) == _expected(repo)
         assert out == "[]\n" if not count else out.startswith("[\n{") and out.endswith("}\n]\n")
+
+
+def test_a_record_that_moves_or_breaks_and_heals(repo: Repo) -> None:
+    ids = _fill(repo)
+    _listed(repo)
+    path = repo.record_path(ids[1])
+    original = path.read_bytes()
+    # started 13:00 → 19:00: now the newest (same size, so only the stamp tells)
+    moved = original.replace(b"2024-03-01T13:00:00Z", b"2024-03-01T19:00:00Z")
+    assert moved != original
+    path.write_bytes(moved)
+    listed = _listed(repo)
+    assert [row["id"] for row in listed] == [ids[1], ids[4], ids[3], ids[2], ids[0]] and listed == _expected(repo)
+    path.write_bytes(b"schema: [broken\n")
+    result = invoke_cli("list", "--json", repo=repo.root)
+    assert f"incidents/{ids[1]}.yaml:" in result.stderr
+    assert [row["id"] for row in json.loads(result.stdout)] == [ids[4], ids[3], ids[2], ids[0]]
+    path.write_bytes(original)
+    assert _listed(repo) == _expected(repo) and invoke_cli("list", "--json", repo=repo.root).stderr == ""

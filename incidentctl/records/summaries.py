@@ -292,10 +292,13 @@ def summary_rows(repo: Repo, path: Path) -> SummaryRows:
                 problems=[problem for key in sorted(problems) for problem in problems[key]],
             )
         try:
-            return _update(repo, path, identity, names, stamps, began, cached)
+            old = _Old(cached)
+        except Exception:  # noqa: BLE001 - an old file that does not add up: a cold scan
+            old = _Old(None)
         finally:
             cached.file.close()
-    return _update(repo, path, identity, names, stamps, began, None)
+        return _update(repo, path, identity, names, stamps, began, old)
+    return _update(repo, path, identity, names, stamps, began, _Old(None))
 
 
 def _update(
@@ -305,111 +308,200 @@ def _update(
     names: list[str],
     stamps: array[int],
     began: int,
-    cached: _Cached | None,
+    old: _Old,
 ) -> SummaryRows:
-    """Something changed (or there is no cache): reuse the unchanged rows, parse the rest, rewrite."""
-    old_rows: dict[str, _Row] = {}
-    old_problems: dict[str, tuple[str, ...]] = {}
-    old_stamps: dict[str, bytes] = {}
-    old_fast = old_blob = None
-    if cached is not None:
-        fast = cached.fast
-        old_fast = fast
-        cached.file.seek(cached.slow_at)
-        ids_text, starts_text = marshal.loads(cached.file.read(cached.slow_size))  # noqa: S302 - ours, in .git
-        old_blob = cached.file.read()
-        offsets = array("q", fast[6])
-        severities, codes, flags = fast[3], fast[4], fast[5]
-        if ids_text:
-            for index, (incident_id, started_at) in enumerate(
-                zip(ids_text.split("\n"), starts_text.split("\n"), strict=True)
-            ):
-                row_json = old_blob[offsets[index] : offsets[index + 1] - 2]
-                old_rows[incident_id] = _Row(
-                    incident_id, started_at, severities[_code_at(codes, len(flags), index)], flags[index], row_json
-                )
-        old_problems = fast[7]
-        old_names = fast[1].split("\n") if fast[1] else []
-        raw = fast[2]
-        old_stamps = {name: raw[32 * index : 32 * index + 32] for index, name in enumerate(old_names)}
-    raw_now = stamps.tobytes()
-    trusted = array("q", stamps)
-    racy_after = began - RACY_NS
-    rows: list[_Row] = []
-    problems: dict[str, tuple[str, ...]] = {}
-    stale: list[str] = []
-    for index, name in enumerate(names):
-        stamp = raw_now[32 * index : 32 * index + 32]
-        if max(stamps[4 * index + 1], stamps[4 * index + 2]) >= racy_after:
-            trusted[4 * index : 4 * index + 4] = array("q", bytes(32))
-        incident_id = name[:-5]
-        if not ID_PATTERN.match(incident_id):
-            continue  # not a record (the same rule as everywhere: records.listing)
-        if old_stamps.get(name) == stamp:
-            if incident_id in old_rows:
-                rows.append(old_rows[incident_id])
-                continue
-            if incident_id in old_problems:
-                problems[incident_id] = old_problems[incident_id]
-                continue
-        stale.append(incident_id)
-    stale.sort()
+    """Something changed (or there is no cache): reuse the unchanged rows, parse the rest, rewrite.
+
+    Column-wise: the unchanged rows are never decoded, only copied (in runs) from the old file."""
+    raw = stamps.tobytes()
+    present = {name[:-5] for name in names}
+    changed = _changed_names(names, raw, old)
+    stale = sorted(
+        incident_id for incident_id in (name[:-5] for name in changed) if ID_PATTERN.match(incident_id)
+    )  # not an id: not a record (the same rule as everywhere: records.listing)
+    stale_set = set(stale)
+    problems = {key: found for key, found in old.problems.items() if key in present and key not in stale_set}
+    new_rows: dict[str, _Row] = {}
     for incident_id, row, found in _parse_many(repo, stale):
         if row is None:
             problems[incident_id] = tuple(found)
         else:
-            rows.append(row)
-    rows.sort(key=lambda row: (row.started_at, row.incident_id), reverse=True)
-    fast_now, blob = _encode_unless_same(path, identity, names, trusted, rows, problems, old_fast, old_blob)
+            new_rows[incident_id] = row
+    # The rows in output order: an int is an unchanged row of the old file, a _Row a parsed one.
+    replaced = {index: new_rows[incident_id] for index, incident_id in enumerate(old.ids) if incident_id in new_rows}
+    gone = present.issuperset(old.ids) is False or any(
+        incident_id not in new_rows for incident_id in stale_set.intersection(old.ids)
+    )
+    order: list[int | _Row]
+    if (
+        not gone
+        and len(replaced) == len(new_rows)
+        and all(row.started_at == old.starts[index] for index, row in replaced.items())
+    ):  # e.g. after an update: the same records in the same order, some of them re-encoded
+        order = [replaced.get(index, index) for index in range(len(old.ids))] if replaced else list(range(len(old.ids)))
+    else:
+        keep: list[tuple[str, str, int | _Row]] = [
+            (old.starts[index], incident_id, index)
+            for index, incident_id in enumerate(old.ids)
+            if incident_id in present and incident_id not in stale_set
+        ]
+        keep.extend((row.started_at, row.incident_id, row) for row in new_rows.values())
+        keep.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+        order = [entry[2] for entry in keep]
+    trusted = _trusted(stamps, began)
+    return _write(path, identity, names, trusted, old, order, problems)
+
+
+def _changed_names(names: list[str], raw: bytes, old: _Old) -> list[str]:
+    """The listed names whose stamp differs from the old listing's (or that are new)."""
+    if names == old.names:  # the same files in the same order: find the differing stamps by bisection
+        return [names[index] for index in _differing(memoryview(raw), memoryview(old.raw), 0, len(names))]
+    where = dict(zip(old.names, range(len(old.names)), strict=True))
+    old_raw = old.raw
+    changed = []
+    for index, name in enumerate(names):
+        at = where.get(name)
+        if at is None or raw[32 * index : 32 * index + 32] != old_raw[32 * at : 32 * at + 32]:
+            changed.append(name)
+    return changed
+
+
+def _differing(new: memoryview, old: memoryview, first: int, end: int) -> list[int]:
+    """Indexes of the 32-byte stamps that differ in ``first..end`` (C comparisons of halves)."""
+    if new[32 * first : 32 * end] == old[32 * first : 32 * end]:
+        return []
+    if end - first == 1:
+        return [first]
+    middle = (first + end) // 2
+    return _differing(new, old, first, middle) + _differing(new, old, middle, end)
+
+
+def _trusted(stamps: array[int], began: int) -> bytes:
+    """The stamps to store: zeros for the racy ones (changed less than :data:`RACY_NS` before ``began``)."""
+    racy_after = began - RACY_NS
+    if not stamps or max(max(stamps[1::4]), max(stamps[2::4])) < racy_after:
+        return stamps.tobytes()
+    trusted = array("q", stamps)
+    zeros = array("q", bytes(32))
+    for index in range(len(stamps) // 4):
+        if stamps[4 * index + 1] >= racy_after or stamps[4 * index + 2] >= racy_after:
+            trusted[4 * index : 4 * index + 4] = zeros
+    return trusted.tobytes()
+
+
+class _Old:
+    """The old cache file's columns (all empty without one)."""
+
+    def __init__(self, cached: _Cached | None) -> None:
+        self.names: list[str] = []
+        self.raw = b""
+        self.ids: list[str] = []
+        self.starts: list[str] = []
+        self.severities: tuple[str, ...] = ()
+        self.codes: list[int] = []
+        self.flags = b""
+        self.offsets: array[int] = array("q", [0])
+        self.blob = b""
+        self.problems: dict[str, tuple[str, ...]] = {}
+        self.fast: tuple[Any, ...] | None = None
+        if cached is None:
+            return
+        fast = self.fast = cached.fast
+        cached.file.seek(cached.slow_at)
+        ids_text, starts_text = marshal.loads(cached.file.read(cached.slow_size))  # noqa: S302 - ours, in .git
+        self.blob = cached.file.read()
+        self.names = fast[1].split("\n") if fast[1] else []
+        self.raw = fast[2]
+        self.ids = ids_text.split("\n") if ids_text else []
+        self.starts = starts_text.split("\n") if starts_text else []
+        self.severities, self.flags, self.problems = fast[3], fast[5], fast[7]
+        self.offsets = array("q", fast[6])
+        count = len(self.flags)
+        codes: bytes = fast[4]
+        self.codes = list(codes) if len(codes) == count else [_code_at(codes, count, row) for row in range(count)]
+        if not (len(self.ids) == len(self.starts) == count and len(self.names) * 32 == len(self.raw)):
+            raise ValueError("inconsistent summaries cache")
+
+
+def _write(
+    path: Path,
+    identity: tuple[Any, ...],
+    names: list[str],
+    trusted: bytes,
+    old: _Old,
+    order: list[int | _Row],
+    problems: dict[str, tuple[str, ...]],
+) -> SummaryRows:
+    """Assemble the new file from ``order`` (old rows copied in runs), write it unless it is the same
+    file (e.g. the same racy records parsed again), and return its rows."""
+    severities = list(old.severities)
+    known = {name: code for code, name in enumerate(severities)}
+    codes: list[int] = []
+    flags = bytearray()
+    offsets = array("q", [0])
+    pieces: list[bytes | memoryview] = []
+    ids: list[str] = []
+    starts: list[str] = []
+    old_blob = memoryview(old.blob)
+    old_offsets = old.offsets
+    run_start = run_end = -1  # the run of old rows being copied
+    position = 0
+    for item in order:
+        if isinstance(item, int):
+            if item != run_end:
+                if run_end > run_start:
+                    pieces.append(old_blob[old_offsets[run_start] : old_offsets[run_end]])
+                run_start = item
+            run_end = item + 1
+            codes.append(old.codes[item])
+            flags.append(old.flags[item])
+            ids.append(old.ids[item])
+            starts.append(old.starts[item])
+            position += old_offsets[item + 1] - old_offsets[item]
+        else:
+            if run_end > run_start:
+                pieces.append(old_blob[old_offsets[run_start] : old_offsets[run_end]])
+            run_start = run_end = -1
+            code = known.get(item.severity)
+            if code is None:
+                code = known[item.severity] = len(severities)
+                severities.append(item.severity)
+            codes.append(code)
+            flags.append(item.flags)
+            ids.append(item.incident_id)
+            starts.append(item.started_at)
+            pieces.append(item.json + b",\n")
+            position += len(item.json) + 2
+        offsets.append(position)
+    if run_end > run_start:
+        pieces.append(old_blob[old_offsets[run_start] : old_offsets[run_end]])
+    blob = b"".join(pieces)
+    code_bytes = _encode_codes(codes, len(severities))
+    fast = (
+        identity,
+        "\n".join(names),
+        trusted,
+        tuple(severities),
+        code_bytes,
+        bytes(flags),
+        offsets.tobytes(),
+        problems,
+    )
+    if old.fast != fast or old.blob != blob:
+        _store(path, fast, ids, starts, blob)
     return SummaryRows(
-        severities=fast_now[0],
-        codes=fast_now[1],
-        flags=fast_now[2],
-        offsets=fast_now[3],
+        severities=tuple(severities),
+        codes=code_bytes,
+        flags=bytes(flags),
+        offsets=offsets,
         _blob=blob,
         problems=[problem for key in sorted(problems) for problem in problems[key]],
     )
 
 
-def _encode_unless_same(
-    path: Path,
-    identity: tuple[Any, ...],
-    names: list[str],
-    trusted: array[int],
-    rows: list[_Row],
-    problems: dict[str, tuple[str, ...]],
-    old_fast: tuple[Any, ...] | None,
-    old_blob: bytes | None,
-) -> tuple[tuple[tuple[str, ...], bytes, bytes, array[int]], bytes]:
-    """Write the cache unless it would be the same file (e.g. the same racy records parsed again)."""
-    severities = tuple(sorted({row.severity for row in rows}))
-    index = {name: code for code, name in enumerate(severities)}
-    codes = _encode_codes([index[row.severity] for row in rows], len(severities))
-    flags = bytes(row.flags for row in rows)
-    offsets = array("q", [0])
-    position = 0
-    for row in rows:
-        position += len(row.json) + 2
-        offsets.append(position)
-    blob = b",\n".join(row.json for row in rows) + (b",\n" if rows else b"")
-    fast = (
-        identity,
-        "\n".join(names),
-        trusted.tobytes(),
-        severities,
-        codes,
-        flags,
-        offsets.tobytes(),
-        problems,
-    )
-    if old_fast != fast or old_blob != blob:
-        _store(path, fast, rows, blob)
-    return (severities, codes, flags, offsets), blob
-
-
-def _store(path: Path, fast: tuple[Any, ...], rows: list[_Row], blob: bytes) -> None:
+def _store(path: Path, fast: tuple[Any, ...], ids: list[str], starts: list[str], blob: bytes) -> None:
     fast_bytes = marshal.dumps(fast)
-    slow_bytes = marshal.dumps(("\n".join(row.incident_id for row in rows), "\n".join(row.started_at for row in rows)))
+    slow_bytes = marshal.dumps(("\n".join(ids), "\n".join(starts)))
     header = MAGIC + len(fast_bytes).to_bytes(8, "little") + len(slow_bytes).to_bytes(8, "little")
     try:
         atomic_write_bytes(path, b"".join((header, fast_bytes, slow_bytes, blob)))
