@@ -11,7 +11,7 @@ The file (``.git/incidentctl/scan-summaries.bin``, see :func:`incidentctl.record
 - *rows*: each valid record's ``Incident.summary_dict()`` as ``json.dumps(..., ensure_ascii=False)``
   in UTF-8, followed by ``,\\n``; newest first (by ``(started_at, id)``, the order ``list`` shows);
 - *fast index* (what every warm ``list`` reads): the code and config stamps, the listing it was
-  made from (file names in directory order, 4 stamps each), per row a severity code and flags (open,
+  made from (file names in directory order, NUL-separated, 4 stamps each), per row a severity code and flags (open,
   maintenance) for the filters, the rows' byte offsets, and the problems of invalid records;
 - *slow index* (read only when something changed): per row its id and ``started_at`` for merging.
 
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 MAGIC = b"ICLIST\x00\x01"
 #: Bumped whenever the file layout or the rows' encoding changes.
-FORMAT = 1
+FORMAT = 2
 _HEADER = len(MAGIC) + 16
 #: A stamp this recent (mtime or ctime, against the clock when the scan began) is not trusted: a
 #: second change within the file system's timestamp granularity could leave it unchanged.
@@ -280,7 +280,7 @@ def summary_rows(repo: Repo, path: Path) -> SummaryRows:
     cached = _open_cache(path, identity)
     if cached is not None:
         fast = cached.fast
-        if fast[2] == stamps.tobytes() and fast[1] == "\n".join(names):
+        if fast[2] == stamps.tobytes() and fast[1] == "\0".join(names):
             problems = fast[7]
             return SummaryRows(
                 severities=fast[3],
@@ -410,7 +410,7 @@ class _Old:
         cached.file.seek(cached.slow_at)
         ids_text, starts_text = marshal.loads(cached.file.read(cached.slow_size))  # noqa: S302 - ours, in .git
         self.blob = cached.file.read()
-        self.names = fast[1].split("\n") if fast[1] else []
+        self.names = fast[1].split("\0") if fast[1] else []
         self.raw = fast[2]
         self.ids = ids_text.split("\n") if ids_text else []
         self.starts = starts_text.split("\n") if starts_text else []
@@ -479,7 +479,7 @@ def _write(
     code_bytes = _encode_codes(codes, len(severities))
     fast = (
         identity,
-        "\n".join(names),
+        "\0".join(names),  # a file name never holds NUL
         trusted,
         tuple(severities),
         code_bytes,
