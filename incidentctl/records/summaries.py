@@ -43,8 +43,6 @@ from .. import __version__
 from ..model import ID_PATTERN
 from .codec import atomic_write_bytes
 from .listing import scan_stamps
-from .parallel import parallel_map
-from .validate import check_file_parsed
 
 if TYPE_CHECKING:
     from ..store import Repo
@@ -236,6 +234,8 @@ _Parsed = tuple[str, "_Row | None", list[str]]
 
 def _parse(repo: Repo, ids: Sequence[str]) -> list[_Parsed]:
     """Parse and validate records through THE record check (the same wording as every other reader)."""
+    from .validate import check_file_parsed  # (not needed by a warm list)
+
     out: list[_Parsed] = []
     folder = repo.incidents_dir
     for incident_id in ids:
@@ -260,6 +260,10 @@ def _parse(repo: Repo, ids: Sequence[str]) -> list[_Parsed]:
 
 def _parse_many(repo: Repo, ids: list[str]) -> list[_Parsed]:
     """:func:`_parse`; with many files, half of them in a forked second process (CPU-bound)."""
+    from .parallel import parallel_map
+
+    if not ids:
+        return []
     workers = 2 if (os.cpu_count() or 1) >= 2 else 1
     shares = parallel_map(lambda share: _parse(repo, share), ids, workers=workers, minimum=PARALLEL_THRESHOLD)
     return [parsed for share in shares for parsed in share]
