@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -274,3 +275,11 @@ def test_a_record_that_moves_or_breaks_and_heals(repo: Repo) -> None:
     assert [row["id"] for row in json.loads(result.stdout)] == [ids[4], ids[3], ids[2], ids[0]]
     path.write_bytes(original)
     assert _listed(repo) == _expected(repo) and invoke_cli("list", "--json", repo=repo.root).stderr == ""
+
+
+def test_the_only_record_edited_to_a_row_of_the_same_length(repo: Repo) -> None:
+    change = open_incident(repo, "Title AAAA", severity="sev1", message="m", at=START)
+    path = repo.record_path(change.incident.id)
+    for title in ("Title BBBB", "Title CCCC", "Title CCCC"):
+        path.write_bytes(re.sub(rb"title: Title \w+", f"title: {title}".encode(), path.read_bytes()))
+        assert [row["title"] for row in _listed(repo)] == [title]

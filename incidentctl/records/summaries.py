@@ -32,6 +32,7 @@ import json
 import marshal
 import os
 import re
+import tempfile
 import time
 from array import array
 from collections.abc import Iterator, Sequence
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .. import __version__
 from ..model import ID_PATTERN
-from .codec import atomic_write_bytes
+from .codec import TEMP_PREFIX
 from .listing import scan_stamps
 
 if TYPE_CHECKING:
@@ -342,6 +343,9 @@ def _update(
         and len(replaced) == len(new_rows)
         and all(row.started_at == old.starts[index] for index, row in replaced.items())
     ):  # e.g. after an update: the same records in the same order, some of them re-encoded
+        for index, row in list(replaced.items()):
+            if old.row_json(index) == row.json:  # parsed again (touched, or racy before): the same row
+                del replaced[index]
         order = [replaced.get(index, index) for index in range(len(old.ids))] if replaced else list(range(len(old.ids)))
     else:
         keep: list[tuple[str, str, int | _Row]] = [
@@ -396,6 +400,9 @@ def _trusted(stamps: array[int], began: int) -> bytes:
 class _Old:
     """The old cache file's columns (all empty without one)."""
 
+    def row_json(self, index: int) -> bytes:
+        return self.blob[self.offsets[index] : self.offsets[index + 1] - 2]
+
     def __init__(self, cached: _Cached | None) -> None:
         self.names: list[str] = []
         self.raw = b""
@@ -449,7 +456,7 @@ def _write(
     old_blob = memoryview(old.blob)
     old_offsets = old.offsets
     run_start = run_end = -1  # the run of old rows being copied
-    position = 0
+    position = parsed = 0
     for item in order:
         if isinstance(item, int):
             if item != run_end:
@@ -466,6 +473,7 @@ def _write(
             if run_end > run_start:
                 pieces.append(old_blob[old_offsets[run_start] : old_offsets[run_end]])
             run_start = run_end = -1
+            parsed += 1
             code = known.get(item.severity)
             if code is None:
                 code = known[item.severity] = len(severities)
@@ -479,7 +487,6 @@ def _write(
         offsets.append(position)
     if run_end > run_start:
         pieces.append(old_blob[old_offsets[run_start] : old_offsets[run_end]])
-    blob = b"".join(pieces)
     code_bytes = _encode_codes(codes, len(severities))
     fast = (
         identity,
@@ -491,23 +498,52 @@ def _write(
         offsets.tobytes(),
         problems,
     )
-    if old.fast != fast or old.blob != blob:
-        _store(path, fast, ids, starts, blob)
-    return SummaryRows(
+    rows = SummaryRows(
         severities=tuple(severities),
         codes=code_bytes,
         flags=bytes(flags),
         offsets=offsets,
-        _blob=blob,
         problems=[problem for key in sorted(problems) for problem in problems[key]],
     )
+    same_rows = parsed == 0 and len(pieces) == 1 and len(order) == len(old.ids)  # one run: all the old rows
+    if old.fast == fast and (same_rows or not order):
+        rows._blob = old.blob  # nothing to write (e.g. racy records parsed again, the same)
+        return rows
+    written = _store(path, fast, ids, starts, pieces)
+    if written is None:
+        rows._blob = b"".join(pieces)
+    else:
+        rows._file, rows._base = written
+    return rows
 
 
-def _store(path: Path, fast: tuple[Any, ...], ids: list[str], starts: list[str], blob: bytes) -> None:
+def _store(
+    path: Path, fast: tuple[Any, ...], ids: list[str], starts: list[str], pieces: list[bytes | memoryview]
+) -> tuple[BinaryIO, int] | None:
+    """Write the cache file, streamed and atomic (temp file, fsync, rename; a lost rename leaves the
+    old file, which is still right for its own stamps); returns it open for reading and where its
+    rows start, or None where it cannot be written (a read-only checkout works without the cache)."""
     fast_bytes = marshal.dumps(fast)
     slow_bytes = marshal.dumps(("\n".join(ids), "\n".join(starts)))
     header = MAGIC + len(fast_bytes).to_bytes(8, "little") + len(slow_bytes).to_bytes(8, "little")
     try:
-        atomic_write_bytes(path, b"".join((header, fast_bytes, slow_bytes, blob)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=path.parent)
     except OSError:
-        pass  # a read-only checkout still works, just without the cache
+        return None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for piece in (header, fast_bytes, slow_bytes, *pieces):
+                handle.write(piece)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        reader = open(tmp, "rb")  # noqa: SIM115 - handed to SummaryRows, which closes it
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return reader, len(header) + len(fast_bytes) + len(slow_bytes)
