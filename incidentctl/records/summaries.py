@@ -363,7 +363,7 @@ def _update(
 def _changed_names(names: list[str], raw: bytes, old: _Old) -> list[str]:
     """The listed names whose stamp differs from the old listing's (or that are new)."""
     if names == old.names:  # the same files in the same order: find the differing stamps by bisection
-        return [names[index] for index in _differing(memoryview(raw), memoryview(old.raw), 0, len(names))]
+        return [names[index] for index in _differing(raw, old.raw, 0, len(names))]
     where = dict(zip(old.names, range(len(old.names)), strict=True))
     old_raw = old.raw
     changed = []
@@ -374,7 +374,7 @@ def _changed_names(names: list[str], raw: bytes, old: _Old) -> list[str]:
     return changed
 
 
-def _differing(new: memoryview, old: memoryview, first: int, end: int) -> list[int]:
+def _differing(new: bytes, old: bytes, first: int, end: int) -> list[int]:
     """Indexes of the 32-byte stamps that differ in ``first..end`` (C comparisons of halves)."""
     if new[32 * first : 32 * end] == old[32 * first : 32 * end]:
         return []
