@@ -165,6 +165,12 @@ def test_every_change_between_two_warm_lists_is_noticed(repo: Repo) -> None:
     assert [row["id"] for row in listed] == [ids[4], ids[3], ids[2], "2024-03-02-added", ids[1]]
     assert listed == _expected(repo)
 
+    # the config edited in place (same size): validation changes, so the cache does not hold
+    config = repo.root / "incidentctl.yaml"
+    _edit_in_place(config, b"sev3:", b"sev7:")
+    result = invoke_cli("list", "--json", repo=repo.root)
+    assert "unknown severity 'sev3'" in result.stderr and ids[2] not in result.stdout
+
 
 def test_invalid_records_are_reported_on_every_list(repo: Repo) -> None:
     ids = _fill(repo)

@@ -281,8 +281,14 @@ def summary_rows(repo: Repo, path: Path) -> SummaryRows:
     Otherwise only new and changed records are parsed and validated, and the cache is rewritten."""
     began = time.time_ns()
     names, stamps = scan_stamps(repo.incidents_dir)
-    identity = (FORMAT, __version__, _stamp(repo.config_path))
-    cached = _open_cache(path, identity)
+    config = _stamp(repo.config_path)
+    if config is not None and max(config[1], config[2]) >= began - RACY_NS:
+        # The config changed just now: not trusted either (read nothing, store a stamp that never matches).
+        identity: tuple[Any, ...] = (FORMAT, __version__, (0, 0, 0, 0))
+        cached = None
+    else:
+        identity = (FORMAT, __version__, config)
+        cached = _open_cache(path, identity)
     if cached is not None:
         fast = cached.fast
         if fast[2] == stamps.tobytes() and fast[1] == "\0".join(names):
