@@ -395,6 +395,61 @@ def bench_claim(work: Path, repeat: int) -> list[Figure]:
     ]
 
 
+STAT_FLOOR = """\
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for name in os.listdir(fd):
+    os.stat(name, dir_fd=fd, follow_symlinks=False)
+"""
+
+
+def bench_list(work: Path, repeat: int, incidents: int) -> list[Figure]:
+    """Warm ``list --json`` (goal ≤ 1 s at 100,000), beside its floors: ``list`` on an empty repo
+    (start-up) and a bare ``stat`` of every record (change detection). Then ``list --json`` after one
+    record changed (its cache is rewritten): touch a record, wait out the racy window, list."""
+    repo = fresh_copy(generated_repo(incidents), work)
+    empty = work / "empty"
+    run([*CLI, "init", str(empty), "--org", "Bench"])
+    script = work / "stat_floor.py"
+    script.write_text(STAT_FLOOR)
+    time.sleep(3.5)  # records copied just now are "racy" (records.summaries.RACY_NS): not trusted yet
+    run([*CLI, "--repo", str(repo), "list", "--json"])  # cold: fills the cache
+    run([*CLI, "--repo", str(repo), "list", "--json"])
+    startup = best([*CLI, "--repo", str(empty), "list", "--json"], repeat)
+    stat_floor = best([PY, str(script), str(repo / "incidents")], repeat)
+    warm = best([*CLI, "--repo", str(repo), "list", "--json"], repeat)
+    record = sorted((repo / "incidents").iterdir())[len(list((repo / "incidents").iterdir())) // 2]
+
+    def touch() -> None:
+        os.utime(record)
+        time.sleep(3.5)
+
+    changed = best([*CLI, "--repo", str(repo), "list", "--json"], repeat, before=touch)
+    load = load_average()
+    notes: dict[str, object] = {
+        "load": load,
+        "cpu_s": round(warm.cpu, 2),
+        "peak_mb": round(warm.peak_mb),
+        "startup_cpu_s": round(startup.cpu, 2),
+        "stat_floor_s": round(stat_floor.seconds, 3),
+        "stat_floor_cpu_s": round(stat_floor.cpu, 2),
+    }
+    return [
+        Figure(
+            f"list: --json warm ({incidents})", warm.seconds, "s", startup.seconds, "≤ 1 s", warm.seconds <= 1, notes
+        ),
+        Figure(
+            f"list: --json after one record changed ({incidents})",
+            changed.seconds,
+            "s",
+            startup.seconds,
+            "– (measured)",
+            True,
+            {"load": load, "cpu_s": round(changed.cpu, 2), "peak_mb": round(changed.peak_mb)},
+        ),
+    ]
+
+
 BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "publish_all": lambda work, args: bench_publish_every_channel(work, max(2, args.repeat // 2)),
     "claim": lambda work, args: bench_claim(work, max(3, args.repeat)),
@@ -403,6 +458,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "write": lambda work, args: bench_write(work, args.repeat, args.incidents),
     "site": lambda work, args: bench_site(work, args.repeat, args.incidents),
     "publish": lambda work, args: bench_publish(work, max(2, args.repeat // 2)),
+    "list": lambda work, args: bench_list(work, args.repeat, args.incidents),
 }
 
 

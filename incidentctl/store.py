@@ -21,6 +21,7 @@ from .records.validate import check_bytes, check_file, decode, read_bytes
 from .records.validate import record_problems as record_problems  # for the merge driver and tests
 
 if TYPE_CHECKING:
+    from .records.summaries import SummaryRows
     from .records.transaction import Transaction
 
 INCIDENTS_DIR = "incidents"
@@ -120,6 +121,12 @@ class Repo:
         Validated like :meth:`scan`, but a warm call reads one small cache file, not every record.
         """
         return cache.summaries(self, skip_invalid=skip_invalid, problems=problems)
+
+    def summary_rows(self) -> SummaryRows:
+        """:meth:`summaries` for ``list``: newest first, each encoded as JSON once, filtered without
+        decoding (:class:`incidentctl.records.summaries.SummaryRows`); invalid records are skipped,
+        their problems in ``.problems``. Close it when done (``with repo.summary_rows() as rows``)."""
+        return cache.summary_rows(self)
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -18,11 +19,34 @@ from ..display import STATUS_STYLE, console, print_incident, severity_style
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["console", "note", "print_incident", "print_incident_table", "print_json"]
+__all__ = ["console", "note", "print_incident", "print_incident_table", "print_json", "print_json_lines"]
 
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def print_json_lines(pieces: Iterable[bytes]) -> None:
+    """A JSON array of elements already encoded (UTF-8, separated by ``,\\n``), one element a line:
+    ``[``, the elements, ``]`` (``[]`` when there are none). The bytes go to stdout as they are."""
+    out = sys.stdout
+    binary = getattr(out, "buffer", None) if (out.encoding or "").lower().replace("-", "") == "utf8" else None
+    if binary is not None:
+        out.flush()  # anything written as text before goes first
+    first = True
+    for piece in pieces:
+        if first:
+            piece = b"[\n" + piece
+            first = False
+        if binary is None:
+            out.write(piece.decode("utf-8"))
+        else:
+            binary.write(piece)
+    if binary is not None:
+        binary.write(b"[]\n" if first else b"\n]\n")
+        binary.flush()
+    else:
+        out.write("[]\n" if first else "\n]\n")
 
 
 def note(message: str) -> None:

@@ -33,6 +33,7 @@ from .validate import check_file_parsed, validate_record
 if TYPE_CHECKING:
     from ..model import Incident
     from ..store import Repo
+    from .summaries import SummaryRows
 
 CACHE_VERSION = 3
 #: Below this many files to parse, a second process costs more than it saves.
@@ -47,6 +48,8 @@ def cache_dir(root: Path) -> Path:
 
 
 def cache_path(root: Path, kind: str = "records") -> Path:
+    if kind == "summaries":  # list's own format: records.summaries
+        return cache_dir(root) / "scan-summaries.bin"
     return cache_dir(root) / f"scan-{kind}.pickle"
 
 
@@ -221,16 +224,29 @@ def load_all(repo: Repo, *, skip_invalid: bool = False, problems: list[str] | No
     return incidents
 
 
+def summary_rows(repo: Repo) -> SummaryRows:
+    """``list``'s view of every valid incident, newest first, as JSON encoded once
+    (:mod:`incidentctl.records.summaries`); the invalid records' problems in ``.problems``."""
+    from .summaries import summary_rows as load
+
+    with _no_gc():
+        return load(repo, cache_path(repo.root, "summaries"))
+
+
 def summaries(repo: Repo, *, skip_invalid: bool = False, problems: list[str] | None = None) -> list[dict[str, Any]]:
     """``list``'s view of every valid incident (``Incident.summary_dict()``), oldest first."""
-    rows: list[dict[str, Any]] = _scan(repo, "summaries", None, skip_invalid, problems)
-    rows.sort(key=lambda row: (row["started_at"], row["id"]))
-    return rows
+    with summary_rows(repo) as rows:
+        found = rows.problems
+        if found and not skip_invalid:
+            raise RecordError("\n".join(found) + "\n(run `incidentctl lint` to see every problem)")
+        if problems is not None:
+            problems.extend(found)
+        return rows.dicts([(0, len(rows))] if len(rows) else [])[::-1]
 
 
 def clear(root: Path) -> None:
-    for kind in ("records", "summaries"):
+    for path in (cache_path(root, "records"), cache_path(root, "summaries"), cache_dir(root) / "scan-summaries.pickle"):
         try:
-            os.unlink(cache_path(root, kind))
+            os.unlink(path)
         except FileNotFoundError:
             pass
