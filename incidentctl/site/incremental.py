@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
 from ..records.codec import atomic_write_bytes
-from . import api, badges, calendar, feed, records
+from . import api, badges, calendar, feed, records, summarystore
 from .output import MARKER, MARKER_TEXT, Output, cache_folder
 from .pages import (
     common_context,
@@ -86,8 +86,11 @@ class Job:
         self.env = site_environment(repo)
         self.common = common_context(repo.config)
         self.views: dict[str, IncidentView] = {}
+        self.unpublished: dict[str, str] = {}
+        """Records with nothing public yet: id → stamp."""
+        self.changed: set[str] = set()
+        """Records whose cached summary is missing or stale (read again), or gone: the cache's new rows."""
         self.keys: dict[str, str] = {}
-        self.summaries: dict[str, tuple[str, tuple[Any, ...] | None]] = {}
         self.previous: dict[str, str] = {}
         self.existing: set[str] = set()
         self.reusable: list[str] = []
@@ -109,15 +112,17 @@ class Job:
         """Sort the records: cached and page unchanged (reusable), or to read and/or render (tasks)."""
         self.previous, self.existing = previous, existing
         cached = self.cache.summaries
+        from_tuple = IncidentView.from_tuple
         for incident_id, stamp in self.stamps.items():
             hit = cached.get(incident_id)
             if hit is None or hit[0] != stamp:
                 self.tasks.append(incident_id)
+                self.changed.add(incident_id)
                 continue
-            self.summaries[incident_id] = hit
             if hit[1] is None:
+                self.unpublished[incident_id] = stamp
                 continue  # nothing public yet
-            view = IncidentView.from_tuple(hit[1], stamp)
+            view = from_tuple(hit[1], stamp)
             self.views[incident_id] = view
             key = self.page_key(view)
             self.keys[view.path] = key
@@ -126,7 +131,9 @@ class Job:
                 self.reusable.append(view.path)
             else:
                 self.tasks.append(incident_id)
-        self.cache_changed = len(self.tasks) > 0 or len(cached) != len(self.stamps)
+        self.changed.update(cached.keys() - self.stamps.keys())  # deleted
+        self.cache_changed = bool(self.changed)
+        self.cache.summaries = {}  # the views hold what is needed; the tuples go
         self.hot = {i: kept for i, kept in self.cache.records.items() if self.stamps.get(i) == kept[0]}
 
     def run(self, out: Output, report: BuildReport) -> None:
@@ -142,9 +149,12 @@ class Job:
             self.written.extend(outcome.keys)
             self.hot.update(outcome.records)
             for incident_id, summary in outcome.summaries.items():
-                self.summaries[incident_id] = summary
                 if summary[1] is not None:
                     self.views[incident_id] = IncidentView.from_tuple(summary[1], summary[0])
+                    self.unpublished.pop(incident_id, None)
+                else:
+                    self.unpublished[incident_id] = summary[0]
+                    self.views.pop(incident_id, None)
         records.raise_problems(sorted(problems))
 
     def _work(self, out: Output, ids: Sequence[str]) -> _Outcome:
@@ -220,9 +230,23 @@ class Job:
         kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
         if not self.cache_changed and kept.keys() == self.cache.records.keys():
             return
-        self.cache.summaries = self.summaries
         self.cache.records = kept
-        records.save_cache(folder, self.cache)
+        records.save_cache(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed)
+
+    def row(self, incident_id: str) -> records.Summary | None:
+        """What the cache keeps for one record (None: no valid record by that id)."""
+        view = self.views.get(incident_id)
+        if view is not None:
+            return (view.stamp, view.to_tuple())
+        stamp = self.unpublished.get(incident_id)
+        return (stamp, None) if stamp is not None else None
+
+    def rows(self) -> Iterator[summarystore.Row]:
+        """Every record's cache row, made one at a time (the base file is streamed)."""
+        for incident_id, view in self.views.items():
+            yield (incident_id, view.stamp, view.to_tuple())
+        for incident_id, stamp in self.unpublished.items():
+            yield (incident_id, stamp, None)
 
 
 def _hot_ids(views: list[IncidentView]) -> set[str]:
