@@ -35,7 +35,9 @@ def make_incident(number: int, rng: random.Random) -> Incident:
     entries = [Entry(at=at, status="investigating", message=f"Errors {number}", components={component: "major_outage"})]
     if number % 5 != 3:  # a few stay open
         entries.append(
-            Entry(at=at + timedelta(hours=2), status="resolved", message="Fixed.", components={component: "operational"})
+            Entry(
+                at=at + timedelta(hours=2), status="resolved", message="Fixed.", components={component: "operational"}
+            )
         )
     return Incident(
         id=f"{at:%Y-%m-%d}-incident-{number}", title=f"Incident {number}", severity="sev2", timeline=entries

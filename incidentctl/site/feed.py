@@ -28,15 +28,16 @@ COMPONENT_FEED_LIMIT = 50
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def newest_updates(views: Sequence[IncidentView], limit: int) -> list[tuple[int, str, int]]:
+def newest_updates(views: Sequence[IncidentView], limit: int, *, by_last: bool = False) -> list[tuple[int, str, int]]:
     """The newest ``limit`` public updates as ``(time, incident id, 1-based index)``, newest first.
 
     Reads the summaries only: the incidents are walked by their last update, newest first, and
-    the walk stops once no later incident can hold an update among the newest ``limit``.
+    the walk stops once no later incident can hold an update among the newest ``limit``
+    (``by_last``: ``views`` is in that order already, by ``(last, id)`` descending).
     """
-    by_last = sorted(views, key=operator.attrgetter("last", "id"), reverse=True)
+    ordered = views if by_last else sorted(views, key=operator.attrgetter("last", "id"), reverse=True)
     found: list[tuple[int, str, int]] = []
-    for view in by_last:
+    for view in ordered:
         if len(found) >= limit:
             found.sort(reverse=True)
             del found[limit:]
@@ -92,6 +93,7 @@ def build_feed(
     component: ComponentView | None = None,
     incidents: Sequence[IncidentView] | None = None,
     record: Callable[[str], dict[str, Any]] | None = None,
+    picked: list[tuple[int, str, int]] | None = None,
 ) -> bytes:
     """The Atom document: deterministic (no build time; ``updated`` is the newest update's time).
 
@@ -110,8 +112,9 @@ def build_feed(
     root = "" if base or component is None else "../../"
     get_record = record or view.records.__getitem__
 
-    by_id = {item.id: item for item in view.incidents}
-    picked = newest_updates(view.incidents, FEED_LIMIT) if incidents is None else component_updates(incidents)
+    by_id = {item.id: item for item in (view.incidents if incidents is None else incidents)}
+    if picked is None:
+        picked = newest_updates(view.incidents, FEED_LIMIT) if incidents is None else component_updates(incidents)
     updates = [
         (at, by_id[incident_id], index, get_record(incident_id)["timeline"][index - 1])
         for at, incident_id, index in picked

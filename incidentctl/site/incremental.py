@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import operator
 import pickle
@@ -98,6 +99,10 @@ class Job:
         self.written: list[str] = []
         self.hot: dict[str, tuple[str, bytes]] = {}
         self.cache_changed = False
+        self.hot_ids: set[str] | None = None
+        """The records worth keeping in full for the next build (known once the shared files are planned)."""
+        self.memo: dict[str, tuple[str, bytes]] = {}
+        """Shared files rendered this build, by path: (digest of their inputs, bytes), for the next one."""
 
     def page_key(self, view: IncidentView) -> str:
         # No hash needed: the shared fingerprint is one already, the stamp names the record.
@@ -192,7 +197,11 @@ class Job:
     def shared_files(self) -> Iterator[PlannedFile]:
         """index, history, feed and API files, computed from every summary and a few full records."""
         views = list(self.views.values())
-        needed = _needed_records(views)
+        by_start = _newest(views, "started")
+        by_last = _newest(views, "last")
+        picked = feed.newest_updates(by_last, feed.FEED_LIMIT, by_last=True)
+        needed = _needed_records(views, by_start, picked)
+        self.hot_ids = _hot_ids(views, by_start, by_last)
         full: dict[str, dict[str, Any]] = {}
         problems: list[str] = []
         for incident_id in sorted(needed):
@@ -207,8 +216,30 @@ class Job:
                 self.hot[incident_id] = (self.stamps[incident_id], pickle.dumps(made[1], pickle.HIGHEST_PROTOCOL))
                 self.cache_changed = True
         records.raise_problems(problems)
-        view = compute_view(self.repo.config, views, self.now, full)
-        yield from plan_shared(self.env, self.common, view, self.shared, self.full_record)
+        view = compute_view(self.repo.config, by_start, self.now, full)
+        for item in plan_shared(self.env, self.common, view, self.shared, self.full_record, picked):
+            key = self._memo_key(item.path, view, picked)
+            yield (
+                item if key is None else PlannedFile(item.path, item.key, functools.partial(self._memoized, item, key))
+            )
+
+    def _memo_key(self, path: str, view: SiteView, picked: list[tuple[int, str, int]]) -> str | None:
+        """The digest of every input of the shared files that rarely change although always rendered
+        (the feed: its updates and their records; the calendar: its maintenances' records)."""
+        if path == "feed.atom":
+            views = self.views
+            parts = [f"{at}:{incident_id}:{index}:{views[incident_id].stamp}" for at, incident_id, index in picked]
+            return digest([self.shared, path, isoformat_z(view.updated_at), *parts])
+        if path == calendar.CALENDAR:
+            return digest([self.shared, path, *(f"{item.id}:{item.stamp}" for item in view.maintenances)])
+        return None
+
+    def _memoized(self, item: PlannedFile, key: str) -> bytes:
+        """``item.render()``, or the bytes the previous build rendered from the same inputs."""
+        kept = self.cache.memo.get(item.path)
+        data = kept[1] if kept is not None and kept[0] == key else item.render()
+        self.memo[item.path] = (key, data)
+        return data
 
     def full_record(self, incident_id: str) -> dict[str, Any]:
         """One incident's full public record, from the hot cache or its file (a component feed to render)."""
@@ -226,11 +257,17 @@ class Job:
         return made[1]
 
     def save_cache(self, folder: Path) -> None:
-        wanted = _hot_ids(list(self.views.values()))
+        views = list(self.views.values())
+        wanted = (
+            self.hot_ids
+            if self.hot_ids is not None
+            else _hot_ids(views, *(_newest(views, w) for w in ("started", "last")))
+        )
         kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
-        if not self.cache_changed and kept.keys() == self.cache.records.keys():
+        if not self.cache_changed and kept.keys() == self.cache.records.keys() and self.memo == self.cache.memo:
             return
         self.cache.records = kept
+        self.cache.memo = self.memo
         records.save_cache(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed)
 
     def row(self, incident_id: str) -> records.Summary | None:
@@ -249,23 +286,24 @@ class Job:
             yield (incident_id, stamp, None)
 
 
-def _hot_ids(views: list[IncidentView]) -> set[str]:
-    """The incidents whose full record the next build will probably need (see records.HotRecords)."""
-    by_last = _newest(views, "last")[: records.HOT_BY_LAST]
-    by_start = _newest(views, "started")[: records.HOT_BY_START]
-    kept = {view.id for view in (*by_last, *by_start)} | {
+def _hot_ids(views: list[IncidentView], by_start: list[IncidentView], by_last: list[IncidentView]) -> set[str]:
+    """The incidents whose full record the next build will probably need (see records.HotRecords).
+    ``by_start``, ``by_last``: ``views`` newest first by each (:func:`_newest`)."""
+    kept = {view.id for view in (*by_last[: records.HOT_BY_LAST], *by_start[: records.HOT_BY_START])} | {
         view.id for view in views if view.is_open or view.is_maintenance
     }
     return kept | feed.component_feed_ids(views)  # a component feed re-rendered must not re-read them
 
 
-def _needed_records(views: list[IncidentView]) -> set[str]:
-    """The records the shared pages render in full: open ones, the API's newest incidents, the feed's,
-    and every maintenance (the calendar lists them all; there are few)."""
-    incidents = [view for view in views if view.is_incident]
-    needed = {view.id for view in _newest(incidents, "started")[: api.INCIDENTS_LIMIT]}
+def _needed_records(
+    views: list[IncidentView], by_start: list[IncidentView], picked: list[tuple[int, str, int]]
+) -> set[str]:
+    """The records the shared pages render in full: open ones, the API's newest incidents, the feed's
+    (``picked``), and every maintenance (the calendar lists them all; there are few)."""
+    newest = itertools.islice((view for view in by_start if view.is_incident), api.INCIDENTS_LIMIT)
+    needed = {view.id for view in newest}
     needed.update(view.id for view in views if view.is_open or view.is_maintenance)
-    needed.update(incident_id for _, incident_id, _ in feed.newest_updates(views, feed.FEED_LIMIT))
+    needed.update(incident_id for _, incident_id, _ in picked)
     return needed
 
 
@@ -292,6 +330,7 @@ def plan_shared(
     view: SiteView,
     shared: str,
     load: Callable[[str], dict[str, Any]] | None = None,
+    picked: list[tuple[int, str, int]] | None = None,
 ) -> Iterator[PlannedFile]:
     """The files every build renders from the shared view, in the order they are written (archive
     pages first, the pages linking to them after), with the key of their inputs where reusable.
@@ -316,7 +355,7 @@ def plan_shared(
     for path, inputs, render in badges.files(view, load):  # feeds, badges, widget: before the pages linking them
         yield PlannedFile(path, digest([shared, path, *inputs]) if inputs is not None and shared else None, render)
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
-    yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
+    yield PlannedFile("feed.atom", None, functools.partial(feed.build_feed, view, picked=picked))
     yield PlannedFile(calendar.CALENDAR, None, functools.partial(calendar.build_calendar, view))
     for path, data in api.documents(view).items():
         yield PlannedFile(path, None, functools.partial(bytes, data))
