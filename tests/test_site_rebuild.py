@@ -150,19 +150,27 @@ def test_many_rebuilds_roll_the_recent_rows_into_the_base(
     rebuild_matches_full_build(repo, out, tmp_path)
 
 
-def test_a_stamp_names_the_content_only_while_racy(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_in_the_same_clock_tick_is_seen_by_its_digest(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times alone miss a second same-size write in the tick of the listing: the racy record's digest sees it."""
     path = repo.record_path(sorted(repo.ids())[0])
-    monkeypatch.setattr(records, "RACY_NS", 10**18)
-    racy = records.record_stamps(repo)[path.stem]
-    monkeypatch.setattr(records, "RACY_NS", -(10**18))
-    settled = records.record_stamps(repo)[path.stem]
+    monkeypatch.setattr(records, "RACY_NS", 10**18)  # every record just written
+    stamps, racy = records.record_stamps(repo)
     st = path.stat()
-    assert settled == f"{path.stem}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-    assert racy.startswith(settled + "#")
-    path.write_text(path.read_text().replace("Incident", "Accident"))
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    monkeypatch.setattr(records, "RACY_NS", 10**18)
-    assert records.record_stamps(repo)[path.stem].split("#")[1] != racy.split("#")[1]
+    times = f"{path.stem}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    assert stamps[path.stem] == times and racy[path.stem][::2] == (times, times)
+    old_digest = racy[path.stem][1]
+    edit_keeping_size_and_mtime(path, "title: Incident", "title: Accident")
+    st = path.stat()
+    times = f"{path.stem}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    # What the last build would have kept had this write fallen in its tick: these very times, the old bytes.
+    seen = {path.stem: (times, old_digest, times)}
+    monkeypatch.setattr(records, "RACY_NS", -(10**18))  # settled since
+    stamps, racy = records.record_stamps(repo, seen)
+    assert stamps[path.stem].startswith(times + "#") and stamps[path.stem] != times
+    again, _ = records.record_stamps(repo, racy)
+    assert again[path.stem] == stamps[path.stem], "stable while the bytes stay"
+    unchanged, left = records.record_stamps(repo, {path.stem: (times, racy[path.stem][1], times)})
+    assert unchanged[path.stem] == times and not left, "same bytes: the plain stamp, no longer tracked"
 
 
 def test_old_cache_is_replaced(repo: Repo, tmp_path: Path) -> None:

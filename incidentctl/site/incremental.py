@@ -76,7 +76,15 @@ class _Outcome:
 class Job:
     """One build: which records to read, which incident pages to render, what the shared pages need."""
 
-    def __init__(self, repo: Repo, now: datetime, shared: str, cache: records.SummaryCache, stamps: dict[str, str]):
+    def __init__(
+        self,
+        repo: Repo,
+        now: datetime,
+        shared: str,
+        cache: records.SummaryCache,
+        stamps: dict[str, str],
+        racy: records.Racy | None = None,
+    ):
         self.repo = repo
         self.now = now
         self.now_tag = isoformat_z(now)
@@ -84,6 +92,7 @@ class Job:
         self.shared = shared
         self.cache = cache
         self.stamps = stamps
+        self.racy = racy or {}
         self.env = site_environment(repo)
         self.common = common_context(repo.config)
         self.views: dict[str, IncidentView] = {}
@@ -264,10 +273,14 @@ class Job:
             else _hot_ids(views, *(_newest(views, w) for w in ("started", "last")))
         )
         kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
-        if not self.cache_changed and kept.keys() == self.cache.records.keys() and self.memo == self.cache.memo:
+        same = (
+            kept.keys() == self.cache.records.keys() and self.memo == self.cache.memo and self.racy == self.cache.racy
+        )
+        if not self.cache_changed and same:
             return
         self.cache.records = kept
         self.cache.memo = self.memo
+        self.cache.racy = self.racy
         records.save_cache(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed)
 
     def row(self, incident_id: str) -> records.Summary | None:

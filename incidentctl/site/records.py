@@ -38,24 +38,32 @@ PARALLEL_MIN = 200
 #: The same for archive pages of the history (each lists ``history_page_size`` incidents).
 PARALLEL_MIN_PAGES = 16
 #: A record changed this close (ns) to the listing could change again within the same timestamp
-#: tick unseen: its stamp then names its content too (git's "racily clean" rule, with a wide margin).
+#: tick unseen (git's "racily clean" rule, with a wide margin): its digest is kept for the next build.
 RACY_NS = 2_000_000_000
 
+Racy = dict[str, tuple[str, str, str]]
+"""Records whose times alone could miss a change: id → (times stamp, digest of the bytes, stamp used)."""
 
-def record_stamps(repo: Repo) -> dict[str, str]:
-    """Every record's id → its stamp, sorted by id: ``id:size:mtime_ns:ctime_ns``.
+
+def record_stamps(repo: Repo, racy: Racy | None = None) -> tuple[dict[str, str], Racy]:
+    """Every record's id → its stamp, sorted by id: ``id:size:mtime_ns:ctime_ns``; and the racy ones.
 
     The same records as THE listing (:func:`~incidentctl.records.listing.list_records`: same id
     pattern, no hidden files, no symbolic links). The ctime is in the stamp because no tool can
     set it: an edit that keeps the size and puts the mtime back (``touch -r``, some editors and
-    sync tools) still changes it, and so does a checkout. A record whose mtime or ctime is within
-    :data:`RACY_NS` of now gets ``#`` and the digest of its bytes appended (read before it is parsed):
-    a second write in the same clock tick would not change its times, it changes the digest.
+    sync tools) still changes it, and so does a checkout.
+
+    A second write in the same clock tick as the listing changes none of the times. So a record
+    whose mtime or ctime is within :data:`RACY_NS` of now has its bytes digested (before anything
+    parses them) and kept in ``racy`` for the next build; there, a record with the same times but
+    another digest gets the stamp ``<times>#<digest>``: a new stamp, so it is read and rendered again.
     """
     import time
 
     from ..model import ID_PATTERN
 
+    known = racy or {}
+    racy_now: Racy = {}
     racy_after = time.time_ns() - RACY_NS
     folder = repo.incidents_dir
     found: list[tuple[str, str]] = []
@@ -63,7 +71,7 @@ def record_stamps(repo: Repo) -> dict[str, str]:
     try:
         listing = os.scandir(folder)
     except (FileNotFoundError, NotADirectoryError):
-        return {}
+        return {}, {}
     with listing:
         for entry in listing:
             name = entry.name
@@ -76,12 +84,18 @@ def record_stamps(repo: Repo) -> dict[str, str]:
                 st = entry.stat()
             except OSError:
                 continue
-            stamp = f"{incident_id}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-            if st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
-                stamp += "#" + _content_digest(entry.path)
+            stamp = times = f"{incident_id}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+            seen = known.get(incident_id)
+            recheck = seen is not None and seen[0] == times
+            if recheck or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
+                digest = _content_digest(entry.path)
+                if seen is not None and recheck:
+                    stamp = seen[2] if seen[1] == digest else f"{times}#{digest}"
+                if stamp != times or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
+                    racy_now[incident_id] = (times, digest, stamp)
             found.append((incident_id, stamp))
     found.sort()
-    return dict(found)
+    return dict(found), racy_now
 
 
 def _content_digest(path: str) -> str:
@@ -110,6 +124,8 @@ class SummaryCache:
     """Ids whose row lives in the recent file (changed since the base was written)."""
     memo: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """Rendered shared files by path: (digest of their inputs, bytes)."""
+    racy: Racy = field(default_factory=dict)
+    """The records the last build saw racy (:func:`record_stamps`)."""
 
 
 def cache_file(folder: Path) -> Path:
@@ -126,6 +142,7 @@ def load_cache(folder: Path, fingerprint: str) -> SummaryCache:
         rows: dict[str, Summary | None] = recent["rows"]
         hot: dict[str, tuple[str, bytes]] = recent["records"]
         memo: dict[str, tuple[str, bytes]] = recent["memo"]
+        racy: Racy = recent["racy"]
     except Exception:  # noqa: BLE001 - the base alone: records changed since are read again
         return SummaryCache(fingerprint, summaries, token=token)
     for incident_id, row in rows.items():
@@ -133,7 +150,7 @@ def load_cache(folder: Path, fingerprint: str) -> SummaryCache:
             summaries.pop(incident_id, None)
         else:
             summaries[incident_id] = row
-    return SummaryCache(fingerprint, summaries, hot, token, set(rows), memo)
+    return SummaryCache(fingerprint, summaries, hot, token, set(rows), memo, racy)
 
 
 def save_cache(
@@ -157,6 +174,7 @@ def save_cache(
             "rows": {incident_id: row(incident_id) for incident_id in sorted(pending)},
             "records": cache.records,
             "memo": cache.memo,
+            "racy": cache.racy,
         }
         summarystore.write_recent(folder / summarystore.RECENT_NAME, cache.fingerprint, token, data)
         summarystore.remove_old(folder)
