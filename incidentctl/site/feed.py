@@ -73,6 +73,22 @@ def component_updates(listed: Sequence[IncidentView]) -> list[tuple[int, str, in
     return newest_updates(listed, COMPONENT_FEED_LIMIT)
 
 
+ComponentFeed = tuple[list[IncidentView], list[tuple[int, str, int]]]
+"""The incidents touching a component (newest update first) and the updates its feed shows."""
+
+
+def component_feeds(by_last: Sequence[IncidentView]) -> dict[str, ComponentFeed]:
+    """Per component with a safe id, its incidents and feed updates: ``by_last`` is every incident
+    by ``(last, id)`` newest first, so each component's list is in that order and needs no sort."""
+    from ..model import ID_PATTERN
+
+    return {
+        cid: (listed, newest_updates(listed, COMPONENT_FEED_LIMIT, by_last=True))
+        for cid, listed in touching(by_last).items()
+        if ID_PATTERN.match(cid)
+    }
+
+
 def component_feed_ids(views: Sequence[IncidentView]) -> set[str]:
     """The incidents some component feed shows (their records are worth keeping in the cache)."""
     from ..model import ID_PATTERN

@@ -127,6 +127,8 @@ class Job:
         self.previous, self.existing = previous, existing
         cached = self.cache.summaries
         from_tuple = IncidentView.from_tuple
+        prefix = self.shared[:32]
+        views, keys, written, reusable = self.views, self.keys, self.written, self.reusable
         for incident_id, stamp in self.stamps.items():
             hit = cached.get(incident_id)
             if hit is None or hit[0] != stamp:
@@ -137,12 +139,14 @@ class Job:
                 self.unpublished[incident_id] = stamp
                 continue  # nothing public yet
             view = from_tuple(hit[1], stamp)
-            self.views[incident_id] = view
-            key = self.page_key(view)
-            self.keys[view.path] = key
-            self.written.append(view.path)
-            if previous.get(view.path) == key and (view.path in existing):
-                self.reusable.append(view.path)
+            views[incident_id] = view
+            path = f"incidents/{incident_id}.html"  # view.path
+            # Most records: a resolved incident, whose page_key is inlined here.
+            key = f"{prefix}:{stamp}:" if view.kind == "incident" and not view.is_open else self.page_key(view)
+            keys[path] = key
+            written.append(path)
+            if previous.get(path) == key and path in existing:
+                reusable.append(path)
             else:
                 self.tasks.append(incident_id)
         self.changed.update(cached.keys() - self.stamps.keys())  # deleted
@@ -210,7 +214,8 @@ class Job:
         by_last = _newest(views, "last")
         picked = feed.newest_updates(by_last, feed.FEED_LIMIT, by_last=True)
         needed = _needed_records(views, by_start, picked)
-        self.hot_ids = _hot_ids(views, by_start, by_last)
+        component_feeds = feed.component_feeds(by_last)
+        self.hot_ids = _hot_ids(views, by_start, by_last, component_feeds)
         full: dict[str, dict[str, Any]] = {}
         problems: list[str] = []
         for incident_id in sorted(needed):
@@ -226,7 +231,8 @@ class Job:
                 self.cache_changed = True
         records.raise_problems(problems)
         view = compute_view(self.repo.config, by_start, self.now, full)
-        for item in plan_shared(self.env, self.common, view, self.shared, self.full_record, picked):
+        planned = plan_shared(self.env, self.common, view, self.shared, self.full_record, picked, component_feeds)
+        for item in planned:
             key = self._memo_key(item.path, view, picked)
             yield (
                 item if key is None else PlannedFile(item.path, item.key, functools.partial(self._memoized, item, key))
@@ -267,11 +273,10 @@ class Job:
 
     def save_cache(self, folder: Path) -> None:
         views = list(self.views.values())
-        wanted = (
-            self.hot_ids
-            if self.hot_ids is not None
-            else _hot_ids(views, *(_newest(views, w) for w in ("started", "last")))
-        )
+        if self.hot_ids is None:
+            by_last = _newest(views, "last")
+            self.hot_ids = _hot_ids(views, _newest(views, "started"), by_last, feed.component_feeds(by_last))
+        wanted = self.hot_ids
         kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
         same = (
             kept.keys() == self.cache.records.keys() and self.memo == self.cache.memo and self.racy == self.cache.racy
@@ -299,13 +304,19 @@ class Job:
             yield (incident_id, stamp, None)
 
 
-def _hot_ids(views: list[IncidentView], by_start: list[IncidentView], by_last: list[IncidentView]) -> set[str]:
+def _hot_ids(
+    views: list[IncidentView],
+    by_start: list[IncidentView],
+    by_last: list[IncidentView],
+    component_feeds: dict[str, feed.ComponentFeed],
+) -> set[str]:
     """The incidents whose full record the next build will probably need (see records.HotRecords).
     ``by_start``, ``by_last``: ``views`` newest first by each (:func:`_newest`)."""
     kept = {view.id for view in (*by_last[: records.HOT_BY_LAST], *by_start[: records.HOT_BY_START])} | {
         view.id for view in views if view.is_open or view.is_maintenance
     }
-    return kept | feed.component_feed_ids(views)  # a component feed re-rendered must not re-read them
+    # A component feed re-rendered must not re-read them.
+    return kept | {incident_id for _, updates in component_feeds.values() for _, incident_id, _ in updates}
 
 
 def _needed_records(
@@ -344,6 +355,7 @@ def plan_shared(
     shared: str,
     load: Callable[[str], dict[str, Any]] | None = None,
     picked: list[tuple[int, str, int]] | None = None,
+    component_feeds: dict[str, feed.ComponentFeed] | None = None,
 ) -> Iterator[PlannedFile]:
     """The files every build renders from the shared view, in the order they are written (archive
     pages first, the pages linking to them after), with the key of their inputs where reusable.
@@ -365,7 +377,9 @@ def plan_shared(
             key,
             functools.partial(render_history_page, env, common, view, page, archive),
         )
-    for path, inputs, render in badges.files(view, load):  # feeds, badges, widget: before the pages linking them
+    for path, inputs, render in badges.files(
+        view, load, component_feeds
+    ):  # feeds, badges, widget: before the pages linking them
         yield PlannedFile(path, digest([shared, path, *inputs]) if inputs is not None and shared else None, render)
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
     yield PlannedFile("feed.atom", None, functools.partial(feed.build_feed, view, picked=picked))

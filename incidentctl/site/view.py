@@ -228,7 +228,10 @@ class _Tally:
         for cid, at in view.updated:
             if at > self.updated_at.get(cid, -(2**62)):
                 self.updated_at[cid] = at
-        self._add_spans(view, window)
+        # Every span of a resolved incident ends by its resolution or last entry: one wholly before
+        # the window adds nothing (most of a long history), so its spans are not even looked at.
+        if view.resolved is None or max(view.resolved, view.last) > window.start_us:
+            self._add_spans(view, window)
 
     def _add_open(self, config: Config, view: IncidentView) -> None:
         """An open incident sets the banner and the components' current status."""
