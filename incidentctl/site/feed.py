@@ -15,7 +15,7 @@ from ..promises import promise_time
 from ..render import local_time
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
 from .api import page_id
-from .ids import atom_entry_id, feed_id, ordinal_at
+from .ids import atom_entry_id, feed_id, ordinals
 from .summary import IncidentView, from_micros, unpack_times
 from .view import ComponentView, SiteView
 
@@ -154,11 +154,13 @@ def build_feed(
     ET.SubElement(author, f"{{{ATOM}}}name").text = _text(view.config.organization)
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": root + self_path, "type": "application/atom+xml"})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": root + "index.html", "type": "text/html"})
+    numbered: dict[str, list[int]] = {}  # per incident: every entry's ordinal, in one pass
     for _, item, index, entry in updates:
         node = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        timeline = get_record(item.id)["timeline"]
+        if item.id not in numbered:
+            numbered[item.id] = ordinals(get_record(item.id)["timeline"])
         ET.SubElement(node, f"{{{ATOM}}}id").text = atom_entry_id(
-            page, item.id, entry["at"], ordinal_at(timeline, index - 1)
+            page, item.id, entry["at"], numbered[item.id][index - 1]
         )
         label = STATUS_LABELS.get(entry["status"], entry["status"])
         if item.is_maintenance:

@@ -157,6 +157,11 @@ class Job:
     def run(self, out: Output, report: BuildReport) -> None:
         """Read and render the task records, in this process and a forked helper; merge what they found."""
         tasks = sorted(set(self.tasks), reverse=True)  # newest first: the hot records are kept early
+        if len(tasks) >= records.PARALLEL_MIN:
+            # Many pages: the templates are loaded once for this build (a fresh cache, so a template
+            # edited since an earlier build in this process is seen) and not checked again for each
+            # page (auto_reload stats every template file a page uses, each time).
+            self.env = self.env.overlay(auto_reload=False, cache_size=400)
         outcomes = records.parallel_map(functools.partial(self._work, out), tasks)
         problems: list[str] = []
         for outcome in outcomes:
