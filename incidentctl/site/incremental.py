@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import json
 import operator
 import pickle
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
-from ..records.codec import atomic_write_bytes
 from . import api, badges, calendar, feed, records, summarystore
 from .output import MARKER, MARKER_TEXT, Output, cache_folder
 from .pages import (
@@ -430,21 +428,18 @@ def fingerprint(repo: Repo, code: str) -> str:
 
 def manifest_path(repo: Repo, target: Path) -> Path:
     name = hashlib.sha256(str(target).encode("utf-8")).hexdigest()[:16]
-    return cache_folder(repo) / f"site-manifest-{name}.json"
+    return cache_folder(repo) / f"site-manifest-{name}.bin"
 
 
 def read_manifest(path: Path, target: Path) -> dict[str, str]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return summarystore.read_manifest(path, str(target))
+    except (OSError, summarystore.BadCache):
         return {}
-    if not isinstance(data, dict) or data.get("output") != str(target) or not isinstance(data.get("files"), dict):
-        return {}
-    return {str(k): str(v) for k, v in data["files"].items()}
 
 
 def write_manifest(path: Path, target: Path, keys: dict[str, str]) -> None:
     try:
-        atomic_write_bytes(path, json.dumps({"output": str(target), "files": keys}, sort_keys=True).encode("utf-8"))
+        summarystore.write_manifest(path, str(target), keys)
     except OSError:
         pass  # no manifest: the next build renders everything

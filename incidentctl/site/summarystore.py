@@ -144,14 +144,31 @@ def read_recent(path: Path, fingerprint: str, token: str) -> dict[str, Any]:
     return data
 
 
+def write_manifest(path: Path, target: str, keys: dict[str, str]) -> None:
+    """The previous build's page keys (see :mod:`.incremental`), for the output folder ``target``."""
+    _write_atomic(path, [(FORMAT, "manifest", target), keys])
+
+
+def read_manifest(path: Path, target: str) -> dict[str, str]:
+    """The page keys :func:`write_manifest` wrote for ``target``; :class:`BadCache` (or OSError) if unusable."""
+    with open(path, "rb") as handle:
+        head = _read_frame(handle)
+        if head != (FORMAT, "manifest", target):
+            raise BadCache("another version or output folder")
+        keys = _read_frame(handle)
+    if not isinstance(keys, dict):
+        raise BadCache("not a dict")
+    return keys
+
+
 def should_rewrite_base(changed: int, total: int) -> bool:
     """Rewrite the base once the recent rows are a sixteenth of all records (at least 256)."""
     return changed > max(256, total // 16)
 
 
 def remove_old(folder: Path) -> None:
-    for name in OLD_NAMES:
+    for path in [*(folder / name for name in OLD_NAMES), *folder.glob("site-manifest-*.json")]:
         try:
-            (folder / name).unlink()
+            path.unlink()
         except OSError:
             pass
