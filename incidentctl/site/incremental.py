@@ -128,7 +128,7 @@ class Job:
         prefix = self.shared[:32]
         views, keys, written, reusable = self.views, self.keys, self.written, self.reusable
         for incident_id, stamp in self.stamps.items():
-            hit = cached.get(incident_id)
+            hit = cached.pop(incident_id, None)  # the row goes as its view comes (a lower peak)
             if hit is None or hit[0] != stamp:
                 self.tasks.append(incident_id)
                 self.changed.add(incident_id)
@@ -147,7 +147,7 @@ class Job:
                 reusable.append(path)
             else:
                 self.tasks.append(incident_id)
-        self.changed.update(cached.keys() - self.stamps.keys())  # deleted
+        self.changed.update(cached.keys())  # what is left: deleted records
         self.cache_changed = bool(self.changed)
         self.cache.summaries = {}  # the views hold what is needed; the tuples go
         self.hot = {i: kept for i, kept in self.cache.records.items() if self.stamps.get(i) == kept[0]}
