@@ -1,11 +1,12 @@
 """The site's own read cache: one small summary per incident record, and a forked helper process.
 
 A rebuild after one ``update`` must not load and make public 10,000 records. The cache keeps, per
-record, the :class:`~incidentctl.site.summary.IncidentView` summary (plain tuples of ints and strings,
-fast to unpickle) keyed like the scan cache: file name, size and mtime. It also keeps the full
-public record of the few incidents the shared pages render in full (open ones, the newest, those
-with the newest updates). It lives in ``.git/incidentctl/`` (never tracked) and is safe to delete:
-a missing or unreadable cache only means every record is read again.
+record, the :class:`~incidentctl.site.summary.IncidentView` summary (plain tuples of ints and strings)
+keyed by the record's stamp (:func:`record_stamps`: file name, size, mtime and ctime, plus a digest of
+the bytes for a record written in the clock tick of the last listing). It also keeps the full public
+record of the few incidents the shared pages render in full (open ones, the newest, those with the
+newest updates). On disk: :mod:`.summarystore`, in ``.git/incidentctl/`` (never tracked), safe to
+delete: a missing or unreadable cache only means every record is read again.
 """
 
 from __future__ import annotations
