@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from ..durations import isoformat_z
-from .ids import api_update_id, ordinal_at
+from .ids import api_update_id, ordinals
 from .summary import IncidentView
 from .view import ComponentView, GroupView, SiteView
 
@@ -139,8 +139,8 @@ def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]
     timeline = view.records[item.id]["timeline"]
     updates = []
     current: dict[str, str] = {}
-    for index, entry in enumerate(timeline):
-        updates.append(_update(view, item.id, ordinal_at(timeline, index), entry, current))
+    for ordinal, entry in zip(ordinals(timeline), timeline, strict=True):
+        updates.append(_update(view, item.id, ordinal, entry, current))
         current.update(entry["components"])
     updates.reverse()  # Statuspage lists the newest update first
     monitoring = next((entry["at"] for entry in reversed(timeline) if entry["status"] == "monitoring"), None)

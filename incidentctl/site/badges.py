@@ -24,7 +24,7 @@ from typing import Any
 from ..durations import isoformat_z
 from ..vocabulary import IMPACT_LABELS
 from . import api
-from .feed import _text, build_feed, component_feed_path, component_updates, feed_components, touching
+from .feed import ComponentFeed, _text, build_feed, component_feed_path, component_updates, feed_components, touching
 from .summary import IncidentView
 from .view import ComponentView, SiteView
 
@@ -214,15 +214,18 @@ def widget(view: SiteView) -> dict[str, Any]:
 
 
 def files(
-    view: SiteView, load: Callable[[str], dict[str, Any]] | None = None
+    view: SiteView,
+    load: Callable[[str], dict[str, Any]] | None = None,
+    feeds: dict[str, ComponentFeed] | None = None,
 ) -> Iterator[tuple[str, list[str] | None, Callable[[], bytes]]]:
     """Every at-a-glance file as ``(path, key parts, render)``: component feeds and badges, then the overall ones.
 
     A component feed's key parts name its updates and their records' stamps, so an unchanged feed
     is reused without reading a record; the rest is cheap, computed from the view, always rendered.
-    ``load`` reads the full record of an incident the view does not hold.
+    ``load`` reads the full record of an incident the view does not hold; ``feeds``: every
+    component's incidents and updates (:func:`~.feed.component_feeds`), when known already.
     """
-    listed = touching(view.incidents)
+    listed = touching(view.incidents) if feeds is None else {cid: found for cid, (found, _) in feeds.items()}
     stamps = {item.id: item.stamp for item in view.incidents}
 
     def record(incident_id: str) -> dict[str, Any]:
@@ -235,11 +238,12 @@ def files(
 
     for item in feed_components(view):
         incidents = listed.get(item.id, [])
-        updates = component_updates(incidents)
+        known = feeds.get(item.id) if feeds is not None else None
+        updates = known[1] if known is not None else component_updates(incidents)
         parts = [f"{at}:{incident_id}:{index}:{stamps[incident_id]}" for at, incident_id, index in updates]
         if not updates:
             parts.append(isoformat_z(view.updated_at))  # an empty feed's <updated>
-        render = functools.partial(build_feed, view, item, incidents, record)
+        render = functools.partial(build_feed, view, item, incidents, record, updates)
         yield component_feed_path(item.id), parts, render
         yield component_badge_path(item.id), None, functools.partial(badge_svg, *component_badge(item))
         yield component_shield_path(item.id), None, functools.partial(shield, *component_badge(item))

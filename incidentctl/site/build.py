@@ -79,9 +79,12 @@ def _build(repo: Repo, output: Path | None, now: datetime | None, *, reuse: bool
         folder = cache_folder(repo)
         code = code_fingerprint()
         cache = records.load_cache(folder, digest([code, repo.config.model_dump_json()]))
-        job = Job(repo, moment, fingerprint(repo, code), cache, records.record_stamps(repo))
+        stamps, racy = records.record_stamps(repo, cache.racy)
+        job = Job(repo, moment, fingerprint(repo, code), cache, stamps, racy)
         manifest = manifest_path(repo, target)
-        previous = read_manifest(manifest, target) if reuse and (target / MARKER).is_file() else {}
+        # Without the cache, a record the last build saw racy is unknown: reuse no page then.
+        usable = reuse and bool(cache.token) and (target / MARKER).is_file()
+        previous = read_manifest(manifest, target) if usable else {}
         existing = listing(target) if previous else set()
         job.plan(previous, existing)
         # Update in place when most pages stay; else build afresh in a temp folder and swap it in.

@@ -15,7 +15,7 @@ from ..promises import promise_time
 from ..render import local_time
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
 from .api import page_id
-from .ids import atom_entry_id, feed_id, ordinal_at
+from .ids import atom_entry_id, feed_id, ordinals
 from .summary import IncidentView, from_micros, unpack_times
 from .view import ComponentView, SiteView
 
@@ -28,15 +28,16 @@ COMPONENT_FEED_LIMIT = 50
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def newest_updates(views: Sequence[IncidentView], limit: int) -> list[tuple[int, str, int]]:
+def newest_updates(views: Sequence[IncidentView], limit: int, *, by_last: bool = False) -> list[tuple[int, str, int]]:
     """The newest ``limit`` public updates as ``(time, incident id, 1-based index)``, newest first.
 
     Reads the summaries only: the incidents are walked by their last update, newest first, and
-    the walk stops once no later incident can hold an update among the newest ``limit``.
+    the walk stops once no later incident can hold an update among the newest ``limit``
+    (``by_last``: ``views`` is in that order already, by ``(last, id)`` descending).
     """
-    by_last = sorted(views, key=operator.attrgetter("last", "id"), reverse=True)
+    ordered = views if by_last else sorted(views, key=operator.attrgetter("last", "id"), reverse=True)
     found: list[tuple[int, str, int]] = []
-    for view in by_last:
+    for view in ordered:
         if len(found) >= limit:
             found.sort(reverse=True)
             del found[limit:]
@@ -72,6 +73,22 @@ def component_updates(listed: Sequence[IncidentView]) -> list[tuple[int, str, in
     return newest_updates(listed, COMPONENT_FEED_LIMIT)
 
 
+ComponentFeed = tuple[list[IncidentView], list[tuple[int, str, int]]]
+"""The incidents touching a component (newest update first) and the updates its feed shows."""
+
+
+def component_feeds(by_last: Sequence[IncidentView]) -> dict[str, ComponentFeed]:
+    """Per component with a safe id, its incidents and feed updates: ``by_last`` is every incident
+    by ``(last, id)`` newest first, so each component's list is in that order and needs no sort."""
+    from ..model import ID_PATTERN
+
+    return {
+        cid: (listed, newest_updates(listed, COMPONENT_FEED_LIMIT, by_last=True))
+        for cid, listed in touching(by_last).items()
+        if ID_PATTERN.match(cid)
+    }
+
+
 def component_feed_ids(views: Sequence[IncidentView]) -> set[str]:
     """The incidents some component feed shows (their records are worth keeping in the cache)."""
     from ..model import ID_PATTERN
@@ -92,6 +109,7 @@ def build_feed(
     component: ComponentView | None = None,
     incidents: Sequence[IncidentView] | None = None,
     record: Callable[[str], dict[str, Any]] | None = None,
+    picked: list[tuple[int, str, int]] | None = None,
 ) -> bytes:
     """The Atom document: deterministic (no build time; ``updated`` is the newest update's time).
 
@@ -110,8 +128,9 @@ def build_feed(
     root = "" if base or component is None else "../../"
     get_record = record or view.records.__getitem__
 
-    by_id = {item.id: item for item in view.incidents}
-    picked = newest_updates(view.incidents, FEED_LIMIT) if incidents is None else component_updates(incidents)
+    by_id = {item.id: item for item in (view.incidents if incidents is None else incidents)}
+    if picked is None:
+        picked = newest_updates(view.incidents, FEED_LIMIT) if incidents is None else component_updates(incidents)
     updates = [
         (at, by_id[incident_id], index, get_record(incident_id)["timeline"][index - 1])
         for at, incident_id, index in picked
@@ -135,11 +154,13 @@ def build_feed(
     ET.SubElement(author, f"{{{ATOM}}}name").text = _text(view.config.organization)
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": root + self_path, "type": "application/atom+xml"})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": root + "index.html", "type": "text/html"})
+    numbered: dict[str, list[int]] = {}  # per incident: every entry's ordinal, in one pass
     for _, item, index, entry in updates:
         node = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        timeline = get_record(item.id)["timeline"]
+        if item.id not in numbered:
+            numbered[item.id] = ordinals(get_record(item.id)["timeline"])
         ET.SubElement(node, f"{{{ATOM}}}id").text = atom_entry_id(
-            page, item.id, entry["at"], ordinal_at(timeline, index - 1)
+            page, item.id, entry["at"], numbered[item.id][index - 1]
         )
         label = STATUS_LABELS.get(entry["status"], entry["status"])
         if item.is_maintenance:

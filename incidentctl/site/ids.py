@@ -31,6 +31,17 @@ def ordinal_at(timeline: Sequence[dict[str, Any]], index: int) -> int:
     return 1 + sum(1 for entry in timeline[:index] if isoformat_z(entry["at"]) == at)
 
 
+def ordinals(timeline: Sequence[dict[str, Any]]) -> list[int]:
+    """:func:`ordinal_at` of every entry of ``timeline``, in one pass."""
+    seen: dict[str, int] = {}
+    found: list[int] = []
+    for entry in timeline:
+        at = isoformat_z(entry["at"])
+        seen[at] = count = seen.get(at, 0) + 1
+        found.append(count)
+    return found
+
+
 def atom_entry_id(page: str, incident_id: str, at: datetime, ordinal: int = 1) -> str:
     """The Atom ``<id>`` of an entry: ``tag:incidentctl,2024:<page>/<incident>/<at>``."""
     return f"tag:{TAG_AUTHORITY}:{page}/{entry_key(incident_id, at, ordinal)}"

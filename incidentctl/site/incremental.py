@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
+import itertools
 import operator
 import pickle
 from collections.abc import Callable, Iterator, Sequence
@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
-from ..records.codec import atomic_write_bytes
-from . import api, badges, calendar, feed, records
+from . import api, badges, calendar, feed, records, summarystore
 from .output import MARKER, MARKER_TEXT, Output, cache_folder
 from .pages import (
     common_context,
@@ -75,7 +74,15 @@ class _Outcome:
 class Job:
     """One build: which records to read, which incident pages to render, what the shared pages need."""
 
-    def __init__(self, repo: Repo, now: datetime, shared: str, cache: records.SummaryCache, stamps: dict[str, str]):
+    def __init__(
+        self,
+        repo: Repo,
+        now: datetime,
+        shared: str,
+        cache: records.SummaryCache,
+        stamps: dict[str, str],
+        racy: records.Racy | None = None,
+    ):
         self.repo = repo
         self.now = now
         self.now_tag = isoformat_z(now)
@@ -83,11 +90,15 @@ class Job:
         self.shared = shared
         self.cache = cache
         self.stamps = stamps
+        self.racy = racy or {}
         self.env = site_environment(repo)
         self.common = common_context(repo.config)
         self.views: dict[str, IncidentView] = {}
+        self.unpublished: dict[str, str] = {}
+        """Records with nothing public yet: id → stamp."""
+        self.changed: set[str] = set()
+        """Records whose cached summary is missing or stale (read again), or gone: the cache's new rows."""
         self.keys: dict[str, str] = {}
-        self.summaries: dict[str, tuple[str, tuple[Any, ...] | None]] = {}
         self.previous: dict[str, str] = {}
         self.existing: set[str] = set()
         self.reusable: list[str] = []
@@ -95,6 +106,10 @@ class Job:
         self.written: list[str] = []
         self.hot: dict[str, tuple[str, bytes]] = {}
         self.cache_changed = False
+        self.hot_ids: set[str] | None = None
+        """The records worth keeping in full for the next build (known once the shared files are planned)."""
+        self.memo: dict[str, tuple[str, bytes]] = {}
+        """Shared files rendered this build, by path: (digest of their inputs, bytes), for the next one."""
 
     def page_key(self, view: IncidentView) -> str:
         # No hash needed: the shared fingerprint is one already, the stamp names the record.
@@ -109,29 +124,42 @@ class Job:
         """Sort the records: cached and page unchanged (reusable), or to read and/or render (tasks)."""
         self.previous, self.existing = previous, existing
         cached = self.cache.summaries
+        from_tuple = IncidentView.from_tuple
+        prefix = self.shared[:32]
+        views, keys, written, reusable = self.views, self.keys, self.written, self.reusable
         for incident_id, stamp in self.stamps.items():
-            hit = cached.get(incident_id)
+            hit = cached.pop(incident_id, None)  # the row goes as its view comes (a lower peak)
             if hit is None or hit[0] != stamp:
                 self.tasks.append(incident_id)
+                self.changed.add(incident_id)
                 continue
-            self.summaries[incident_id] = hit
             if hit[1] is None:
+                self.unpublished[incident_id] = stamp
                 continue  # nothing public yet
-            view = IncidentView.from_tuple(hit[1], stamp)
-            self.views[incident_id] = view
-            key = self.page_key(view)
-            self.keys[view.path] = key
-            self.written.append(view.path)
-            if previous.get(view.path) == key and (view.path in existing):
-                self.reusable.append(view.path)
+            view = from_tuple(hit[1], stamp)
+            views[incident_id] = view
+            path = f"incidents/{incident_id}.html"  # view.path
+            # Most records: a resolved incident, whose page_key is inlined here.
+            key = f"{prefix}:{stamp}:" if view.kind == "incident" and not view.is_open else self.page_key(view)
+            keys[path] = key
+            written.append(path)
+            if previous.get(path) == key and path in existing:
+                reusable.append(path)
             else:
                 self.tasks.append(incident_id)
-        self.cache_changed = len(self.tasks) > 0 or len(cached) != len(self.stamps)
+        self.changed.update(cached.keys())  # what is left: deleted records
+        self.cache_changed = bool(self.changed)
+        self.cache.summaries = {}  # the views hold what is needed; the tuples go
         self.hot = {i: kept for i, kept in self.cache.records.items() if self.stamps.get(i) == kept[0]}
 
     def run(self, out: Output, report: BuildReport) -> None:
         """Read and render the task records, in this process and a forked helper; merge what they found."""
         tasks = sorted(set(self.tasks), reverse=True)  # newest first: the hot records are kept early
+        if len(tasks) >= records.PARALLEL_MIN:
+            # Many pages: the templates are loaded once for this build (a fresh cache, so a template
+            # edited since an earlier build in this process is seen) and not checked again for each
+            # page (auto_reload stats every template file a page uses, each time).
+            self.env = self.env.overlay(auto_reload=False, cache_size=400)
         outcomes = records.parallel_map(functools.partial(self._work, out), tasks)
         problems: list[str] = []
         for outcome in outcomes:
@@ -142,9 +170,12 @@ class Job:
             self.written.extend(outcome.keys)
             self.hot.update(outcome.records)
             for incident_id, summary in outcome.summaries.items():
-                self.summaries[incident_id] = summary
                 if summary[1] is not None:
                     self.views[incident_id] = IncidentView.from_tuple(summary[1], summary[0])
+                    self.unpublished.pop(incident_id, None)
+                else:
+                    self.unpublished[incident_id] = summary[0]
+                    self.views.pop(incident_id, None)
         records.raise_problems(sorted(problems))
 
     def _work(self, out: Output, ids: Sequence[str]) -> _Outcome:
@@ -182,7 +213,12 @@ class Job:
     def shared_files(self) -> Iterator[PlannedFile]:
         """index, history, feed and API files, computed from every summary and a few full records."""
         views = list(self.views.values())
-        needed = _needed_records(views)
+        by_start = _newest(views, "started")
+        by_last = _newest(views, "last")
+        picked = feed.newest_updates(by_last, feed.FEED_LIMIT, by_last=True)
+        needed = _needed_records(views, by_start, picked)
+        component_feeds = feed.component_feeds(by_last)
+        self.hot_ids = _hot_ids(views, by_start, by_last, component_feeds)
         full: dict[str, dict[str, Any]] = {}
         problems: list[str] = []
         for incident_id in sorted(needed):
@@ -197,8 +233,31 @@ class Job:
                 self.hot[incident_id] = (self.stamps[incident_id], pickle.dumps(made[1], pickle.HIGHEST_PROTOCOL))
                 self.cache_changed = True
         records.raise_problems(problems)
-        view = compute_view(self.repo.config, views, self.now, full)
-        yield from plan_shared(self.env, self.common, view, self.shared, self.full_record)
+        view = compute_view(self.repo.config, by_start, self.now, full)
+        planned = plan_shared(self.env, self.common, view, self.shared, self.full_record, picked, component_feeds)
+        for item in planned:
+            key = self._memo_key(item.path, view, picked)
+            yield (
+                item if key is None else PlannedFile(item.path, item.key, functools.partial(self._memoized, item, key))
+            )
+
+    def _memo_key(self, path: str, view: SiteView, picked: list[tuple[int, str, int]]) -> str | None:
+        """The digest of every input of the shared files that rarely change although always rendered
+        (the feed: its updates and their records; the calendar: its maintenances' records)."""
+        if path == "feed.atom":
+            views = self.views
+            parts = [f"{at}:{incident_id}:{index}:{views[incident_id].stamp}" for at, incident_id, index in picked]
+            return digest([self.shared, path, isoformat_z(view.updated_at), *parts])
+        if path == calendar.CALENDAR:
+            return digest([self.shared, path, *(f"{item.id}:{item.stamp}" for item in view.maintenances)])
+        return None
+
+    def _memoized(self, item: PlannedFile, key: str) -> bytes:
+        """``item.render()``, or the bytes the previous build rendered from the same inputs."""
+        kept = self.cache.memo.get(item.path)
+        data = kept[1] if kept is not None and kept[0] == key else item.render()
+        self.memo[item.path] = (key, data)
+        return data
 
     def full_record(self, incident_id: str) -> dict[str, Any]:
         """One incident's full public record, from the hot cache or its file (a component feed to render)."""
@@ -216,32 +275,62 @@ class Job:
         return made[1]
 
     def save_cache(self, folder: Path) -> None:
-        wanted = _hot_ids(list(self.views.values()))
+        views = list(self.views.values())
+        if self.hot_ids is None:
+            by_last = _newest(views, "last")
+            self.hot_ids = _hot_ids(views, _newest(views, "started"), by_last, feed.component_feeds(by_last))
+        wanted = self.hot_ids
         kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
-        if not self.cache_changed and kept.keys() == self.cache.records.keys():
+        same = (
+            kept.keys() == self.cache.records.keys() and self.memo == self.cache.memo and self.racy == self.cache.racy
+        )
+        if not self.cache_changed and same:
             return
-        self.cache.summaries = self.summaries
         self.cache.records = kept
-        records.save_cache(folder, self.cache)
+        self.cache.memo = self.memo
+        self.cache.racy = self.racy
+        records.save_cache(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed)
+
+    def row(self, incident_id: str) -> records.Summary | None:
+        """What the cache keeps for one record (None: no valid record by that id)."""
+        view = self.views.get(incident_id)
+        if view is not None:
+            return (view.stamp, view.to_tuple())
+        stamp = self.unpublished.get(incident_id)
+        return (stamp, None) if stamp is not None else None
+
+    def rows(self) -> Iterator[summarystore.Row]:
+        """Every record's cache row, made one at a time (the base file is streamed)."""
+        for incident_id, view in self.views.items():
+            yield (incident_id, view.stamp, view.to_tuple())
+        for incident_id, stamp in self.unpublished.items():
+            yield (incident_id, stamp, None)
 
 
-def _hot_ids(views: list[IncidentView]) -> set[str]:
-    """The incidents whose full record the next build will probably need (see records.HotRecords)."""
-    by_last = _newest(views, "last")[: records.HOT_BY_LAST]
-    by_start = _newest(views, "started")[: records.HOT_BY_START]
-    kept = {view.id for view in (*by_last, *by_start)} | {
+def _hot_ids(
+    views: list[IncidentView],
+    by_start: list[IncidentView],
+    by_last: list[IncidentView],
+    component_feeds: dict[str, feed.ComponentFeed],
+) -> set[str]:
+    """The incidents whose full record the next build will probably need (see records.HotRecords).
+    ``by_start``, ``by_last``: ``views`` newest first by each (:func:`_newest`)."""
+    kept = {view.id for view in (*by_last[: records.HOT_BY_LAST], *by_start[: records.HOT_BY_START])} | {
         view.id for view in views if view.is_open or view.is_maintenance
     }
-    return kept | feed.component_feed_ids(views)  # a component feed re-rendered must not re-read them
+    # A component feed re-rendered must not re-read them.
+    return kept | {incident_id for _, updates in component_feeds.values() for _, incident_id, _ in updates}
 
 
-def _needed_records(views: list[IncidentView]) -> set[str]:
-    """The records the shared pages render in full: open ones, the API's newest incidents, the feed's,
-    and every maintenance (the calendar lists them all; there are few)."""
-    incidents = [view for view in views if view.is_incident]
-    needed = {view.id for view in _newest(incidents, "started")[: api.INCIDENTS_LIMIT]}
+def _needed_records(
+    views: list[IncidentView], by_start: list[IncidentView], picked: list[tuple[int, str, int]]
+) -> set[str]:
+    """The records the shared pages render in full: open ones, the API's newest incidents, the feed's
+    (``picked``), and every maintenance (the calendar lists them all; there are few)."""
+    newest = itertools.islice((view for view in by_start if view.is_incident), api.INCIDENTS_LIMIT)
+    needed = {view.id for view in newest}
     needed.update(view.id for view in views if view.is_open or view.is_maintenance)
-    needed.update(incident_id for _, incident_id, _ in feed.newest_updates(views, feed.FEED_LIMIT))
+    needed.update(incident_id for _, incident_id, _ in picked)
     return needed
 
 
@@ -268,6 +357,8 @@ def plan_shared(
     view: SiteView,
     shared: str,
     load: Callable[[str], dict[str, Any]] | None = None,
+    picked: list[tuple[int, str, int]] | None = None,
+    component_feeds: dict[str, feed.ComponentFeed] | None = None,
 ) -> Iterator[PlannedFile]:
     """The files every build renders from the shared view, in the order they are written (archive
     pages first, the pages linking to them after), with the key of their inputs where reusable.
@@ -289,10 +380,12 @@ def plan_shared(
             key,
             functools.partial(render_history_page, env, common, view, page, archive),
         )
-    for path, inputs, render in badges.files(view, load):  # feeds, badges, widget: before the pages linking them
+    for path, inputs, render in badges.files(
+        view, load, component_feeds
+    ):  # feeds, badges, widget: before the pages linking them
         yield PlannedFile(path, digest([shared, path, *inputs]) if inputs is not None and shared else None, render)
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
-    yield PlannedFile("feed.atom", None, lambda: feed.build_feed(view))
+    yield PlannedFile("feed.atom", None, functools.partial(feed.build_feed, view, picked=picked))
     yield PlannedFile(calendar.CALENDAR, None, functools.partial(calendar.build_calendar, view))
     for path, data in api.documents(view).items():
         yield PlannedFile(path, None, functools.partial(bytes, data))
@@ -335,21 +428,18 @@ def fingerprint(repo: Repo, code: str) -> str:
 
 def manifest_path(repo: Repo, target: Path) -> Path:
     name = hashlib.sha256(str(target).encode("utf-8")).hexdigest()[:16]
-    return cache_folder(repo) / f"site-manifest-{name}.json"
+    return cache_folder(repo) / f"site-manifest-{name}.bin"
 
 
 def read_manifest(path: Path, target: Path) -> dict[str, str]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return summarystore.read_manifest(path, str(target))
+    except (OSError, summarystore.BadCache):
         return {}
-    if not isinstance(data, dict) or data.get("output") != str(target) or not isinstance(data.get("files"), dict):
-        return {}
-    return {str(k): str(v) for k, v in data["files"].items()}
 
 
 def write_manifest(path: Path, target: Path, keys: dict[str, str]) -> None:
     try:
-        atomic_write_bytes(path, json.dumps({"output": str(target), "files": keys}, sort_keys=True).encode("utf-8"))
+        summarystore.write_manifest(path, str(target), keys)
     except OSError:
         pass  # no manifest: the next build renders everything

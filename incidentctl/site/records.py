@@ -1,25 +1,28 @@
 """The site's own read cache: one small summary per incident record, and a forked helper process.
 
 A rebuild after one ``update`` must not load and make public 10,000 records. The cache keeps, per
-record, the :class:`~incidentctl.site.summary.IncidentView` summary (plain tuples of ints and strings,
-fast to unpickle) keyed like the scan cache: file name, size and mtime. It also keeps the full
-public record of the few incidents the shared pages render in full (open ones, the newest, those
-with the newest updates). It lives in ``.git/incidentctl/`` (never tracked) and is safe to delete:
-a missing or unreadable cache only means every record is read again.
+record, the :class:`~incidentctl.site.summary.IncidentView` summary (plain tuples of ints and strings)
+keyed by the record's stamp (:func:`record_stamps`: file name, size, mtime and ctime, plus a digest of
+the bytes for a record written in the clock tick of the last listing). It also keeps the full public
+record of the few incidents the shared pages render in full (open ones, the newest, those with the
+newest updates). On disk: :mod:`.summarystore`, in ``.git/incidentctl/`` (never tracked), safe to
+delete: a missing or unreadable cache only means every record is read again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import os
 import pickle
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..records.codec import atomic_write_bytes
-from ..records.listing import list_records
 from ..records.parallel import parallel_map as parallel_map  # the build's: THE one parallel map
 from ..records.validate import check_file
+from . import summarystore
 from .summary import IncidentView, describe_incident, is_published, public_record
 
 if TYPE_CHECKING:
@@ -27,8 +30,6 @@ if TYPE_CHECKING:
     from ..model import Incident
     from ..store import Repo
 
-CACHE_VERSION = 1
-CACHE_NAME = "site-records.pickle"
 #: How many of the newest incidents (by last update, and by start) keep their full record cached:
 #: the feed's 200 newest updates come from at most 200 incidents; the API lists the newest 50.
 HOT_BY_LAST = 200
@@ -37,14 +38,77 @@ HOT_BY_START = 50
 PARALLEL_MIN = 200
 #: The same for archive pages of the history (each lists ``history_page_size`` incidents).
 PARALLEL_MIN_PAGES = 16
+#: A record changed this close (ns) to the listing could change again within the same timestamp
+#: tick unseen (git's "racily clean" rule, with a wide margin): its digest is kept for the next build.
+RACY_NS = 2_000_000_000
+
+Racy = dict[str, tuple[str, str, str]]
+"""Records whose times alone could miss a change: id → (times stamp, digest of the bytes, stamp used)."""
 
 
-def record_stamps(repo: Repo) -> dict[str, str]:
-    """Every record's id → ``id:size:mtime_ns``, sorted by id (THE listing: :func:`list_records`)."""
-    return {
-        incident_id: f"{incident_id}:{size}:{mtime}"
-        for incident_id, (size, mtime) in list_records(repo.incidents_dir).items()
-    }
+def record_stamps(repo: Repo, racy: Racy | None = None) -> tuple[dict[str, str], Racy]:
+    """Every record's id → its stamp, sorted by id: ``id:size:mtime_ns:ctime_ns``; and the racy ones.
+
+    The same records as THE listing (:func:`~incidentctl.records.listing.list_records`: same id
+    pattern, no hidden files, no symbolic links). The ctime is in the stamp because no tool can
+    set it: an edit that keeps the size and puts the mtime back (``touch -r``, some editors and
+    sync tools) still changes it, and so does a checkout.
+
+    A second write in the same clock tick as the listing changes none of the times. So a record
+    whose mtime or ctime is within :data:`RACY_NS` of now has its bytes digested (before anything
+    parses them) and kept in ``racy`` for the next build; there, a record with the same times but
+    another digest gets the stamp ``<times>#<digest>``: a new stamp, so it is read and rendered again.
+    """
+    import time
+
+    from ..model import ID_PATTERN
+
+    known = racy or {}
+    racy_now: Racy = {}
+    racy_after = time.time_ns() - RACY_NS
+    folder = repo.incidents_dir
+    found: list[tuple[str, str]] = []
+    match = ID_PATTERN.match
+    try:
+        listing = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}, {}
+    with listing:
+        for entry in listing:
+            name = entry.name
+            if not name.endswith(".yaml") or name.startswith("."):
+                continue
+            incident_id = name[:-5]
+            if not match(incident_id) or entry.is_symlink():
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            stamp = times = f"{incident_id}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+            seen = known.get(incident_id)
+            recheck = seen is not None and seen[0] == times
+            if recheck or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
+                digest = _content_digest(entry.path)
+                if seen is not None and recheck:
+                    stamp = seen[2] if seen[1] == digest else f"{times}#{digest}"
+                if stamp != times or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
+                    racy_now[incident_id] = (times, digest, stamp)
+            found.append((incident_id, stamp))
+    found.sort()
+    return dict(found), racy_now
+
+
+def _content_digest(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=16).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+Summary = tuple[str, "tuple[Any, ...] | None"]
+"""``(stamp, view tuple or None if unpublished)``."""
 
 
 @dataclass
@@ -52,32 +116,69 @@ class SummaryCache:
     """What a previous build learnt: ``summaries[id] = (stamp, view tuple or None if unpublished)``."""
 
     fingerprint: str
-    summaries: dict[str, tuple[str, tuple[Any, ...] | None]] = field(default_factory=dict)
+    summaries: dict[str, Summary] = field(default_factory=dict)
     records: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     """Full public records (pickled) of the hot incidents: id → (stamp, bytes)."""
+    token: str = ""
+    """The base file's token ("" when there is none: the next save writes it)."""
+    recent_ids: set[str] = field(default_factory=set)
+    """Ids whose row lives in the recent file (changed since the base was written)."""
+    memo: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """Rendered shared files by path: (digest of their inputs, bytes)."""
+    racy: Racy = field(default_factory=dict)
+    """The records the last build saw racy (:func:`record_stamps`)."""
 
 
 def cache_file(folder: Path) -> Path:
-    return folder / CACHE_NAME
+    return folder / summarystore.BASE_NAME
 
 
 def load_cache(folder: Path, fingerprint: str) -> SummaryCache:
     try:
-        with open(cache_file(folder), "rb") as handle:
-            version, stored, summaries, records = pickle.load(handle)  # noqa: S301 - our own file in .git
+        token, summaries = summarystore.read_base(cache_file(folder), fingerprint)
     except Exception:  # noqa: BLE001 - any broken cache is just a cold start
         return SummaryCache(fingerprint)
-    if version != CACHE_VERSION or stored != fingerprint:
-        return SummaryCache(fingerprint)
-    return SummaryCache(fingerprint, summaries, records)
-
-
-def save_cache(folder: Path, cache: SummaryCache) -> None:
-    data = pickle.dumps(
-        (CACHE_VERSION, cache.fingerprint, cache.summaries, cache.records), protocol=pickle.HIGHEST_PROTOCOL
-    )
     try:
-        atomic_write_bytes(cache_file(folder), data)
+        recent = summarystore.read_recent(folder / summarystore.RECENT_NAME, fingerprint, token)
+        rows: dict[str, Summary | None] = recent["rows"]
+        hot: dict[str, tuple[str, bytes]] = recent["records"]
+        memo: dict[str, tuple[str, bytes]] = recent["memo"]
+        racy: Racy = recent["racy"]
+    except Exception:  # noqa: BLE001 - the base alone: records changed since are read again
+        return SummaryCache(fingerprint, summaries, token=token)
+    for incident_id, row in rows.items():
+        if row is None:
+            summaries.pop(incident_id, None)
+        else:
+            summaries[incident_id] = row
+    return SummaryCache(fingerprint, summaries, hot, token, set(rows), memo, racy)
+
+
+def save_cache(
+    folder: Path,
+    cache: SummaryCache,
+    total: int,
+    row: Callable[[str], Summary | None],
+    rows: Callable[[], Iterator[summarystore.Row]],
+    changed: set[str],
+) -> None:
+    """Write what this build learnt about its ``total`` records: ``changed`` names those read again
+    or deleted, ``row`` gives one record's new row (None: deleted), ``rows`` every row (a new base)."""
+    pending = cache.recent_ids | changed
+    try:
+        token = cache.token
+        if not token or summarystore.should_rewrite_base(len(pending), total):
+            token = os.urandom(8).hex()
+            summarystore.write_base(cache_file(folder), cache.fingerprint, token, rows())
+            pending = set()
+        data = {
+            "rows": {incident_id: row(incident_id) for incident_id in sorted(pending)},
+            "records": cache.records,
+            "memo": cache.memo,
+            "racy": cache.racy,
+        }
+        summarystore.write_recent(folder / summarystore.RECENT_NAME, cache.fingerprint, token, data)
+        summarystore.remove_old(folder)
     except OSError:
         pass  # a read-only checkout still builds, just without the cache
 

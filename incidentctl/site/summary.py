@@ -217,8 +217,21 @@ def is_published(incident: Incident) -> bool:
     return any(entry.public for entry in incident.timeline)
 
 
+_SHARED: dict[Any, Any] = {}
+
+
+def _shared(value: Any) -> Any:
+    """One object for every equal small value the summaries repeat (statuses, months, component
+    ids and lists): thousands of summaries then hold references, not copies, and the cache's
+    encoders write each once per chunk (they keep the sharing on load)."""
+    if len(_SHARED) > 100_000:
+        _SHARED.clear()  # a long-running process never grows it without bound
+    return _SHARED.setdefault(value, value)
+
+
 def describe_incident(config: Config, public: Incident, stamp: str = "") -> IncidentView:
     """The summary of one incident's public view (``public`` must be ``Incident.public_view()``)."""
+    share = _shared
     named: set[str] = set()
     updated: dict[str, int] = {}
     times: list[int] = []
@@ -236,22 +249,22 @@ def describe_incident(config: Config, public: Incident, stamp: str = "") -> Inci
     return IncidentView(
         id=public.id,
         title=public.title,
-        severity=public.severity,
-        severity_name=severity.name if severity else public.severity,
-        impact=incident_impact(config, public),
-        status=public.status,
+        severity=share(public.severity),
+        severity_name=share(severity.name if severity else public.severity),
+        impact=share(incident_impact(config, public)),
+        status=share(public.status),
         is_open=public.is_open,
         started=times[0],
         resolved=micros(resolved_at) if resolved_at is not None else None,
         last=times[-1],
-        component_names=tuple((cid, config.component_name(cid)) for cid in ids),
-        current=tuple(public.components.items()),
-        spans=_impact_intervals(public),
-        updated=tuple(updated.items()),
+        component_names=share(tuple(share((share(cid), share(config.component_name(cid)))) for cid in ids)),
+        current=share(tuple(share((share(cid), share(impact))) for cid, impact in public.components.items())),
+        spans=tuple((share(cid), start, end, share(impact)) for cid, start, end, impact in _impact_intervals(public)),
+        updated=tuple((share(cid), at) for cid, at in updated.items()),
         entry_times=array("q", times).tobytes(),
-        month=f"{public.started_at.astimezone(config.tz):%Y-%m}",
+        month=share(f"{public.started_at.astimezone(config.tz):%Y-%m}"),
         stamp=stamp,
-        kind=public.kind,
+        kind=share(public.kind),
         scheduled_for=micros(public.scheduled_for) if public.scheduled_for is not None else None,
         scheduled_until=micros(public.scheduled_until) if public.scheduled_until is not None else None,
         counts_as_downtime=public.is_maintenance and public.counts_as_downtime,

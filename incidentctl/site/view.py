@@ -8,6 +8,7 @@ Every input is an incident's *public* summary (:mod:`.summary`): internal entrie
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -110,7 +111,7 @@ def compute_view(
     ``records`` holds the full public record (:func:`~.summary.public_record`) of at least every open incident.
     """
     now = now.astimezone(UTC).replace(microsecond=0)
-    views = sorted(views, key=lambda view: (view.started, view.id), reverse=True)
+    views = sorted(views, key=operator.attrgetter("started", "id"), reverse=True)  # linear when sorted already
     window = _Window.ending(now, config)
     ids = _component_ids(config, views)
     tally = _Tally.start(ids)
@@ -227,7 +228,10 @@ class _Tally:
         for cid, at in view.updated:
             if at > self.updated_at.get(cid, -(2**62)):
                 self.updated_at[cid] = at
-        self._add_spans(view, window)
+        # Every span of a resolved incident ends by its resolution or last entry: one wholly before
+        # the window adds nothing (most of a long history), so its spans are not even looked at.
+        if view.resolved is None or max(view.resolved, view.last) > window.start_us:
+            self._add_spans(view, window)
 
     def _add_open(self, config: Config, view: IncidentView) -> None:
         """An open incident sets the banner and the components' current status."""
