@@ -1,4 +1,4 @@
-"""Read caches for scans, keyed by file name, size and mtime.
+"""Read caches for scans, keyed by file name, size, mtime, ctime and inode.
 
 Two caches live in ``.git/incidentctl/`` (or ``.incidentctl-cache/`` outside git), never in tracked
 files, and are safe to delete at any time (a missing or unreadable cache just means a cold scan):
@@ -20,6 +20,7 @@ import contextlib
 import gc
 import os
 import pickle
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,10 +36,13 @@ if TYPE_CHECKING:
     from ..store import Repo
     from .summaries import SummaryRows
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 #: Below this many files to parse, a second process costs more than it saves.
 PARALLEL_THRESHOLD = 400
-_Key = tuple[int, int]
+_Key = tuple[int, ...]
+#: A stamp this recent (ns) when the scan began is not trusted (as git's "racily clean" entries): two writes
+#: within one clock tick could leave the same stamp; such a record is parsed again by the next scan.
+RACY_NS = 3_000_000_000
 
 
 def cache_dir(root: Path) -> Path:
@@ -58,7 +62,7 @@ def _stat_key(path: Path) -> _Key | None:
         st = path.stat()
     except OSError:
         return None
-    return (st.st_size, st.st_mtime_ns)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def _read(path: Path, config_key: _Key | None) -> dict[str, tuple[_Key, Any]]:
@@ -177,7 +181,10 @@ def _scan_files(
     collect: list[str] | None,
 ) -> list[Any]:
     path = cache_path(repo.root, kind)
+    racy_after = time.time_ns() - RACY_NS
     config_key = _stat_key(repo.config_path)
+    if config_key is not None and max(config_key[1], config_key[2]) >= racy_after:
+        config_key = None  # a config edited just now: no cache is trusted or kept under it
     cached = _read(path, config_key)
     keys = list_records(repo.incidents_dir)
     fresh: dict[str, tuple[_Key, Any]] = {}
@@ -201,7 +208,8 @@ def _scan_files(
         if found:
             problems.extend(found)
             continue
-        fresh[incident_id] = (keys[incident_id], stored)
+        key = keys[incident_id]
+        fresh[incident_id] = (key if max(key[1], key[2]) < racy_after else (), stored)  # () never matches
         values[incident_id] = stored if summaries_only else incident
     if collect is not None:
         collect.extend(problems)

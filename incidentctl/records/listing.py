@@ -14,11 +14,13 @@ from pathlib import Path
 from ..model import ID_PATTERN
 
 #: ``(size, mtime_ns)``: changes whenever the file is rewritten.
-Stamp = tuple[int, int]
+Stamp = tuple[int, int, int, int]
 
 
 def list_records(folder: Path) -> dict[str, Stamp]:
-    """Every record in ``folder``: id → ``(size, mtime_ns)``, sorted by id (ids start with the date)."""
+    """Every record in ``folder``: id → ``(size, mtime_ns, ctime_ns, inode)``, sorted by id (ids start with the
+    date). The ctime and inode catch what size and mtime miss: an edit of the same size that puts the mtime
+    back (``touch -r``), a checkout that replaces the file."""
     found: list[tuple[str, Stamp]] = []
     try:
         listing = os.scandir(folder)
@@ -36,7 +38,7 @@ def list_records(folder: Path) -> dict[str, Stamp]:
                 st = entry.stat()
             except OSError:
                 continue
-            found.append((incident_id, (st.st_size, st.st_mtime_ns)))
+            found.append((incident_id, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)))
     found.sort()
     return dict(found)
 
