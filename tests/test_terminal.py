@@ -112,3 +112,26 @@ def test_demo_needs_no_credentials_and_reruns(tmp_path: Path) -> None:
     refused = run_subprocess("demo", str(other), cwd=tmp_path)
     assert refused.returncode == 2
     assert (other / "keep.txt").read_text() == "precious"
+
+
+def test_a_reader_that_goes_away_is_no_internal_error(tmp_path: Path) -> None:
+    """``incidentctl list --json | head``: the pipe's reader closes early; incidentctl stops quietly (status 1
+    at most, as Python advises on EPIPE), never "internal error" or a traceback."""
+    from incidentctl.lifecycle import open_incident
+
+    repo = make_repo(tmp_path / "status")
+    for number in range(3):
+        open_incident(repo, f"Outage {number}", severity="sev3", message="Looking.")
+    for args in (("list", "--json"), ("list",), ("show", repo.ids()[0], "--json")):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "incidentctl", *args],
+            cwd=repo.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        process.stdout.close()  # gone before a byte is written: the first write fails with EPIPE
+        _, err = process.communicate(timeout=60)
+        assert process.returncode in (0, 1), (args, process.returncode, err)
+        assert "internal error" not in err and "Traceback" not in err and "Exception ignored" not in err, (args, err)

@@ -51,6 +51,9 @@ class IncidentctlGroup(TyperGroup):
             self._report(exc)
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            _reader_gone()
+            raise typer.Exit(1) from None  # as Python (and rich, for tables) do on EPIPE: quietly, status 1
         except Exception as exc:
             from typer._click.exceptions import ClickException
 
@@ -174,14 +177,32 @@ def _with(*, commands: list[Any], groups: list[Any]) -> typer.Typer:
     return trimmed
 
 
+def _reader_gone() -> None:
+    """stdout's reader went away (``incidentctl list --json | head``): stop printing quietly, no "internal
+    error" (status 1, as Python's own advice and rich do). What is still buffered goes nowhere instead of
+    failing again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point."""
     try:
         app_for(sys.argv[1:] if argv is None else argv)(args=argv, prog_name="incidentctl", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+        code = code if isinstance(code, int) else (0 if code is None else 1)
+    else:
+        code = 0
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
+        code = code or 1
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
