@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import RecordError
 from .codec import atomic_write_bytes
-from .listing import list_records
+from .listing import RACY_NS, list_records
 from .parallel import parallel_map
 from .validate import check_file_parsed, validate_record
 
@@ -40,9 +40,6 @@ CACHE_VERSION = 4
 #: Below this many files to parse, a second process costs more than it saves.
 PARALLEL_THRESHOLD = 400
 _Key = tuple[int, ...]
-#: A stamp this recent (ns) when the scan began is not trusted (as git's "racily clean" entries): two writes
-#: within one clock tick could leave the same stamp; such a record is parsed again by the next scan.
-RACY_NS = 3_000_000_000
 
 
 def cache_dir(root: Path) -> Path:

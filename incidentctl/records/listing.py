@@ -9,36 +9,49 @@ from __future__ import annotations
 
 import os
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..model import ID_PATTERN
 
-#: ``(size, mtime_ns)``: changes whenever the file is rewritten.
+#: ``(size, mtime_ns, ctime_ns, inode)``: changes whenever the file is rewritten or replaced.
 Stamp = tuple[int, int, int, int]
 
+RACY_NS = 3_000_000_000
+"""A stamp this recent (ns) when a scan begins is not trusted by any cache (as git's "racily clean" index
+entries): two writes within one clock tick can leave the same size, mtime and ctime."""
 
-def list_records(folder: Path) -> dict[str, Stamp]:
-    """Every record in ``folder``: id → ``(size, mtime_ns, ctime_ns, inode)``, sorted by id (ids start with the
-    date). The ctime and inode catch what size and mtime miss: an edit of the same size that puts the mtime
-    back (``touch -r``), a checkout that replaces the file."""
-    found: list[tuple[str, Stamp]] = []
+
+def record_entries(folder: Path) -> Iterator[tuple[str, os.DirEntry[str], os.stat_result]]:
+    """``(id, entry, stat)`` of every record in ``folder``, in directory order: THE rule of what is a record."""
     try:
         listing = os.scandir(folder)
     except (FileNotFoundError, NotADirectoryError):
-        return {}
+        return
+    match = ID_PATTERN.match
     with listing:
         for entry in listing:
             name = entry.name
             if not name.endswith(".yaml") or name.startswith("."):
                 continue
             incident_id = name[:-5]
-            if not ID_PATTERN.match(incident_id) or entry.is_symlink():
+            if not match(incident_id) or entry.is_symlink():
                 continue
             try:
                 st = entry.stat()
             except OSError:
                 continue
-            found.append((incident_id, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)))
+            yield incident_id, entry, st
+
+
+def list_records(folder: Path) -> dict[str, Stamp]:
+    """Every record in ``folder``: id → ``(size, mtime_ns, ctime_ns, inode)``, sorted by id (ids start with the
+    date). The ctime and inode catch what size and mtime miss: an edit of the same size that puts the mtime
+    back (``touch -r``), a checkout that replaces the file."""
+    found = [
+        (incident_id, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        for incident_id, _entry, st in record_entries(folder)
+    ]
     found.sort()
     return dict(found)
 

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .. import __version__
 from ..model import ID_PATTERN
 from .codec import TEMP_PREFIX
+from .listing import RACY_NS as RACY_NS
 from .listing import scan_stamps
 
 if TYPE_CHECKING:
@@ -52,9 +53,6 @@ MAGIC = b"ICLIST\x00\x01"
 #: Bumped whenever the file layout or the rows' encoding changes.
 FORMAT = 2
 _HEADER = len(MAGIC) + 16
-#: A stamp this recent (mtime or ctime, against the clock when the scan began) is not trusted: a
-#: second change within the file system's timestamp granularity could leave it unchanged.
-RACY_NS = 3_000_000_000
 #: Below this many records to parse, a second process costs more than it saves.
 PARALLEL_THRESHOLD = 400
 #: Output is copied in pieces of about this size (memory stays flat in the number of records).

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..records.listing import RACY_NS as RACY_NS  # a record changed this close to the listing: digested
 from ..records.parallel import parallel_map as parallel_map  # the build's: THE one parallel map
 from ..records.validate import check_file
 from . import summarystore
@@ -38,10 +39,6 @@ HOT_BY_START = 50
 PARALLEL_MIN = 200
 #: The same for archive pages of the history (each lists ``history_page_size`` incidents).
 PARALLEL_MIN_PAGES = 16
-#: A record changed this close (ns) to the listing could change again within the same timestamp
-#: tick unseen (git's "racily clean" rule, with a wide margin): its digest is kept for the next build.
-RACY_NS = 2_000_000_000
-
 Racy = dict[str, tuple[str, str, str]]
 """Records whose times alone could miss a change: id → (times stamp, digest of the bytes, stamp used)."""
 
@@ -61,40 +58,23 @@ def record_stamps(repo: Repo, racy: Racy | None = None) -> tuple[dict[str, str],
     """
     import time
 
-    from ..model import ID_PATTERN
+    from ..records.listing import record_entries
 
     known = racy or {}
     racy_now: Racy = {}
     racy_after = time.time_ns() - RACY_NS
-    folder = repo.incidents_dir
     found: list[tuple[str, str]] = []
-    match = ID_PATTERN.match
-    try:
-        listing = os.scandir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return {}, {}
-    with listing:
-        for entry in listing:
-            name = entry.name
-            if not name.endswith(".yaml") or name.startswith("."):
-                continue
-            incident_id = name[:-5]
-            if not match(incident_id) or entry.is_symlink():
-                continue
-            try:
-                st = entry.stat()
-            except OSError:
-                continue
-            stamp = times = f"{incident_id}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-            seen = known.get(incident_id)
-            recheck = seen is not None and seen[0] == times
-            if recheck or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
-                digest = _content_digest(entry.path)
-                if seen is not None and recheck:
-                    stamp = seen[2] if seen[1] == digest else f"{times}#{digest}"
-                if stamp != times or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
-                    racy_now[incident_id] = (times, digest, stamp)
-            found.append((incident_id, stamp))
+    for incident_id, entry, st in record_entries(repo.incidents_dir):
+        stamp = times = f"{incident_id}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+        seen = known.get(incident_id)
+        recheck = seen is not None and seen[0] == times
+        if recheck or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
+            digest = _content_digest(entry.path)
+            if seen is not None and recheck:
+                stamp = seen[2] if seen[1] == digest else f"{times}#{digest}"
+            if stamp != times or st.st_ctime_ns >= racy_after or st.st_mtime_ns >= racy_after:
+                racy_now[incident_id] = (times, digest, stamp)
+        found.append((incident_id, stamp))
     found.sort()
     return dict(found), racy_now
 
