@@ -60,21 +60,18 @@ def _stamp(path: Path) -> tuple[int, int]:
     return (st.st_ino, st.st_mtime_ns)
 
 
+def _schedule(repo: Repo, cli: Any) -> str:
+    """A maintenance in the list (its id)."""
+    window = ("--start", "2030-06-10T14:00:00Z", "--end", "2030-06-10T16:00:00Z")
+    return str(cli("maintenance", "schedule", "Upgrade", *window, repo=repo.root).stdout.strip())
+
+
 def test_warm_list_is_the_same_data_and_order_as_the_records(repo: Repo, cli: Any) -> None:
     _fill(repo)
     resolved = cli("update", "2024-03-01-i1", "-s", "resolved", "-m", "fixed", repo=repo.root)
     assert resolved.exit_code == 0, resolved.output
     cold = _listed(repo)  # written here, updated below with the maintenance added
-    mid_id = cli(
-        "maintenance",
-        "schedule",
-        "Upgrade",
-        "--start",
-        "2030-06-10T14:00:00Z",
-        "--end",
-        "2030-06-10T16:00:00Z",
-        repo=repo.root,
-    ).stdout.strip()
+    mid_id = _schedule(repo, cli)
     expected = _expected(repo)
     for listed in (_listed(repo), _listed(repo)):
         assert listed == expected
@@ -86,16 +83,7 @@ def test_warm_list_is_the_same_data_and_order_as_the_records(repo: Repo, cli: An
 def test_filters_come_from_the_cache(repo: Repo, cli: Any) -> None:
     _fill(repo)
     assert cli("update", "2024-03-01-i3", "-s", "resolved", "-m", "ok", repo=repo.root).exit_code == 0
-    mid = cli(
-        "maintenance",
-        "schedule",
-        "Upgrade",
-        "--start",
-        "2030-06-10T14:00:00Z",
-        "--end",
-        "2030-06-10T16:00:00Z",
-        repo=repo.root,
-    ).stdout.strip()
+    mid = _schedule(repo, cli)
     everything = _expected(repo)
     _listed(repo)  # the cache is written
     for args, keep in [
