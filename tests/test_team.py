@@ -138,10 +138,16 @@ def race(tmp_path: Path, slack: FakeSlack, x: FakeX, clones: list[Path], iterati
             else:
                 args = ("publish",)
             processes.append(start(clone, *args, delay=delay))
-        for code, out, err in finish(processes):
+        results = finish(processes)
+        for code, out, err in results:
             assert code == 0, f"iteration {number}: exit {code}\n{out}\n{err}"
             assert "Traceback" not in err
-        counted = assert_exactly_once(tmp_path, remote, incident_id, tag, slack, x)
+        try:
+            counted = assert_exactly_once(tmp_path, remote, incident_id, tag, slack, x)
+        except AssertionError as exc:  # what each clone said, and the remote's history, to find out why
+            said = "\n".join(f"clone {n}: {out.strip()} | {err.strip()}" for n, (_, out, err) in enumerate(results))
+            history = git(tmp_path, "--git-dir", str(remote), "log", "--format=%h %s", "-15")
+            raise AssertionError(f"iteration {number}: {exc}\n{said}\nremote:\n{history}") from None
         figures.update(counted)
         figures["iterations"] += 1
     return dict(figures)
