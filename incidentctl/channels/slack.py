@@ -49,10 +49,6 @@ MAX_PAGES = 50
 """Pages of 200 messages a lookup reads at most (10,000 messages)."""
 
 
-class _NoResend(Exception):
-    """A lookup after an ambiguous failure could not complete: stop retrying, do not resend."""
-
-
 def _now_utc() -> Any:
     from datetime import UTC, datetime
 
@@ -454,21 +450,10 @@ class SlackSender:
                 found = self._find_marked(
                     "conversations_history", {"channel": self._resolve_channel_id(), "oldest": f"{oldest:.6f}"}, marker
                 )
-            if found is None:
-                return None
             return found
 
-        def checked(exc: SendError) -> str | None:
-            try:
-                return landed(exc)
-            except SendError as lookup:
-                lookup.retry_after = None
-                raise _NoResend(str(lookup)) from None
-
-        try:
-            return with_retries(post, self.budget, before_retry=checked)[0]
-        except _NoResend as exc:
-            raise SendError(str(exc)) from None
+        # A lookup that cannot complete ends the retries without a resend (with_retries asks through ask_landed).
+        return with_retries(post, self.budget, before_retry=landed)[0]
 
     def send(self, incident: Incident, timeline_index: int, message: Message) -> Sent:
         entry = incident.timeline[timeline_index]
