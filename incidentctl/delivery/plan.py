@@ -39,6 +39,8 @@ def channel_view(incident: Incident) -> Incident:
     last = imported[-1]
     keep = last if incident.timeline[last].status not in FINISHED_STATUSES else None
     hidden = {index for index in imported if index != keep}
+    if not hidden:  # only the kept entry (or this is already a channel view)
+        return incident
     timeline = [
         entry.model_copy(update={"visibility": "internal"}) if index in hidden else entry
         for index, entry in enumerate(incident.timeline)
