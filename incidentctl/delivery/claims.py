@@ -169,29 +169,28 @@ def claim_round(
             break
         round_trip()  # the YAML writer, which this run's ledger needs anyway: loaded before the claim's clock
         claiming = time.monotonic()
-        paths = [repo.save(incident) for incident in changed.values()]
-        count = sum(len(indexes) for name in plans for _id, indexes in plans[name])
-        sha = gitops.commit(repo.root, paths, f"publish: claim {count} send{'s' if count != 1 else ''} ({me})")
-        if sha is None:  # nothing new to record (cannot happen: the claim time changes)
-            outcome.incidents = None
+        try:
+            paths = [repo.save(incident) for incident in changed.values()]
+            count = sum(len(indexes) for name in plans for _id, indexes in plans[name])
+            sha = gitops.commit(repo.root, paths, f"publish: claim {count} send{'s' if count != 1 else ''} ({me})")
+            if sha is None:  # nothing new to record (cannot happen: the claim time changes)
+                outcome.incidents = None
+                break
+            verdict = gitops.try_push(repo.root, settings.remote)
+            if verdict is None:
+                outcome.claim_commit = sha
+                break
+            if verdict != "rejected":
+                outcome.claim_commit = sha
+                outcome.notes.append(
+                    f"could not push the claim ({verdict}): sending anyway; another clone publishing at this "
+                    "moment could send the same entries"
+                )
+                break
+            gitops.drop_last_commit(repo.root, paths)
+            _catch_up_quietly(repo, outcome)
+        finally:
             outcome.claim_seconds += time.monotonic() - claiming
-            break
-        verdict = gitops.try_push(repo.root, settings.remote)
-        if verdict is None:
-            outcome.claim_commit = sha
-            outcome.claim_seconds += time.monotonic() - claiming
-            break
-        if verdict != "rejected":
-            outcome.claim_commit = sha
-            outcome.notes.append(
-                f"could not push the claim ({verdict}): sending anyway; another clone publishing at this "
-                "moment could send the same entries"
-            )
-            outcome.claim_seconds += time.monotonic() - claiming
-            break
-        gitops.drop_last_commit(repo.root, paths)
-        _catch_up_quietly(repo, outcome)
-        outcome.claim_seconds += time.monotonic() - claiming
         outcome.incidents = None
         outcome.plans = {name: [] for name in chosen}
         outcome.reconcile, outcome.waiting = set(), []
