@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -95,8 +96,6 @@ def _repo(cli: list[str], path: Path, channels: dict[str, Any], push_to: Path | 
 
 
 def _timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    import os
-
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, check=False)
     return time.perf_counter() - started, done
@@ -132,7 +131,7 @@ def claim(cli: list[str], work: Path, repeat: int) -> dict[str, Any]:
         for attempt in range(repeat):
             repo = _repo(cli, work / f"claim-{attempt}", {}, push_to=work / f"remote-{attempt}.git")
             subprocess.run([*cli, "--repo", str(repo), "new", "API down", "--severity", "sev1", "-m", "Looking."],
-                           check=True, capture_output=True, env={**__import__("os").environ, **env})  # fmt: skip
+                           check=True, capture_output=True, env={**os.environ, **env})  # fmt: skip
             _, done = _timed([*cli, "--repo", str(repo), "publish", "--json", "--channel", "slack"], repo, env)
             if done.returncode != 0:
                 raise SystemExit(f"publish failed in the claim benchmark: {done.stderr.strip()[-400:]}")
