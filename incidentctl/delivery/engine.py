@@ -5,14 +5,14 @@ delivery is saved as ``pending`` (attempts + 1) *before* the request and as ``de
 after it, so a crash in between leaves a ``pending`` delivery with attempts > 0: the next run asks
 the channel whether that attempt landed (``Sender.find_sent``) before sending again.
 
-Channels run in parallel (one thread each) and never block each other; within a channel the
-incident's entries go out in time order, and a failure stops that channel for that incident until
-the next run (a reply cannot go out before the post it replies to).
+Channels run in parallel (a process or a thread each: :mod:`.workers`) and never block each other;
+within a channel the incident's entries go out in time order, and a failure stops that channel for
+that incident until the next run (a reply cannot go out before the post it replies to).
 """
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,6 +32,7 @@ from .plan import (
     public_timeline_indexes,
     render_entry,
 )
+from .workers import Job, LedgerAccess, Sink, run_channels
 
 #: How ``publish`` settles sends cut off on a channel that cannot confirm them (see ``_deliver``).
 Interrupted = Literal["resend", "mark-sent"]
@@ -187,20 +188,22 @@ def publish(
                 for timeline_index in plan:
                     if name not in ledger.get(incident_id).timeline[timeline_index].deliveries:
                         ledger.update(incident_id, timeline_index, name, state="pending")
-        threads = [
-            threading.Thread(
-                daemon=True,  # ^C ends the run; a send in flight is reconciled by the next one
-                target=_run_channel,
-                args=(by_name[name], plans[name], ledger, repo, templates, policy.start(), report, interrupted),
-                name=f"publish-{name}",
-            )
-            for name in chosen
-            if plans[name]
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        run_channels(
+            [
+                Job(
+                    name,
+                    plans[name],
+                    functools.partial(
+                        _run_channel, by_name[name], plans[name], repo=repo, templates=templates,
+                        budget=policy.start(), interrupted=interrupted,
+                    ),
+                )
+                for name in chosen
+                if plans[name]
+            ],
+            ledger,
+            report,
+        )  # fmt: skip
         report.deliveries.sort(
             key=lambda result: (ids.index(result.incident_id), result.at, chosen.index(result.channel))
         )
@@ -225,14 +228,16 @@ def _valid_incidents(repo: Repo, ids: Sequence[str], report: PublishReport) -> l
 def _run_channel(
     channel: Channel,
     plan: list[tuple[str, list[int]]],
-    ledger: Ledger,
+    ledger: LedgerAccess,
+    sink: Sink,
+    *,
     repo: Repo,
     templates: Templates,
     budget: RetryBudget,
-    report: PublishReport,
     interrupted: Interrupted | None = None,
 ) -> None:
-    """Send one channel's entries in order; never raises (failures are recorded)."""
+    """Send one channel's entries in order (in this process or a child: see :mod:`.workers`); failures are
+    recorded, not raised."""
     from ..channels.base import ConnectContext
 
     name = channel.name
@@ -256,22 +261,22 @@ def _run_channel(
         for timeline_index in timeline_indexes:
             if fatal is not None or sender is None:
                 _record_failure(
-                    ledger, report, incident_id, timeline_index, name, fatal or f"{name}: not connected", tried=False
+                    ledger, sink, incident_id, timeline_index, name, fatal or f"{name}: not connected", tried=False
                 )
                 break
             try:
                 message = render_entry(channel, view, public_index_of[timeline_index], repo, templates)
             except IncidentctlError as exc:
-                _record_failure(ledger, report, incident_id, timeline_index, name, _scrub(str(exc)), tried=False)
+                _record_failure(ledger, sink, incident_id, timeline_index, name, _scrub(str(exc)), tried=False)
                 break
             confirms = bool(getattr(channel, "confirms_delivery", True))
             outcome = _deliver(
                 sender, ledger, incident_id, timeline_index, name, message, budget, confirms, interrupted
             )
-            report.deliveries.append(outcome)
+            sink.result(outcome, timeline_index)
             ledger.count(incident_id, name, outcome.state)
-            if outcome.note and outcome.note not in report.warnings:
-                report.warnings.append(outcome.note)
+            if outcome.note:
+                sink.warn(outcome.note)
             if outcome.state in ("delivered", "built"):
                 delivered_any = True
                 continue
@@ -279,10 +284,10 @@ def _run_channel(
                 fatal = outcome.error
             break
         if delivered_any and sender is not None:
-            _finish(channel, sender, channel_view(ledger.get(incident_id)), repo, templates, report)
+            _finish(channel, sender, channel_view(ledger.get(incident_id)), repo, templates, sink)
 
 
-def _progress_hook(ledger: Ledger, channel: str) -> ProgressHook:
+def _progress_hook(ledger: LedgerAccess, channel: str) -> ProgressHook:
     """Journals the recipients an entry reached so far, at once (see ``ProgressHook`` and
     :mod:`.progress`); the entry's delivery gets them when its send ends."""
     from ..channels.subscribers import entry_stamp
@@ -295,7 +300,7 @@ def _progress_hook(ledger: Ledger, channel: str) -> ProgressHook:
     return record
 
 
-def _fold_progress(ledger: Ledger, incident_id: str, timeline_index: int, channel: str) -> None:
+def _fold_progress(ledger: LedgerAccess, incident_id: str, timeline_index: int, channel: str) -> None:
     """Recipients an interrupted run reached (journaled) join the delivery's refs before anything is sent."""
     from ..channels.subscribers import entry_stamp
 
@@ -308,9 +313,7 @@ def _fold_progress(ledger: Ledger, incident_id: str, timeline_index: int, channe
         ledger.update(incident_id, timeline_index, channel, refs=list(dict.fromkeys([*known, *reached])))
 
 
-def _finish(
-    channel: Channel, sender: Sender, incident: Incident, repo: Repo, templates: Templates, report: PublishReport
-) -> None:
+def _finish(channel: Channel, sender: Sender, incident: Incident, repo: Repo, templates: Templates, sink: Sink) -> None:
     """After an incident's sends: ``finish`` (with the summary when the channel ``edits_root``)."""
     from ..channels.base import SendError
 
@@ -321,16 +324,16 @@ def _finish(
             summary = render_entry(channel, view, len(view.timeline) - 1, repo, templates, purpose="summary")
         sender.finish(incident, summary)
     except SendError as exc:
-        report.warnings.append(f"{incident.id}: {_scrub(str(exc))} (could not update the first message)")
+        sink.warn(f"{incident.id}: {_scrub(str(exc))} (could not update the first message)")
     except IncidentctlError as exc:
-        report.warnings.append(f"{incident.id}: {_scrub(str(exc))}")
+        sink.warn(f"{incident.id}: {_scrub(str(exc))}")
     except Exception as exc:  # noqa: BLE001 - a plugin's bug is a warning, not a crash
-        report.warnings.append(f"{incident.id}: {channel.name}: {_scrub(f'{type(exc).__name__}: {exc}')}")
+        sink.warn(f"{incident.id}: {channel.name}: {_scrub(f'{type(exc).__name__}: {exc}')}")
 
 
 def _record_failure(
-    ledger: Ledger,
-    report: PublishReport,
+    ledger: LedgerAccess,
+    sink: Sink,
     incident_id: str,
     timeline_index: int,
     channel: str,
@@ -340,8 +343,8 @@ def _record_failure(
 ) -> None:
     delivery = ledger.update(incident_id, timeline_index, channel, state="failed", error=error, at=utcnow(), claim=None)
     entry = ledger.get(incident_id).timeline[timeline_index]
-    report.deliveries.append(
-        DeliveryResult(incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error)
+    sink.result(
+        DeliveryResult(incident_id, entry.at, channel, "failed", delivery.ref, delivery.attempts, error), timeline_index
     )
     ledger.count(incident_id, channel, "failed")
 
@@ -357,7 +360,7 @@ def _cut_off(channel: str, incident_id: str, what: str) -> str:
 
 def _deliver(
     sender: Sender,
-    ledger: Ledger,
+    ledger: LedgerAccess,
     incident_id: str,
     timeline_index: int,
     channel: str,

@@ -99,8 +99,9 @@ class FakeAtlassian(_PatchingServer):
         self.fail_next(times, status=429, headers={"Retry-After": str(retry_after)}, body={"error": "Rate limited"})
 
     def writes(self) -> list[dict[str, Any]]:
-        """POST/PATCH requests the fake handled (answered, or handled and then dropped by ``drop_next``)."""
-        return [r for r in self.requests if r["params"].get("_verb") in ("POST", "PATCH")]
+        """POST/PATCH requests the fake handled (answered, or handled and then dropped by ``drop_next``); not those
+        refused for the rate limit (420: nothing was written, the client waits and sends again)."""
+        return [r for r in self.requests if r["params"].get("_verb") in ("POST", "PATCH") and r.get("status") != 420]
 
     def _next_id(self, prefix: str) -> str:
         self._counter += 1

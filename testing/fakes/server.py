@@ -138,6 +138,7 @@ class FakeServer:
             return
         with self.lock:
             status, body, extra = self.handle(method, params, headers, raw, request)
+        record["status"] = status
         # Latency after handling, as with a slow network: a client that times out may still have posted.
         delay = self.method_latency.get(method, self.latency)
         if delay:
