@@ -244,7 +244,8 @@ def _git(root: Path, git_dir: Path, *args: str, stdin: bytes | None = None, chec
 def _plumbing_commit(root: Path, git_dir: Path, rel: Sequence[str], message: str) -> tuple[bool, str | None]:
     """The same commit as `git commit --quiet --no-verify -m MESSAGE` after staging ``rel``, made with
     plumbing. ``(False, None)``: not done (no first commit yet, something else is staged, the index
-    has conflicts, an empty message): the caller takes the porcelain path; nothing was changed."""
+    has conflicts, an empty message): the caller takes the porcelain path; HEAD and the index's
+    entries are untouched then (the pre-check may only have stored trees and the index's cache-tree)."""
     text = cleanup_message(message)
     if not text:
         return False, None  # `git commit` refuses an empty message: let it say so
