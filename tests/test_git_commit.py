@@ -202,3 +202,25 @@ def test_incidents_is_listed_only_when_a_temp_file_can_be_there(tmp_path: Path, 
     again.write_text("half", encoding="utf-8")
     assert cli("update", incident_id, "-m", "Three.", repo=repo.root).exit_code == 0
     assert not again.exists()
+
+
+def test_in_a_linked_worktree_too(tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A linked worktree has its own HEAD, index and COMMIT_EDITMSG; its hooks are the main repo's."""
+    repo = make_repo(tmp_path / "r")
+    incident_id = _new(cli, repo.root)
+    worktree = tmp_path / "wt"
+    git(repo.root, "worktree", "add", "--quiet", "-b", "side", str(worktree))
+    rel = f"incidents/{incident_id}.yaml"
+    with (worktree / rel).open("a", encoding="utf-8") as handle:
+        handle.write("# in the worktree\n")
+    trace = _traced(monkeypatch, tmp_path)
+    sha = gitops.commit(worktree, [worktree / rel], f"{incident_id}: update")
+    assert _ran(trace, "commit-tree")
+    assert sha == git(worktree, "rev-parse", "refs/heads/side").strip()
+    assert git(repo.root, "rev-parse", "HEAD") != git(worktree, "rev-parse", "HEAD"), "main's HEAD untouched"
+    assert git(worktree, "reflog", "-1", "--format=%gs", "HEAD").strip() == f"commit: {incident_id}: update"
+    assert git(worktree, "status", "--porcelain") == ""
+    # A hook in the main repo's hooks folder counts for the worktree too.
+    _hook(repo.root, "post-commit", "exit 0\n")
+    dirs = gitops.git_dirs(worktree)
+    assert dirs is not None and not gitops._plumbing_allowed(*dirs)
