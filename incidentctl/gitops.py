@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import random
 import re
 import shlex
@@ -62,16 +63,30 @@ def identity_args(repo: GitRepo) -> list[str]:
     return list(_identity_for(str(repo.git_dir)))
 
 
+#: The settings :func:`commit` looks at, read in one ``git config`` call per process and repo.
+_SETTINGS = r"^(user\.(name|email)|core\.hookspath|commit\.(gpgsign|cleanup)|maintenance\.auto|i18n\.commitencoding)$"
+
+
 @functools.lru_cache(maxsize=8)
-def _identity_for(git_dir: str) -> tuple[str, ...]:
-    # Asked once per process and repo: one `git config` call instead of two per git command.
+def _settings_for(git_dir: str) -> dict[str, str]:
+    """``{lower-case key: last value}`` of the settings in :data:`_SETTINGS` (system, global, repo)."""
     result = subprocess.run(
-        ["git", "--git-dir", git_dir, "config", "--get-regexp", r"^user\.(name|email)$"],
+        ["git", "--git-dir", git_dir, "config", "-z", "--get-regexp", _SETTINGS],
         capture_output=True,
-        text=True,
         check=False,
     )
-    present = {line.split(" ", 1)[0] for line in result.stdout.splitlines() if " " in line}
+    settings: dict[str, str] = {}
+    for item in result.stdout.decode("utf-8", "replace").split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            settings[key.lower()] = value
+    return settings
+
+
+@functools.lru_cache(maxsize=8)
+def _identity_for(git_dir: str) -> tuple[str, ...]:
+    # Asked once per process and repo (with the commit settings): not two `git config` calls per git command.
+    present = _settings_for(git_dir)
     args: list[str] = []
     for key, fallback in zip(("user.name", "user.email"), FALLBACK_IDENTITY, strict=True):
         if key not in present:
@@ -85,17 +100,17 @@ def _run(repo: GitRepo, *args: str) -> str:
     try:
         return str(repo.git.execute(["git", *identity_args(repo), *args]))
     except git.GitCommandError as exc:
-        raise GitError(_explain(exc, repo)) from None
+        raise GitError(_explain(exc, repo.git_dir)) from None
 
 
 _LOCK_FILE = re.compile(r"Unable to create '([^']+\.lock)': File exists")
 
 
-def _explain(exc: object, repo: GitRepo) -> str:
+def _explain(exc: object, git_dir: str | os.PathLike[str]) -> str:
     """One clear line from a failed git command; a lock file left by a killed git says what to do."""
     stderr = str(getattr(exc, "stderr", "") or exc).strip().replace("stderr: ", "").strip("'\" \n")
     match = _LOCK_FILE.search(stderr)
-    lock = Path(match.group(1)) if match else Path(repo.git_dir) / "index.lock"
+    lock = Path(match.group(1)) if match else Path(git_dir) / "index.lock"
     if (match or "index.lock" in stderr) and lock.exists() and "Permission denied" not in stderr:
         return (
             f"git is locked by {lock}: another git command is running, or one was killed. "
@@ -120,9 +135,14 @@ def commit(root: Path, paths: Sequence[Path], message: str) -> str | None:
 
     Returns the new commit's sha, or None when nothing in ``paths`` changed.
     """
-    repo = git_repo(root)
     ensure_merge_driver(root)
     rel = [Path(path).resolve().relative_to(root.resolve()).as_posix() for path in paths]
+    dirs = git_dirs(root)
+    if dirs is not None and _plumbing_allowed(*dirs):
+        done, sha = _plumbing_commit(root, dirs[0], rel, message)
+        if done:
+            return sha
+    repo = git_repo(root)
     # update-index, not `add`: `git add -- PATH` also reads the whole folder (for untracked names the
     # pathspec might match): 100,000 directory entries at 100,000 records; the index update is the same.
     _run(repo, "update-index", "--add", "--remove", "--", *rel)
@@ -139,6 +159,120 @@ def commit(root: Path, paths: Sequence[Path], message: str) -> str | None:
         # Other files are staged (the user's own work): they stay staged and out of this commit.
         _run(repo, "commit", "--quiet", "--no-verify", "-m", message, "--only", "--", *rel)
     return repo.head.commit.hexsha
+
+
+# -- the plumbing commit -------------------------------------------------------------------------------
+#
+# `git commit` refreshes every index entry (an lstat of every file: 100,000 at 100,000 records) and
+# compares the whole index with HEAD before it writes the tree. When nothing can tell the two apart,
+# :func:`commit` makes the same commit with plumbing: the index's tree is compared with HEAD's first
+# (nothing else staged), then `update-index` + `write-tree` + `commit-tree` + `update-ref`, the
+# message cleaned up, the reflog entry and COMMIT_EDITMSG written and auto-maintenance run as `git
+# commit` does. Anything that would make `git commit` behave differently sends it the porcelain way:
+
+#: Hooks `git commit` could run (`--no-verify` skips only pre-commit and commit-msg; the others would
+#: not run in the plumbing path): any of them present and executable means the porcelain path.
+COMMIT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "post-index-change")
+#: Files in the git dir that change what `git commit` does (a merge, a cherry-pick, a revert, a
+#: squash or a rebase in progress): any of them present means the porcelain path.
+COMMIT_STATE_FILES = (
+    "MERGE_HEAD",
+    "MERGE_MSG",
+    "MERGE_MODE",
+    "AUTO_MERGE",
+    "SQUASH_MSG",
+    "CHERRY_PICK_HEAD",
+    "REVERT_HEAD",
+    "sequencer",
+    "rebase-merge",
+    "rebase-apply",
+)
+_FALSE = ("false", "no", "off", "0")
+
+
+def _plumbing_allowed(git_dir: Path, common_dir: Path) -> bool:
+    """Can the plumbing commit be told apart from `git commit --no-verify -m` here? (False: it can.)"""
+    settings = _settings_for(str(git_dir))
+    if "core.hookspath" in settings or "i18n.commitencoding" in settings:
+        return False
+    if settings.get("commit.gpgsign", "false").strip().lower() not in (*_FALSE, ""):
+        return False
+    if settings.get("commit.cleanup", "default").strip().lower() not in ("default", "whitespace"):
+        return False
+    hooks = common_dir / "hooks"
+    if any(os.access(hooks / name, os.X_OK) for name in COMMIT_HOOKS):
+        return False
+    return not any((git_dir / name).exists() for name in COMMIT_STATE_FILES)
+
+
+def cleanup_message(message: str) -> str:
+    """`git commit -m`'s clean-up (mode "whitespace", git's ``strbuf_stripspace``): trailing spaces
+    off every line, leading and trailing blank lines dropped, runs of blank lines made one, a final
+    newline."""
+    lines: list[str] = []
+    blank = False
+    for line in message.split("\n"):
+        line = line.rstrip(" \t\n\r")
+        if not line:
+            blank = bool(lines)
+            continue
+        if blank:
+            lines.append("")
+        blank = False
+        lines.append(line)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _git(root: Path, git_dir: Path, *args: str, stdin: bytes | None = None, check: bool = True) -> str | None:
+    """Run git in ``root`` with the user's identity; its output (stripped), or None when it failed and
+    ``check`` is off; a failure with ``check`` on raises :class:`GitError` (the same line as :func:`_run`)."""
+    result = subprocess.run(
+        ["git", *_identity_for(str(git_dir)), *args],
+        cwd=root,
+        input=stdin,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        if not check:
+            return None
+        failure = subprocess.CompletedProcess(args, result.returncode, stderr=result.stderr.decode("utf-8", "replace"))
+        raise GitError(_explain(failure, git_dir))
+    return result.stdout.decode("utf-8", "replace").strip()
+
+
+def _plumbing_commit(root: Path, git_dir: Path, rel: Sequence[str], message: str) -> tuple[bool, str | None]:
+    """The same commit as `git commit --quiet --no-verify -m MESSAGE` after staging ``rel``, made with
+    plumbing. ``(False, None)``: not done (no first commit yet, something else is staged, the index
+    has conflicts, an empty message): the caller takes the porcelain path; HEAD and the index's
+    entries are untouched then (the pre-check may only have stored trees and the index's cache-tree)."""
+    text = cleanup_message(message)
+    if not text:
+        return False, None  # `git commit` refuses an empty message: let it say so
+    # With a valid cache-tree (after any commit) this reads the index and writes nothing.
+    index_tree = _git(root, git_dir, "write-tree", check=False)
+    heads = _git(root, git_dir, "rev-parse", "HEAD", "HEAD^{tree}", check=False)
+    if index_tree is None or heads is None or len(heads.split()) != 2:
+        return False, None  # conflicts in the index, or no first commit
+    head, head_tree = heads.split()
+    if index_tree != head_tree:
+        return False, None  # something is staged already (maybe the user's): the porcelain path keeps it out
+    _git(root, git_dir, "update-index", "--add", "--remove", "--", *rel)
+    # --missing-ok only skips a lookup of every entry's object: every one is HEAD's or was just written.
+    tree = _git(root, git_dir, "write-tree", "--missing-ok")
+    if tree == head_tree:
+        return True, None  # none of our paths changed
+    assert tree is not None
+    # As `git commit` leaves it (git's scratch file, written by git the same plain way; no fsync).
+    (git_dir / "COMMIT_EDITMSG").write_text(text, encoding="utf-8")
+    sha = _git(root, git_dir, "commit-tree", tree, "-p", head, "-F", "-", stdin=text.encode("utf-8"))
+    assert sha is not None
+    subject = text.split("\n", 1)[0]
+    _git(root, git_dir, "update-ref", "-m", f"commit: {subject}", "HEAD", sha, head)
+    if _settings_for(str(git_dir)).get("maintenance.auto", "true").strip().lower() not in _FALSE:
+        # What `git commit` runs after every commit (it decides itself whether there is work to do).
+        subprocess.run(["git", "maintenance", "run", "--auto", "--quiet"], cwd=root, capture_output=True, check=False)
+    return True, sha
 
 
 def has_remote(root: Path, remote: str) -> bool:
@@ -355,7 +489,7 @@ def _catch_up(repo: GitRepo, remote: str, branch: str) -> dict[str, str]:
         if "couldn't find remote ref" in str(exc.stderr):
             return {}  # the branch does not exist upstream yet; the push creates it
         raise PushError(
-            f"could not fetch from {remote} ({_explain(exc, repo)}); the change is committed locally"
+            f"could not fetch from {remote} ({_explain(exc, repo.git_dir)}); the change is committed locally"
         ) from None
     renamed = rename_clashing_records(repo, f"{remote}/{branch}")
     marker = Path(repo.git_dir) / REBASE_MARKER

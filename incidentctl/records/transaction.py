@@ -50,6 +50,7 @@ index and working tree are never touched. A push that fails leaves the branch lo
 from __future__ import annotations
 
 import fcntl
+import os
 import sys
 import threading
 from collections.abc import Iterable
@@ -116,7 +117,7 @@ class Transaction:
                 print("waiting for another incidentctl command in this repo to finish...", file=sys.stderr)
                 fcntl.flock(handle, fcntl.LOCK_EX)
             self._handle = handle
-            remove_stale_temp_files(repo.incidents_dir, repo.root, cache_dir(repo.root))
+            self._sweep(handle)
             if not self.propose:  # a proposal never touches the checkout, whatever state it is in
                 gitops.recover_interrupted(repo.root)  # a push killed mid-rebase: undo it before reading
             settings = repo.config.git
@@ -185,6 +186,8 @@ class Transaction:
             try:
                 if kind is None:
                     self._commit_proposal()
+                    if handle is not None:
+                        self._mark_clean(handle)
             finally:
                 self._drop_scratch()
                 self.repo = self.origin
@@ -196,9 +199,50 @@ class Transaction:
                 if self.message is not None and self._uncommitted:
                     self.commit(self.message)
                 self._push()
+                if handle is not None:
+                    self._mark_clean(handle)
         finally:
             if handle is not None:
                 self._release(handle)
+
+    # -- temp files a killed run left ---------------------------------------------------------------
+    #
+    # Listing incidents/ costs 0.1-0.15 s at 100,000 records, so it is listed only when a temp file
+    # can be there. The lock file (ours alone, under the flock) says how the last transaction ended:
+    # ``dirty`` from entering until it left normally, then ``clean <incidents/ mtime in ns>``. A run
+    # killed in between leaves ``dirty``; a temp file created since (by anything: an older
+    # incidentctl, a crash after the stamp) changes the folder's mtime. Either way: a full sweep. The
+    # root and the cache folder are small and always swept.
+
+    def _sweep(self, handle: IO[str]) -> None:
+        repo = self.origin
+        handle.seek(0)
+        stamp = handle.read(200).strip()
+        folders = [repo.root, cache_dir(repo.root)]
+        if stamp != self._clean_stamp():
+            folders.insert(0, repo.incidents_dir)
+        remove_stale_temp_files(*folders)
+        self._write_state(handle, "dirty")
+
+    def _clean_stamp(self) -> str:
+        try:
+            return f"clean {os.stat(self.origin.incidents_dir).st_mtime_ns}"
+        except OSError:
+            return "clean none"
+
+    def _mark_clean(self, handle: IO[str]) -> None:
+        """Left normally: every temp file of ours is renamed or removed (no sweep needed next time)."""
+        self._write_state(handle, self._clean_stamp())
+
+    @staticmethod
+    def _write_state(handle: IO[str], state: str) -> None:
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(state + "\n")
+            handle.flush()  # no fsync: what a killed process wrote stays in the page cache
+        except OSError:
+            pass  # a read-only lock file: the next run sweeps everything, as before
 
     @staticmethod
     def _release(handle: IO[str]) -> None:
