@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..durations import isoformat_z
@@ -92,15 +93,97 @@ def render_incident_page(
 ) -> bytes:
     """One incident's page: depends on that incident, the config and (while open) ``now`` only."""
     item = with_record(item, record)
+    extra: dict[str, Any] = {}
+    if _packaged_macros(env):
+        # The packaged `updates` macro's output made in Python (most of a page's rendering time in
+        # Jinja); the packaged page templates use it, a repo's own templates may ignore it.
+        extra["updates_html"] = updates_html(env, record, common["component_names"])
     if item.is_maintenance:
         # Only what the page key names (see incremental.Job.page_key): the phase, and now while it runs.
         phase = item.phase(micros(now))
         moment = now if item.is_active else None
         return _page(
-            env, "site/maintenance.html.j2", common, root="../", item=item, incident=record, now=moment, phase=phase
+            env,
+            "site/maintenance.html.j2",
+            common,
+            root="../",
+            item=item,
+            incident=record,
+            now=moment,
+            phase=phase,
+            **extra,
         )
     moment = now if item.is_open else None
-    return _page(env, "site/incident.html.j2", common, root="../", item=item, incident=record, now=moment)
+    return _page(env, "site/incident.html.j2", common, root="../", item=item, incident=record, now=moment, **extra)
+
+
+MACROS = "site/macros.html.j2"
+
+
+def _packaged_macros(env: SandboxedEnvironment) -> bool:
+    """Whether ``site/macros.html.j2`` is the packaged one (no repo override): the template Jinja
+    itself would import (its cache, reloaded as Jinja reloads it)."""
+    from ..render import packaged_templates
+
+    try:
+        filename = env.get_template(MACROS).filename
+    except Exception:  # noqa: BLE001 - a missing or broken file: the page's own render says what is wrong
+        return False
+    if filename is None:
+        return False
+    packaged = _PACKAGED_MACROS.get(filename)
+    if packaged is None:
+        packaged = _PACKAGED_MACROS[filename] = Path(filename).resolve() == (packaged_templates() / MACROS).resolve()
+    return packaged
+
+
+_PACKAGED_MACROS: dict[str, bool] = {}
+
+
+def updates_html(env: SandboxedEnvironment, record: dict[str, Any], component_names: dict[str, str]) -> Markup:
+    """What the packaged ``updates(incident, component_names)`` macro renders, byte for byte
+    (``tests/test_site.py`` compares the two on every kind of entry), without Jinja's per-value calls."""
+    from jinja2.filters import do_dictsort
+    from markupsafe import Markup, escape
+
+    filters = env.filters
+    time_tag, status_label, impact_label = filters["time_tag"], filters["status_label"], filters["impact_label"]
+    labels = _LABELS.get(status_label)
+    if labels is None or len(labels) > 10_000:
+        labels = _LABELS[status_label] = {}
+    impacts = _LABELS.get(impact_label)
+    if impacts is None or len(impacts) > 10_000:
+        impacts = _LABELS[impact_label] = {}
+    parts = ['<ol class="updates" reversed>\n']
+    add = parts.append
+    for entry in reversed(record["timeline"]):
+        status = entry["status"]
+        label = labels.get(status)
+        if label is None:
+            label = labels[status] = str(escape(status_label(status)))
+        # time_tag gives Markup (escaped already).
+        add(f"<li><strong>{label}</strong> · {time_tag(entry['at'])}\n")
+        if entry["scheduled_for"] and entry["scheduled_until"]:
+            moved = "Moved to" if entry["notice"] == "rescheduled" else "Scheduled for"
+            start, end = time_tag(entry["scheduled_for"]), time_tag(entry["scheduled_until"])
+            add(f'<p class="meta">{moved} {start} – {end}</p>')
+        if entry["message"]:
+            add(f'<p dir="auto">{escape(entry["message"])}</p>')
+        if entry["components"]:
+            shown = []
+            for cid, impact in do_dictsort(entry["components"]):
+                text = impacts.get(impact)
+                if text is None:
+                    text = impacts[impact] = str(escape(impact_label(impact)))
+                shown.append(f"<bdi>{escape(component_names.get(cid, cid))}</bdi>: {text}")
+            add(f'<p class="meta">{"; ".join(shown)}</p>')
+        add("</li>\n")
+    add("</ol>")
+    return Markup("".join(parts))  # noqa: S704 - every value above is escaped
+
+
+_LABELS: dict[Callable[[Any], Any], dict[Any, str]] = {}
+"""A label filter's escaped text per value (statuses, impacts: a handful), per filter function."""
 
 
 def common_context(config: Config) -> dict[str, Any]:

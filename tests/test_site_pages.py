@@ -1,0 +1,100 @@
+"""The incident page's timeline made in Python (``pages.updates_html``) is the packaged macro's output,
+byte for byte; a repo's own ``site/macros.html.j2`` still renders the pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from incidentctl.lifecycle import add_update, open_incident
+from incidentctl.render import _environment
+from incidentctl.site import build_site
+from incidentctl.site.pages import _packaged_macros, common_context, site_environment, updates_html
+from incidentctl.store import Repo
+from testing import make_repo
+
+NOW = datetime(2024, 12, 20, 12, 0, tzinfo=UTC)
+
+
+def entry(at: datetime, status: str, **fields: Any) -> dict[str, Any]:
+    """One timeline entry as ``summary.public_record`` gives it."""
+    base: dict[str, Any] = {
+        "at": at,
+        "status": status,
+        "message": "",
+        "visibility": "public",
+        "components": {},
+        "next_update_by": None,
+        "author": None,
+        "notice": None,
+        "scheduled_for": None,
+        "scheduled_until": None,
+        "deliveries": {},
+    }
+    return {**base, **fields}
+
+
+def macro_output(env: Any, record: dict[str, Any], names: dict[str, str]) -> str:
+    template = env.from_string('{% from "site/macros.html.j2" import updates %}{{ updates(incident, component_names) }}')
+    return str(template.render(incident=record, component_names=names))
+
+
+def test_python_timeline_is_the_macro_byte_for_byte(repo: Repo) -> None:
+    env = site_environment(repo)
+    names = common_context(repo.config)["component_names"]
+    start = NOW - timedelta(days=3)
+    window = (NOW + timedelta(days=1), NOW + timedelta(days=1, hours=2))
+    hostile = "We're on it <script>alert('x')</script> \"quoted\" & </textarea> {{ 7*7 }}"
+    records = [
+        {"timeline": [entry(start, "investigating", message="Only one.")]},
+        {
+            "timeline": [
+                entry(start, "investigating", message=hostile, components={"web": "major_outage", "API": "x"}),
+                entry(start + timedelta(minutes=5), "identified", components={"b": "partial_outage", "a": "<op>"}),
+                entry(start + timedelta(hours=1), "no-such-status", message="é ü 😀 \u00a0spaces  "),
+                entry(start + timedelta(hours=2), "resolved", message="Fixed.", components={"api": "operational"}),
+            ]
+        },
+        {
+            "timeline": [
+                entry(start, "scheduled", message="Planned.", scheduled_for=window[0], scheduled_until=window[1]),
+                entry(
+                    start + timedelta(hours=1),
+                    "scheduled",
+                    notice="rescheduled",
+                    scheduled_for=window[0] + timedelta(days=1),
+                    scheduled_until=window[1] + timedelta(days=1),
+                ),
+                entry(start + timedelta(hours=2), "in_progress", scheduled_for=window[0], scheduled_until=None),
+                entry(NOW, "completed", components={"sora": "under_maintenance", "Chatgpt": "operational"}),
+            ]
+        },
+    ]
+    for record in records:
+        assert str(updates_html(env, record, names)) == macro_output(env, record, names)
+
+
+def test_a_repo_macros_override_still_renders_the_timeline(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "status")
+    change = open_incident(repo, "API down", severity="sev1", components={"api": "major_outage"}, message="Looking.")
+    add_update(repo, change.incident.id, message="Fixing.", status="identified", at=NOW - timedelta(minutes=5))
+    packaged = build_site(Repo.open(repo.root), tmp_path / "packaged", now=NOW)
+    page = f"incidents/{change.incident.id}.html"
+    assert "Fixing." in (packaged / page).read_text()
+
+    override = repo.root / "templates" / "site"
+    override.mkdir(parents=True)
+    source = Path(__file__).resolve().parent.parent / "templates" / "site" / "macros.html.j2"
+    text = source.read_text().replace('<ol class="updates" reversed>', '<ol class="updates mine" reversed>')
+    (override / "macros.html.j2").write_text(text)
+    _environment.cache_clear()
+    try:
+        mine = Repo.open(repo.root)
+        assert not _packaged_macros(site_environment(mine))
+        out = build_site(mine, tmp_path / "mine", now=NOW)
+    finally:
+        _environment.cache_clear()
+    html = (out / page).read_text()
+    assert '<ol class="updates mine" reversed>' in html and "Fixing." in html
+    assert html.replace(" mine", "") == (packaged / page).read_text()
