@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,8 @@ if TYPE_CHECKING:
 _OVERLAYS: dict[int, tuple[SandboxedEnvironment, SandboxedEnvironment]] = {}
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+"""The control characters a page never holds (tab, line feed and carriage return stay)."""
 
 
 IMPACT_CLASS = {
@@ -67,24 +67,29 @@ def _time_tag_filter(zone: ZoneInfo) -> Callable[[Any], Markup]:
         # Both parts are escaped: the ISO stamp is digits and punctuation, the local time goes through escape().
         return Markup(f'<time datetime="{escape(isoformat_z(value))}">{escape(local_time(value, zone))}</time>')  # noqa: S704
 
-    def time_tag(value: Any) -> Markup:
-        """``<time datetime="2024-12-12T00:00:00Z">2024-12-11 19:00 EST</time>``; a filter, not a macro: pages have many."""
+    def tag_text(value: Any) -> str:
+        """``<time datetime="2024-12-12T00:00:00Z">2024-12-11 19:00 EST</time>``: what ``time_tag`` marks safe."""
         if value is None:
-            return Markup("")
+            return ""
         if type(value) is not datetime or value.tzinfo is None:
-            return slow_tag(value)
+            return str(slow_tag(value))
         # The same text as slow_tag, without strftime (its Python wrapper is most of the cost):
         # str() (isoformat) pads the year to four digits as isoformat_z does; strftime's %Y does not below 1000.
         local = value.astimezone(zone)
         if local.year < 1000:
-            return slow_tag(value)
+            return str(slow_tag(value))
         name = local.tzname()
         escaped = names.get(name)
         if escaped is None:
             escaped = names[name] = str(escape(name or ""))
         utc = str(value.astimezone(UTC))  # "2024-12-12 00:00:00+00:00" (str() is isoformat(" "), the fastest)
-        return Markup(f'<time datetime="{utc[:10]}T{utc[11:19]}Z">{str(local)[:16]} {escaped}</time>')  # noqa: S704
+        return f'<time datetime="{utc[:10]}T{utc[11:19]}Z">{str(local)[:16]} {escaped}</time>'
 
+    def time_tag(value: Any) -> Markup:
+        """``<time datetime="2024-12-12T00:00:00Z">2024-12-11 19:00 EST</time>``; a filter, not a macro: pages have many."""
+        return Markup(tag_text(value))  # noqa: S704 - escaped above
+
+    time_tag.as_text = tag_text  # type: ignore[attr-defined] # for updates_html: no Markup per value
     return time_tag
 
 
@@ -125,6 +130,13 @@ def _packaged_macros(env: SandboxedEnvironment) -> bool:
     itself would import (its cache, reloaded as Jinja reloads it)."""
     from ..render import packaged_templates
 
+    if not env.auto_reload:  # templates loaded once for this build (Job.run's overlay): asked once
+        kept = _MACROS_OF_ENV.get(id(env))
+        if kept is not None and kept[0] is env:
+            return kept[1]
+        if len(_MACROS_OF_ENV) > 16:
+            _MACROS_OF_ENV.clear()
+        _MACROS_OF_ENV[id(env)] = (env, False)  # until known below
     try:
         filename = env.get_template(MACROS).filename
     except Exception:  # noqa: BLE001 - a missing or broken file: the page's own render says what is wrong
@@ -134,10 +146,13 @@ def _packaged_macros(env: SandboxedEnvironment) -> bool:
     packaged = _PACKAGED_MACROS.get(filename)
     if packaged is None:
         packaged = _PACKAGED_MACROS[filename] = Path(filename).resolve() == (packaged_templates() / MACROS).resolve()
+    if not env.auto_reload:
+        _MACROS_OF_ENV[id(env)] = (env, packaged)
     return packaged
 
 
 _PACKAGED_MACROS: dict[str, bool] = {}
+_MACROS_OF_ENV: dict[int, tuple[SandboxedEnvironment, bool]] = {}
 
 
 def updates_html(env: SandboxedEnvironment, record: dict[str, Any], component_names: dict[str, str]) -> Markup:
@@ -148,6 +163,7 @@ def updates_html(env: SandboxedEnvironment, record: dict[str, Any], component_na
 
     filters = env.filters
     time_tag, status_label, impact_label = filters["time_tag"], filters["status_label"], filters["impact_label"]
+    time_tag = getattr(time_tag, "as_text", time_tag)  # the same text, not made Markup first
     labels = _LABELS.get(status_label)
     if labels is None or len(labels) > 10_000:
         labels = _LABELS[status_label] = {}
@@ -161,7 +177,7 @@ def updates_html(env: SandboxedEnvironment, record: dict[str, Any], component_na
         label = labels.get(status)
         if label is None:
             label = labels[status] = str(escape(status_label(status)))
-        # time_tag gives Markup (escaped already).
+        # time_tag gives escaped text.
         add(f"<li><strong>{label}</strong> · {time_tag(entry['at'])}\n")
         if entry["scheduled_for"] and entry["scheduled_until"]:
             moved = "Moved to" if entry["notice"] == "rescheduled" else "Scheduled for"
@@ -203,8 +219,9 @@ def common_context(config: Config) -> dict[str, Any]:
 def _page(env: SandboxedEnvironment, name: str, common: dict[str, Any], **context: Any) -> bytes:
     from ..render import render
 
-    # Control characters are HTML parse errors; untrusted text may carry them.
-    return _CONTROL.sub("", render(env, name, **common, **context)).encode("utf-8")
+    # Control characters are HTML parse errors; untrusted text may carry them. Deleted from the UTF-8
+    # bytes (the same characters: no byte of a multi-byte sequence is below 0x80), 3x faster than a regex.
+    return render(env, name, **common, **context).encode("utf-8").translate(None, _CONTROL_BYTES)
 
 
 def static_file(env: SandboxedEnvironment, name: str) -> bytes:
