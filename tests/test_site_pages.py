@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from incidentctl.lifecycle import add_update, open_incident
+from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.render import _environment
 from incidentctl.site import build_site
 from incidentctl.site.pages import _packaged_macros, common_context, site_environment, updates_html
@@ -98,3 +98,53 @@ def test_a_repo_macros_override_still_renders_the_timeline(tmp_path: Path) -> No
     html = (out / page).read_text()
     assert '<ol class="updates mine" reversed>' in html and "Fixing." in html
     assert html.replace(" mine", "") == (packaged / page).read_text()
+
+
+def test_pages_match_the_templates_own_loops(tmp_path: Path) -> None:
+    """A whole site built with the Python rows equals one built with the templates' Jinja loops (repo
+    copies of the packaged templates: the macros then come from the repo, the history page ignores
+    ``history_rows``): incidents open and resolved, hostile text, maintenances in every state."""
+    from maintenance_support import HOUR, schedule, step
+
+    repo = make_repo(tmp_path / "status")
+    hostile = "<script>alert('x')</script> \"q\" & {{ 7*7 }}"
+    day = timedelta(days=1)
+    schedule(repo, "db-upgrade", "Database <upgrade>", start=NOW + 2 * HOUR, end=NOW + 4 * HOUR,
+             components=["api"], announced=NOW - 2 * day)  # fmt: skip
+    schedule(repo, "web-move", "Website move", start=NOW - HOUR, end=NOW + HOUR, components=["web"],
+             announced=NOW - 3 * day, message=hostile)  # fmt: skip
+    step(repo, "web-move", "in_progress", NOW - HOUR, "The move has started.")
+    schedule(repo, "cdn-swap", "CDN swap", start=NOW - 8 * day, end=NOW - 8 * day + 2 * HOUR,
+             components=["chatgpt"], announced=NOW - 10 * day, counts_as_downtime=True)  # fmt: skip
+    step(repo, "cdn-swap", "in_progress", NOW - 8 * day, "Started.")
+    step(repo, "cdn-swap", "completed", NOW - 8 * day + 2 * HOUR, "Done.")
+    schedule(repo, "moved", "Storage move", start=NOW + day, end=NOW + day + HOUR, components=["sora"],
+             announced=NOW - 5 * day)  # fmt: skip
+    step(repo, "moved", "rescheduled", NOW - 4 * day, "Moved.", start=NOW + 2 * day, end=NOW + 2 * day + HOUR)
+    step(repo, "moved", "cancelled", NOW - 3 * day, "Not needed after all.")
+    for days in (60, 30, 2):
+        change = open_incident(repo, f"Errors {hostile}", severity="sev2", components={"api": "partial_outage"},
+                               message=hostile, at=NOW - days * day)  # fmt: skip
+        add_update(repo, change.incident.id, message="Fixing.", status="identified", components={"web": "major_outage"},
+                   at=NOW - days * day + HOUR)  # fmt: skip
+        if days != 2:
+            resolve_incident(repo, change.incident.id, message="Fixed.", at=NOW - days * day + 2 * HOUR)
+    fast = build_site(Repo.open(repo.root), tmp_path / "fast", now=NOW)
+
+    packaged = Path(__file__).resolve().parent.parent / "templates" / "site"
+    override = repo.root / "templates" / "site"
+    override.mkdir(parents=True)
+    (override / "macros.html.j2").write_text((packaged / "macros.html.j2").read_text())
+    history = (packaged / "history.html.j2").read_text()
+    assert "history_rows is defined" in history
+    (override / "history.html.j2").write_text(history.replace("history_rows is defined", "false"))
+    _environment.cache_clear()
+    try:
+        slow = build_site(Repo.open(repo.root), tmp_path / "slow", now=NOW)
+    finally:
+        _environment.cache_clear()
+    files = sorted(path.relative_to(fast) for path in fast.rglob("*") if path.is_file())
+    assert files == sorted(path.relative_to(slow) for path in slow.rglob("*") if path.is_file())
+    assert any("Scheduled maintenance ·" in (fast / name).read_text() for name in files if name.match("history*.html"))
+    for name in files:
+        assert (fast / name).read_bytes() == (slow / name).read_bytes(), name

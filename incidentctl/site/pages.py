@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,7 +240,36 @@ def render_history_page(
     env: SandboxedEnvironment, common: dict[str, Any], view: SiteView, page: HistoryPage, archive: list[HistoryPage]
 ) -> bytes:
     """``history.html`` (``archive``: every archive page, for its links) or one archive page."""
-    return _page(env, "site/history.html.j2", common, root="", site=view, page=page, archive=archive)
+    rows = [history_rows(env, common, month.incidents) for month in page.months]
+    return _page(
+        env, "site/history.html.j2", common, root="", site=view, page=page, archive=archive, history_rows=rows
+    )
+
+
+def history_rows(env: SandboxedEnvironment, common: dict[str, Any], items: Sequence[IncidentView]) -> Markup:
+    """One month's ``<li>`` rows as the packaged ``history.html.j2`` writes them (a page lists hundreds;
+    the sandbox checks each attribute a template reads), for that template's ``history_rows``;
+    ``tests/test_site_pages.py`` compares the two."""
+    from markupsafe import Markup, escape
+
+    filters = env.filters
+    time_tag, status_label, duration = filters["time_tag"], filters["status_label"], filters["duration"]
+    time_tag = getattr(time_tag, "as_text", time_tag)
+    impact_words = common["impact_words"]
+    parts: list[str] = []
+    add = parts.append
+    for item in items:
+        incident = item.incident
+        status = escape(status_label(incident["status"]))
+        add(f'<li><a href="{escape(item.path)}"><bdi>{escape(incident["title"])}</bdi></a>\n')
+        if item.is_maintenance:
+            window = f"{time_tag(item.scheduled_for_at)} – {time_tag(item.scheduled_until_at)}"
+            add(f'<p class="meta">Scheduled maintenance · {status} · {window}</p></li>\n')
+            continue
+        started, resolved = incident["started_at"], incident["resolved_at"]
+        lasted = f" · lasted {escape(duration(started, resolved))}" if resolved else ""
+        add(f'<p class="meta">{escape(impact_words[item.impact])} · {status} · {time_tag(started)}{lasted}</p></li>\n')
+    return Markup("".join(parts))  # noqa: S704 - every value above is escaped
 
 
 def render_index(env: SandboxedEnvironment, common: dict[str, Any], view: SiteView) -> bytes:
