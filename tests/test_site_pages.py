@@ -36,7 +36,9 @@ def entry(at: datetime, status: str, **fields: Any) -> dict[str, Any]:
 
 
 def macro_output(env: Any, record: dict[str, Any], names: dict[str, str]) -> str:
-    template = env.from_string('{% from "site/macros.html.j2" import updates %}{{ updates(incident, component_names) }}')
+    template = env.from_string(
+        '{% from "site/macros.html.j2" import updates %}{{ updates(incident, component_names) }}'
+    )
     return str(template.render(incident=record, component_names=names))
 
 

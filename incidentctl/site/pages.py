@@ -241,9 +241,7 @@ def render_history_page(
 ) -> bytes:
     """``history.html`` (``archive``: every archive page, for its links) or one archive page."""
     rows = [history_rows(env, common, month.incidents) for month in page.months]
-    return _page(
-        env, "site/history.html.j2", common, root="", site=view, page=page, archive=archive, history_rows=rows
-    )
+    return _page(env, "site/history.html.j2", common, root="", site=view, page=page, archive=archive, history_rows=rows)
 
 
 def history_rows(env: SandboxedEnvironment, common: dict[str, Any], items: Sequence[IncidentView]) -> Markup:
