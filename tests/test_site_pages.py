@@ -10,7 +10,7 @@ from typing import Any
 from incidentctl.lifecycle import add_update, open_incident, resolve_incident
 from incidentctl.render import _environment
 from incidentctl.site import build_site
-from incidentctl.site.pages import _packaged_macros, common_context, site_environment, updates_html
+from incidentctl.site.pages import _is_packaged, _packaged_macros, common_context, site_environment, updates_html
 from incidentctl.store import Repo
 from testing import make_repo
 
@@ -94,6 +94,7 @@ def test_a_repo_macros_override_still_renders_the_timeline(tmp_path: Path) -> No
     try:
         mine = Repo.open(repo.root)
         assert not _packaged_macros(site_environment(mine))
+        assert _is_packaged(site_environment(mine), "site/incident.html.j2")
         out = build_site(mine, tmp_path / "mine", now=NOW)
     finally:
         _environment.cache_clear()
@@ -104,8 +105,8 @@ def test_a_repo_macros_override_still_renders_the_timeline(tmp_path: Path) -> No
 
 def test_pages_match_the_templates_own_loops(tmp_path: Path) -> None:
     """A whole site built with the Python rows equals one built with the templates' Jinja loops (repo
-    copies of the packaged templates: the macros then come from the repo, the history page ignores
-    ``history_rows``): incidents open and resolved, hostile text, maintenances in every state."""
+    copies of the packaged macros and history page: a repo's own copy renders its own rows, so an edit
+    of it shows): incidents open and resolved, hostile text, maintenances in every state."""
     from maintenance_support import HOUR, schedule, step
 
     repo = make_repo(tmp_path / "status")
@@ -137,9 +138,7 @@ def test_pages_match_the_templates_own_loops(tmp_path: Path) -> None:
     override = repo.root / "templates" / "site"
     override.mkdir(parents=True)
     (override / "macros.html.j2").write_text((packaged / "macros.html.j2").read_text())
-    history = (packaged / "history.html.j2").read_text()
-    assert "history_rows is defined" in history
-    (override / "history.html.j2").write_text(history.replace("history_rows is defined", "false"))
+    (override / "history.html.j2").write_text((packaged / "history.html.j2").read_text())
     _environment.cache_clear()
     try:
         slow = build_site(Repo.open(repo.root), tmp_path / "slow", now=NOW)
@@ -150,3 +149,23 @@ def test_pages_match_the_templates_own_loops(tmp_path: Path) -> None:
     assert any("Scheduled maintenance ·" in (fast / name).read_text() for name in files if name.match("history*.html"))
     for name in files:
         assert (fast / name).read_bytes() == (slow / name).read_bytes(), name
+
+
+def test_a_repo_history_copy_renders_its_own_rows(tmp_path: Path) -> None:
+    """The README's way to customise: copy a packaged page and edit it; the edit shows."""
+    repo = make_repo(tmp_path / "status")
+    open_incident(repo, "API down", severity="sev1", components={"api": "major_outage"}, message="Looking.")
+    packaged = Path(__file__).resolve().parent.parent / "templates" / "site" / "history.html.j2"
+    text = packaged.read_text()
+    assert text.count('<li><a href="{{ item.path }}"><bdi>') == 1
+    override = repo.root / "templates" / "site"
+    override.mkdir(parents=True)
+    (override / "history.html.j2").write_text(
+        text.replace('<li><a href="{{ item.path }}"><bdi>', '<li class="mine"><a href="{{ item.path }}"><bdi>')
+    )
+    _environment.cache_clear()
+    try:
+        out = build_site(Repo.open(repo.root), tmp_path / "out", now=NOW)
+    finally:
+        _environment.cache_clear()
+    assert '<li class="mine"><a href="incidents/' in (out / "history.html").read_text()

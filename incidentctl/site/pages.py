@@ -123,36 +123,45 @@ def render_incident_page(
 
 
 MACROS = "site/macros.html.j2"
+HISTORY = "site/history.html.j2"
 
 
 def _packaged_macros(env: SandboxedEnvironment) -> bool:
-    """Whether ``site/macros.html.j2`` is the packaged one (no repo override): the template Jinja
-    itself would import (its cache, reloaded as Jinja reloads it)."""
+    """Whether ``site/macros.html.j2`` is the packaged one: then its ``updates`` macro's output may be
+    made in Python (:func:`updates_html`)."""
+    return _is_packaged(env, MACROS)
+
+
+def _is_packaged(env: SandboxedEnvironment, name: str) -> bool:
+    """Whether template ``name`` is the packaged file, not a repo's own copy: the template Jinja itself
+    would load (its cache, reloaded as Jinja reloads it). A repo's copy keeps its own loops, so an edit
+    of it always shows."""
     from ..render import packaged_templates
 
+    key = (id(env), name)
     if not env.auto_reload:  # templates loaded once for this build (Job.run's overlay): asked once
-        kept = _MACROS_OF_ENV.get(id(env))
+        kept = _PACKAGED_IN_ENV.get(key)
         if kept is not None and kept[0] is env:
             return kept[1]
-        if len(_MACROS_OF_ENV) > 16:
-            _MACROS_OF_ENV.clear()
-        _MACROS_OF_ENV[id(env)] = (env, False)  # until known below
+        if len(_PACKAGED_IN_ENV) > 32:
+            _PACKAGED_IN_ENV.clear()
+        _PACKAGED_IN_ENV[key] = (env, False)  # until known below
     try:
-        filename = env.get_template(MACROS).filename
+        filename = env.get_template(name).filename
     except Exception:  # noqa: BLE001 - a missing or broken file: the page's own render says what is wrong
         return False
     if filename is None:
         return False
-    packaged = _PACKAGED_MACROS.get(filename)
+    packaged = _PACKAGED_FILES.get(filename)
     if packaged is None:
-        packaged = _PACKAGED_MACROS[filename] = Path(filename).resolve() == (packaged_templates() / MACROS).resolve()
+        packaged = _PACKAGED_FILES[filename] = Path(filename).resolve() == (packaged_templates() / name).resolve()
     if not env.auto_reload:
-        _MACROS_OF_ENV[id(env)] = (env, packaged)
+        _PACKAGED_IN_ENV[key] = (env, packaged)
     return packaged
 
 
-_PACKAGED_MACROS: dict[str, bool] = {}
-_MACROS_OF_ENV: dict[int, tuple[SandboxedEnvironment, bool]] = {}
+_PACKAGED_FILES: dict[str, bool] = {}
+_PACKAGED_IN_ENV: dict[tuple[int, str], tuple[SandboxedEnvironment, bool]] = {}
 
 
 def updates_html(env: SandboxedEnvironment, record: dict[str, Any], component_names: dict[str, str]) -> Markup:
@@ -240,13 +249,16 @@ def render_history_page(
     env: SandboxedEnvironment, common: dict[str, Any], view: SiteView, page: HistoryPage, archive: list[HistoryPage]
 ) -> bytes:
     """``history.html`` (``archive``: every archive page, for its links) or one archive page."""
-    rows = [history_rows(env, common, month.incidents) for month in page.months]
-    return _page(env, "site/history.html.j2", common, root="", site=view, page=page, archive=archive, history_rows=rows)
+    extra: dict[str, Any] = {}
+    if _is_packaged(env, HISTORY):  # a repo's own copy renders its own rows
+        extra["history_rows"] = [history_rows(env, common, month.incidents) for month in page.months]
+    return _page(env, HISTORY, common, root="", site=view, page=page, archive=archive, **extra)
 
 
 def history_rows(env: SandboxedEnvironment, common: dict[str, Any], items: Sequence[IncidentView]) -> Markup:
     """One month's ``<li>`` rows as the packaged ``history.html.j2`` writes them (a page lists hundreds;
-    the sandbox checks each attribute a template reads), for that template's ``history_rows``;
+    the sandbox checks each attribute a template reads), for that template's ``history_rows`` (given
+    only to the packaged template);
     ``tests/test_site_pages.py`` compares the two."""
     from markupsafe import Markup, escape
 
