@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..config import Config
 
 
-def read_bytes(path: Path, rel: Path | str) -> bytes:
+def read_bytes(path: Path | str, rel: Path | str) -> bytes:
     """A record's bytes. Raises :class:`RecordError` (``rel:1: ...``), or :class:`IncidentNotFoundError`."""
     if os.path.islink(path):
         raise RecordError(f"{rel}:1: is a symbolic link; a record must be a regular file in the repo")
@@ -76,7 +76,7 @@ def check_bytes_parsed(
 
 
 def check_file(
-    file: Path, rel: Path | str, config: Config | None, expected_id: str | None = None
+    file: Path | str, rel: Path | str, config: Config | None, expected_id: str | None = None
 ) -> tuple[Incident | None, list[str]]:
     """:func:`check_bytes` on a file; a file that cannot be read is one more problem, same wording."""
     incident, _parsed, problems = check_file_parsed(file, rel, config, expected_id)
@@ -84,7 +84,7 @@ def check_file(
 
 
 def check_file_parsed(
-    file: Path, rel: Path | str, config: Config | None, expected_id: str | None = None
+    file: Path | str, rel: Path | str, config: Config | None, expected_id: str | None = None
 ) -> tuple[Incident | None, Any, list[str]]:
     """:func:`check_file`, also returning the parsed data (what the scan cache keeps)."""
     try:
@@ -133,11 +133,27 @@ def config_ok(incident: Incident, config: Config) -> bool:
     """The fast check; the slow one (with line numbers) runs only when this fails."""
     if incident.severity not in config.severities and incident.kind != "maintenance":
         return False
-    known = config.component_ids
+    known = _known_components(config)
     if not known:
         return True
-    known_set = set(known)
-    return all(component in known_set for entry in incident.timeline for component in entry.components)
+    return all(known.issuperset(entry.components) for entry in incident.timeline)
+
+
+_KNOWN: dict[int, tuple[Config, object, int, frozenset[str]]] = {}
+
+
+def _known_components(config: Config) -> frozenset[str]:
+    """``set(config.component_ids)``, made once per config (every record of a build asks); made
+    again if the config's component list was replaced or grew or shrank."""
+    kept = _KNOWN.get(id(config))
+    components = config.components
+    if kept is not None and kept[0] is config and kept[1] is components and kept[2] == len(components):
+        return kept[3]
+    known = frozenset(config.component_ids)
+    if len(_KNOWN) > 16:
+        _KNOWN.clear()
+    _KNOWN[id(config)] = (config, components, len(components), known)
+    return known
 
 
 def config_problems(incident: Incident, text: str, path: Path | str, config: Config) -> list[str]:

@@ -38,6 +38,8 @@ class Output:
         self.target = target
         self.in_place = in_place
         self.made: set[Path] = set()
+        self.staged: set[str] = set()
+        """Folders of the staging tree made by :meth:`write` (strings: no Path object a page)."""
 
     def keep(self, path: str, existing: set[str]) -> bool:
         """Reuse the previous build's file: it stays (in place) or is hard-linked (staging)."""
@@ -49,11 +51,16 @@ class Output:
         return _link(self.target / path, destination)
 
     def write(self, path: str, data: bytes) -> None:
+        if not self.in_place:
+            # Thousands of pages: string paths, each folder made once.
+            folder = path.rpartition("/")[0]
+            if folder not in self.staged:
+                self._folder(self.root / folder)
+                self.staged.add(folder)
+            _write_new(os.path.join(self.root, path), data)
+            return
         destination = self.root / path
         self._folder(destination.parent)
-        if not self.in_place:
-            _write_new(destination, data)
-            return
         try:
             if destination.read_bytes() == data:
                 return  # unchanged: no churn for web caches watching mtimes
@@ -73,7 +80,7 @@ class Output:
             self.made.add(folder)
 
 
-def _write_new(destination: Path, data: bytes) -> None:
+def _write_new(destination: Path | str, data: bytes) -> None:
     """``destination.write_bytes(data)`` without the buffered file object (thousands of pages)."""
     fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..records.listing import RACY_NS as RACY_NS  # a record changed this close to the listing: digested
 from ..records.parallel import parallel_map as parallel_map  # the build's: THE one parallel map
 from ..records.validate import check_file
+from ..store import INCIDENTS_DIR
 from . import summarystore
 from .summary import IncidentView, describe_incident, is_published, public_record
 
@@ -165,8 +166,9 @@ def save_cache(
 
 def read_incident(repo: Repo, incident_id: str, problems: list[str]) -> Any:
     """Load and validate one record like every reader does; problems are collected, not raised."""
-    path = repo.incidents_dir / f"{incident_id}.yaml"
-    incident, found = check_file(path, repo.relpath(path), repo.config, incident_id)
+    # Plain strings (``repo.incidents_dir / name`` and ``repo.relpath``: the same text, two Path objects a record).
+    name = f"{INCIDENTS_DIR}/{incident_id}.yaml"
+    incident, found = check_file(os.path.join(repo.root, name), name, repo.config, incident_id)
     problems.extend(found)
     return incident
 
