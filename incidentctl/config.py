@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -186,6 +186,12 @@ class GitSettings(_Settings):
         return parse_duration(self.claim_lease)
 
 
+class ComponentTable(NamedTuple):
+    order: dict[str, int]
+    names: dict[str, str]
+    known: frozenset[str]
+
+
 class Config(_Settings):
     organization: Text = Field(min_length=1)
     timezone: str = "UTC"
@@ -193,6 +199,7 @@ class Config(_Settings):
     severities: dict[str, Severity] = Field(default_factory=default_severities)
     channels: Channels = Field(default_factory=Channels)
     git: GitSettings = Field(default_factory=GitSettings)
+    _component_table: tuple[object, int, ComponentTable] | None = PrivateAttr(default=None)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
     _root: Path | None = PrivateAttr(default=None)
@@ -240,11 +247,22 @@ class Config(_Settings):
     def component_ids(self) -> list[str]:
         return [component.id for component in self.components]
 
+    def component_table(self) -> ComponentTable:
+        """Each component's position and name, and the set of ids: made once (a build asks for every
+        record), made again if the component list was replaced or grew or shrank."""
+        kept, components = self._component_table, self.components
+        if kept is not None and kept[0] is components and kept[1] == len(components):
+            return kept[2]
+        table = ComponentTable(
+            order={component.id: index for index, component in enumerate(components)},
+            names={component.id: component.name for component in components},
+            known=frozenset(component.id for component in components),
+        )
+        self._component_table = (components, len(components), table)
+        return table
+
     def component_name(self, component_id: str) -> str:
-        for component in self.components:
-            if component.id == component_id:
-                return component.name
-        return component_id
+        return self.component_table().names.get(component_id, component_id)
 
     def configured_channels(self) -> list[str]:
         """Channels present in the config, in the file's order."""

@@ -133,27 +133,10 @@ def config_ok(incident: Incident, config: Config) -> bool:
     """The fast check; the slow one (with line numbers) runs only when this fails."""
     if incident.severity not in config.severities and incident.kind != "maintenance":
         return False
-    known = _known_components(config)
+    known = config.component_table().known
     if not known:
         return True
     return all(known.issuperset(entry.components) for entry in incident.timeline)
-
-
-_KNOWN: dict[int, tuple[Config, object, int, frozenset[str]]] = {}
-
-
-def _known_components(config: Config) -> frozenset[str]:
-    """``set(config.component_ids)``, made once per config (every record of a build asks); made
-    again if the config's component list was replaced or grew or shrank."""
-    kept = _KNOWN.get(id(config))
-    components = config.components
-    if kept is not None and kept[0] is config and kept[1] is components and kept[2] == len(components):
-        return kept[3]
-    known = frozenset(config.component_ids)
-    if len(_KNOWN) > 16:
-        _KNOWN.clear()
-    _KNOWN[id(config)] = (config, components, len(components), known)
-    return known
 
 
 def config_problems(incident: Incident, text: str, path: Path | str, config: Config) -> list[str]:

@@ -229,25 +229,6 @@ def _shared(value: Any) -> Any:
     return _SHARED.setdefault(value, value)
 
 
-_TABLES: dict[int, tuple[Config, object, int, dict[str, int], dict[str, str]]] = {}
-
-
-def _component_tables(config: Config) -> tuple[dict[str, int], dict[str, str]]:
-    """Each component's position and name (``config.component_name``: first match), made once per
-    config (again if its component list was replaced or grew or shrank)."""
-    kept = _TABLES.get(id(config))
-    if kept is not None and kept[0] is config and kept[1] is config.components and kept[2] == len(config.components):
-        return kept[3], kept[4]
-    order = {cid: index for index, cid in enumerate(config.component_ids)}
-    names: dict[str, str] = {}
-    for component in config.components:
-        names.setdefault(component.id, component.name)
-    if len(_TABLES) > 16:
-        _TABLES.clear()
-    _TABLES[id(config)] = (config, config.components, len(config.components), order, names)
-    return order, names
-
-
 def describe_incident(config: Config, public: Incident, stamp: str = "") -> IncidentView:
     """The summary of one incident's public view (``public`` must be ``Incident.public_view()``)."""
     share = _shared
@@ -261,7 +242,8 @@ def describe_incident(config: Config, public: Incident, stamp: str = "") -> Inci
             named.add(cid)
             if at > updated.get(cid, -(2**62)):
                 updated[cid] = at
-    order, names = _component_tables(config)
+    table = config.component_table()
+    order, names = table.order, table.names
     ids = sorted(named, key=lambda cid: (order.get(cid, len(order)), cid))
     severity = config.severities.get(public.severity)
     resolved_at = public.resolved_at
