@@ -113,10 +113,12 @@ def compute_view(
     now = now.astimezone(UTC).replace(microsecond=0)
     views = sorted(views, key=operator.attrgetter("started", "id"), reverse=True)  # linear when sorted already
     window = _Window.ending(now, config)
-    ids = _component_ids(config, views)
+    named, updated_at, live = _scan(views, window)
+    ids = _component_ids(config, named)
     tally = _Tally.start(ids)
-    maintenances = [view for view in views if view.is_maintenance]
-    for view in reversed(views):  # oldest first, so day lists read in time order
+    tally.updated_at = updated_at
+    maintenances = [view for view in live if view.is_maintenance]
+    for view in reversed(live):  # oldest first, so day lists read in time order
         tally.add(config, view, window)
     components = _component_views(config, ids, tally, window)
     groups, ungrouped = _group_views(components)
@@ -185,10 +187,35 @@ class _Window:
         )
 
 
-def _component_ids(config: Config, views: Sequence[IncidentView]) -> list[str]:
+def _scan(
+    views: Sequence[IncidentView], window: _Window
+) -> tuple[set[tuple[str, str]], dict[str, int], list[IncidentView]]:
+    """One lean pass over every summary: the ``(id, name)`` components named, each component's latest
+    public update, and the views that can change any other figure now (``live``, in ``views`` order).
+
+    Most of a long history is resolved incidents that ended before the bars' window: all they add
+    to the shared view is a component's latest update (and its id), so only the rest is tallied.
+    """
+    named: set[tuple[str, str]] = set()
+    updated_at: dict[str, int] = {}
+    live: list[IncidentView] = []
+    start_us = window.start_us
+    floor = -(2**62)
+    for view in views:
+        named.update(view.component_names)
+        for cid, at in view.updated:
+            if at > updated_at.get(cid, floor):
+                updated_at[cid] = at
+        resolved = view.resolved
+        if resolved is None or view.is_open or view.kind == "maintenance" or resolved > start_us or view.last > start_us:
+            live.append(view)
+    return named, updated_at, live
+
+
+def _component_ids(config: Config, named: set[tuple[str, str]]) -> list[str]:
     """Configured component ids in order, then any others the incidents name (sorted)."""
     configured = {component.id: component for component in config.components}
-    extra = sorted({cid for view in views for cid, _ in view.component_names if cid not in configured})
+    extra = sorted({cid for cid, _ in named if cid not in configured})
     return [*configured, *extra]
 
 
@@ -221,13 +248,11 @@ class _Tally:
         )
 
     def add(self, config: Config, view: IncidentView, window: _Window) -> None:
+        """Tally one view of :func:`_scan`'s ``live`` (each component's latest update is its ``updated_at``)."""
         if view.is_maintenance:
             self._add_maintenance(view)
         elif view.is_open:
             self._add_open(config, view)
-        for cid, at in view.updated:
-            if at > self.updated_at.get(cid, -(2**62)):
-                self.updated_at[cid] = at
         # Every span of a resolved incident ends by its resolution or last entry: one wholly before
         # the window adds nothing (most of a long history), so its spans are not even looked at.
         if view.resolved is None or max(view.resolved, view.last) > window.start_us:
