@@ -6,6 +6,7 @@ Written with :func:`json.dumps`, never a template, so no title can break the JSO
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -193,7 +194,7 @@ def documents(view: SiteView) -> dict[str, bytes]:
     by_id = {item["id"]: item for item in listed if not item["group"]}
     head = page(view)
     unresolved = [incident(view, item, by_id) for item in view.active]
-    newest = [item for item in view.incidents if item.is_incident][:INCIDENTS_LIMIT]
+    newest = list(itertools.islice((item for item in view.incidents if item.is_incident), INCIDENTS_LIMIT))
     latest = [incident(view, item, by_id) for item in newest]
     active = [maintenance(view, item, by_id) for item in view.active_maintenances]
     upcoming = [maintenance(view, item, by_id) for item in view.upcoming]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import operator
+import marshal
 import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +29,9 @@ from .pages import (
     site_environment,
     static_file,
 )
+from .state import Ordered, SharedState, ViewTable
 from .summary import IncidentView, micros
-from .view import SiteView, compute_view
+from .view import Scan, SiteView, compute_view, window_start_us
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -79,7 +80,7 @@ class Job:
         repo: Repo,
         now: datetime,
         shared: str,
-        cache: records.SummaryCache,
+        cache: summarystore.SiteCache,
         stamps: dict[str, str],
         racy: records.Racy | None = None,
     ):
@@ -93,11 +94,17 @@ class Job:
         self.racy = racy or {}
         self.env = site_environment(repo)
         self.common = common_context(repo.config)
-        self.views: dict[str, IncidentView] = {}
+        self.views = ViewTable()
+        """Every published record's summary (decoded when first needed)."""
         self.unpublished: dict[str, str] = {}
         """Records with nothing public yet: id → stamp."""
         self.changed: set[str] = set()
         """Records whose cached summary is missing or stale (read again), or gone: the cache's new rows."""
+        self.old: dict[str, IncidentView] = {}
+        """The previous summaries of the changed records that had one (the shared state drops them)."""
+        self.state = SharedState.from_data(cache.state)
+        """The shared state of the cached rows (None: made afresh from every summary)."""
+        self.start_us = window_start_us(now, repo.config)
         self.keys: dict[str, str] = {}
         self.previous: dict[str, str] = {}
         self.existing: set[str] = set()
@@ -123,33 +130,46 @@ class Job:
     def plan(self, previous: dict[str, str], existing: set[str]) -> None:
         """Sort the records: cached and page unchanged (reusable), or to read and/or render (tasks)."""
         self.previous, self.existing = previous, existing
-        cached = self.cache.summaries
-        from_tuple = IncidentView.from_tuple
+        cached = self.cache.rows
+        self.cache.rows = {}
+        blobs = self.views.blobs
+        state = self.state
+        # A page whose key names ``now`` (open incidents, maintenances) is one of the live records;
+        # every other record's page key is its stamp alone: its summary is not even decoded.
+        timely = state.live if state is not None else None
         prefix = self.shared[:32]
-        views, keys, written, reusable = self.views, self.keys, self.written, self.reusable
+        keys, written, reusable, tasks = self.keys, self.written, self.reusable, self.tasks
         for incident_id, stamp in self.stamps.items():
-            hit = cached.pop(incident_id, None)  # the row goes as its view comes (a lower peak)
+            hit = cached.pop(incident_id, None)
             if hit is None or hit[0] != stamp:
-                self.tasks.append(incident_id)
+                tasks.append(incident_id)
                 self.changed.add(incident_id)
+                if hit is not None and hit[1] is not None:
+                    self.old[incident_id] = IncidentView.from_tuple(marshal.loads(hit[1]), hit[0])  # noqa: S302
                 continue
-            if hit[1] is None:
+            blob = hit[1]
+            if blob is None:
                 self.unpublished[incident_id] = stamp
                 continue  # nothing public yet
-            view = from_tuple(hit[1], stamp)
-            views[incident_id] = view
+            blobs[incident_id] = (stamp, blob)
             path = f"incidents/{incident_id}.html"  # view.path
-            # Most records: a resolved incident, whose page_key is inlined here.
-            key = f"{prefix}:{stamp}:" if view.kind == "incident" and not view.is_open else self.page_key(view)
+            if timely is None or incident_id in timely:
+                view = self.views[incident_id]
+                # Most records: a resolved incident, whose page_key is inlined here.
+                key = f"{prefix}:{stamp}:" if view.kind == "incident" and not view.is_open else self.page_key(view)
+            else:
+                key = f"{prefix}:{stamp}:"
             keys[path] = key
             written.append(path)
             if previous.get(path) == key and path in existing:
                 reusable.append(path)
             else:
-                self.tasks.append(incident_id)
-        self.changed.update(cached.keys())  # what is left: deleted records
+                tasks.append(incident_id)
+        for incident_id, (_, blob) in cached.items():  # what is left: deleted records
+            self.changed.add(incident_id)
+            if blob is not None:
+                self.old[incident_id] = IncidentView.from_tuple(marshal.loads(blob), "")  # noqa: S302
         self.cache_changed = bool(self.changed)
-        self.cache.summaries = {}  # the views hold what is needed; the tuples go
         self.hot = {i: kept for i, kept in self.cache.records.items() if self.stamps.get(i) == kept[0]}
 
     def run(self, out: Output, report: BuildReport) -> None:
@@ -175,7 +195,7 @@ class Job:
                     self.unpublished.pop(incident_id, None)
                 else:
                     self.unpublished[incident_id] = summary[0]
-                    self.views.pop(incident_id, None)
+                    self.views.pop(incident_id)
         records.raise_problems(sorted(problems))
 
     def _work(self, out: Output, ids: Sequence[str]) -> _Outcome:
@@ -210,15 +230,29 @@ class Job:
         outcome.records = hot.result()
         return outcome
 
+    def shared_state(self) -> SharedState:
+        """The shared state of this build's summaries: the cached one with the changed records
+        replaced, else made afresh from every summary (no state kept, the clock moved back)."""
+        state = self.state
+        if state is not None:
+            new = [view for incident_id in sorted(self.changed) if (view := self.views.get(incident_id)) is not None]
+            if state.apply(self.views, self.old, new) and state.move_cutoff(self.views, self.start_us):
+                return state
+        state = SharedState.made_from(self.views.values(), self.start_us)
+        self.state = state
+        return state
+
     def shared_files(self) -> Iterator[PlannedFile]:
         """index, history, feed and API files, computed from every summary and a few full records."""
-        views = list(self.views.values())
-        by_start = _newest(views, "started")
-        by_last = _newest(views, "last")
+        state = self.shared_state()
+        table = self.views
+        by_start = Ordered(state.by_start[::-1], table)
+        by_last = Ordered(state.by_last[::-1], table)
+        live = sorted((table[incident_id] for incident_id in state.live), key=_start_key, reverse=True)
         picked = feed.newest_updates(by_last, feed.FEED_LIMIT, by_last=True)
-        needed = _needed_records(views, by_start, picked)
-        component_feeds = feed.component_feeds(by_last)
-        self.hot_ids = _hot_ids(views, by_start, by_last, component_feeds)
+        needed = _needed_records(live, by_start, picked)
+        component_feeds = _component_feeds(state, table)
+        self.hot_ids = _hot_ids(live, by_start, by_last, component_feeds)
         full: dict[str, dict[str, Any]] = {}
         problems: list[str] = []
         for incident_id in sorted(needed):
@@ -233,7 +267,9 @@ class Job:
                 self.hot[incident_id] = (self.stamps[incident_id], pickle.dumps(made[1], pickle.HIGHEST_PROTOCOL))
                 self.cache_changed = True
         records.raise_problems(problems)
-        view = compute_view(self.repo.config, by_start, self.now, full)
+        latest = by_last[0].last if len(by_last) else None
+        scan = Scan(state.named.keys(), dict(state.updated), live, latest)
+        view = compute_view(self.repo.config, by_start, self.now, full, scan)
         planned = plan_shared(self.env, self.common, view, self.shared, self.full_record, picked, component_feeds)
         for item in planned:
             key = self._memo_key(item.path, view, picked)
@@ -275,70 +311,85 @@ class Job:
         return made[1]
 
     def save_cache(self, folder: Path) -> None:
-        views = list(self.views.values())
         if self.hot_ids is None:
-            by_last = _newest(views, "last")
-            self.hot_ids = _hot_ids(views, _newest(views, "started"), by_last, feed.component_feeds(by_last))
+            state = self.shared_state()
+            table = self.views
+            by_last = Ordered(state.by_last[::-1], table)
+            live = [table[incident_id] for incident_id in state.live]
+            by_start = Ordered(state.by_start[::-1], table)
+            self.hot_ids = _hot_ids(live, by_start, by_last, _component_feeds(state, table))
         wanted = self.hot_ids
         kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
         same = (
             kept.keys() == self.cache.records.keys() and self.memo == self.cache.memo and self.racy == self.cache.racy
         )
-        if not self.cache_changed and same:
+        if not self.cache_changed and same and self.cache.state is not None:
             return
         self.cache.records = kept
         self.cache.memo = self.memo
         self.cache.racy = self.racy
-        records.save_cache(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed)
+        data = self.state.to_data() if self.state is not None else None
+        summarystore.save(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed, data)
 
-    def row(self, incident_id: str) -> records.Summary | None:
+    def row(self, incident_id: str) -> tuple[str, bytes | None] | None:
         """What the cache keeps for one record (None: no valid record by that id)."""
-        view = self.views.get(incident_id)
-        if view is not None:
-            return (view.stamp, view.to_tuple())
+        if incident_id in self.views:
+            return (self.views.stamp(incident_id), self.views.blob(incident_id))
         stamp = self.unpublished.get(incident_id)
         return (stamp, None) if stamp is not None else None
 
     def rows(self) -> Iterator[summarystore.Row]:
         """Every record's cache row, made one at a time (the base file is streamed)."""
-        for incident_id, view in self.views.items():
-            yield (incident_id, view.stamp, view.to_tuple())
+        table = self.views
+        for incident_id in table.ids():
+            yield (incident_id, table.stamp(incident_id), table.blob(incident_id))
         for incident_id, stamp in self.unpublished.items():
             yield (incident_id, stamp, None)
 
 
+def _start_key(view: IncidentView) -> tuple[int, str]:
+    return (view.started, view.id)
+
+
+def _component_feeds(state: SharedState, table: ViewTable) -> dict[str, feed.ComponentFeed]:
+    """:func:`.feed.component_feeds` from the shared state: each component's incidents newest first,
+    read only as far as its feed's updates go."""
+    from ..model import ID_PATTERN
+
+    found: dict[str, feed.ComponentFeed] = {}
+    for cid, ids in state.touching.items():
+        if ID_PATTERN.match(cid):
+            listed = Ordered(ids[::-1], table)
+            found[cid] = (listed, feed.newest_updates(listed, feed.COMPONENT_FEED_LIMIT, by_last=True))
+    return found
+
+
 def _hot_ids(
-    views: list[IncidentView],
-    by_start: list[IncidentView],
-    by_last: list[IncidentView],
+    live: Sequence[IncidentView],
+    by_start: Sequence[IncidentView],
+    by_last: Sequence[IncidentView],
     component_feeds: dict[str, feed.ComponentFeed],
 ) -> set[str]:
     """The incidents whose full record the next build will probably need (see records.HotRecords).
-    ``by_start``, ``by_last``: ``views`` newest first by each (:func:`_newest`)."""
+    ``by_start``, ``by_last``: every summary newest first by each; ``live``: at least every open
+    incident and maintenance (:func:`.view.is_live`)."""
     kept = {view.id for view in (*by_last[: records.HOT_BY_LAST], *by_start[: records.HOT_BY_START])} | {
-        view.id for view in views if view.is_open or view.is_maintenance
+        view.id for view in live if view.is_open or view.is_maintenance
     }
     # A component feed re-rendered must not re-read them.
     return kept | {incident_id for _, updates in component_feeds.values() for _, incident_id, _ in updates}
 
 
 def _needed_records(
-    views: list[IncidentView], by_start: list[IncidentView], picked: list[tuple[int, str, int]]
+    live: Sequence[IncidentView], by_start: Sequence[IncidentView], picked: list[tuple[int, str, int]]
 ) -> set[str]:
     """The records the shared pages render in full: open ones, the API's newest incidents, the feed's
     (``picked``), and every maintenance (the calendar lists them all; there are few)."""
     newest = itertools.islice((view for view in by_start if view.is_incident), api.INCIDENTS_LIMIT)
     needed = {view.id for view in newest}
-    needed.update(view.id for view in views if view.is_open or view.is_maintenance)
+    needed.update(view.id for view in live if view.is_open or view.is_maintenance)
     needed.update(incident_id for _, incident_id, _ in picked)
     return needed
-
-
-def _newest(views: list[IncidentView], when: str) -> list[IncidentView]:
-    """``views`` by ``(when, id)``, newest first (``when``: ``last`` or ``started``)."""
-    # A full sort beats heapq.nlargest here: records come oldest first, so every one would enter the heap.
-    # attrgetter builds the (when, id) key in C: a lambda per view was most of the sort.
-    return sorted(views, key=operator.attrgetter(when, "id"), reverse=True)
 
 
 def plan_site(repo: Repo, view: SiteView) -> Iterator[PlannedFile]:
@@ -372,7 +423,7 @@ def plan_shared(
                 page.path,
                 page.older or "",
                 page.newer or "",
-                *(item.stamp for item in page.incidents),
+                *page.stamps(),
             ]
             key = digest(parts)
         yield PlannedFile(
