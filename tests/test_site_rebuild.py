@@ -229,3 +229,21 @@ def test_history_membership_changes(repo: Repo, tmp_path: Path) -> None:
     repo.record_path(newest).unlink()
     rebuild_matches_full_build(repo, out, tmp_path)
     assert newest not in (out / "history.html").read_text()
+
+
+def test_a_damaged_shared_state_is_made_afresh(repo: Repo, tmp_path: Path) -> None:
+    """A kept state that does not match the cached rows (a record missing from an order, a wrong
+    component tally) is refused or outvoted by its checks: the rebuild still gives a full build's bytes."""
+    out = tmp_path / "site"
+    _build(repo, out, NOW, reuse=True)
+    folder = repo.root / ".git" / "incidentctl"
+    base = records.cache_file(folder)
+    fingerprint, token = summarystore._read_frame(base.open("rb"))[1:]
+    data = summarystore.read_recent(folder / summarystore.RECENT_NAME, fingerprint, token)
+    version, by_start, by_last, touching, named, updated, live, cutoff = data["state"]
+    assert sorted(by_start) == sorted(by_last) and live
+    damaged = (version, by_start[1:], by_last[1:], touching, named, updated, live, cutoff)
+    summarystore.write_recent(folder / summarystore.RECENT_NAME, fingerprint, token, {**data, "state": damaged})
+    path = repo.record_path(sorted(repo.ids())[5])
+    path.write_text(path.read_text().replace("title: Incident", "title: Changed incident"))
+    rebuild_matches_full_build(repo, out, tmp_path)

@@ -236,10 +236,15 @@ class Job:
         state = self.state
         if state is not None:
             new = [view for incident_id in sorted(self.changed) if (view := self.views.get(incident_id)) is not None]
-            if state.apply(self.views, self.old, new) and state.move_cutoff(self.views, self.start_us):
+            if (
+                state.apply(self.views, self.old, new)
+                and state.holds(self.views)
+                and state.move_cutoff(self.views, self.start_us)
+            ):
                 return state
         state = SharedState.made_from(self.views.values(), self.start_us)
         self.state = state
+        self.cache_changed = True  # the next build starts from this one
         return state
 
     def shared_files(self) -> Iterator[PlannedFile]:

@@ -260,6 +260,18 @@ class SharedState:
         else:
             self.updated[cid] = best
 
+    def holds(self, table: ViewTable) -> bool:
+        """Does the state name every summary of ``table`` once in each order, and each component's
+        records as often as it counts them? (Linear in ids, no summary decoded: a state that lost or
+        gained a record through a fault is refused, and made afresh.)"""
+        ids = set(self.by_start)
+        if not (len(ids) == len(self.by_start) == len(self.by_last) == len(table)) or ids != set(self.by_last):
+            return False
+        if any(incident_id not in table for incident_id in ids):
+            return False
+        counts = {cid: len(listed) for cid, listed in self.touching.items()}
+        return counts == self.named and self.live <= ids
+
     def move_cutoff(self, table: ViewTable, cutoff: int) -> bool:
         """The live records for a window starting at ``cutoff``: only a later start (False: earlier)."""
         if cutoff < self.cutoff:
