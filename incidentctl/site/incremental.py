@@ -115,7 +115,7 @@ class Job:
         self.cache_changed = False
         self.hot_ids: set[str] | None = None
         """The records worth keeping in full for the next build (known once the shared files are planned)."""
-        self.memo: dict[str, tuple[str, bytes]] = {}
+        self.memo: dict[str, tuple[str, Any]] = {}
         """Shared files rendered this build, by path: (digest of their inputs, bytes), for the next one."""
 
     def page_key(self, view: IncidentView) -> str:
@@ -275,7 +275,9 @@ class Job:
         latest = by_last[0].last if len(by_last) else None
         scan = Scan(state.named.keys(), dict(state.updated), live, latest)
         view = compute_view(self.repo.config, by_start, self.now, full, scan)
-        planned = plan_shared(self.env, self.common, view, self.shared, self.full_record, picked, component_feeds)
+        planned = plan_shared(
+            self.env, self.common, view, self.shared, self.full_record, picked, component_feeds, self._api_updates
+        )
         for item in planned:
             key = self._memo_key(item.path, view, picked)
             yield (
@@ -292,6 +294,15 @@ class Job:
         if path == calendar.CALENDAR:
             return digest([self.shared, path, *(f"{item.id}:{item.stamp}" for item in view.maintenances)])
         return None
+
+    def _api_updates(self, view: SiteView, item: IncidentView) -> list[dict[str, Any]]:
+        """:func:`.api.updates`, or what the previous build made of the same record (its stamp;
+        the config and code are the cache's fingerprint)."""
+        name = f"api-updates:{item.id}"
+        kept = self.cache.memo.get(name)
+        made: Any = kept[1] if kept is not None and kept[0] == item.stamp else api.updates(view, item)
+        self.memo[name] = (item.stamp, made)
+        return made  # type: ignore[no-any-return]
 
     def _memoized(self, item: PlannedFile, key: str) -> bytes:
         """``item.render()``, or the bytes the previous build rendered from the same inputs."""
@@ -415,6 +426,7 @@ def plan_shared(
     load: Callable[[str], dict[str, Any]] | None = None,
     picked: list[tuple[int, str, int]] | None = None,
     component_feeds: dict[str, feed.ComponentFeed] | None = None,
+    api_updates: api.Updates = api.updates,
 ) -> Iterator[PlannedFile]:
     """The files every build renders from the shared view, in the order they are written (archive
     pages first, the pages linking to them after), with the key of their inputs where reusable.
@@ -443,7 +455,7 @@ def plan_shared(
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
     yield PlannedFile("feed.atom", None, functools.partial(feed.build_feed, view, picked=picked))
     yield PlannedFile(calendar.CALENDAR, None, functools.partial(calendar.build_calendar, view))
-    for path, data in api.documents(view).items():
+    for path, data in api.documents(view, api_updates).items():
         yield PlannedFile(path, None, functools.partial(bytes, data))
     yield PlannedFile("style.css", None, lambda: static_file(env, "site/style.css"))
     yield PlannedFile(MARKER, None, lambda: MARKER_TEXT)

@@ -267,7 +267,7 @@ class SharedState:
         ids = set(self.by_start)
         if not (len(ids) == len(self.by_start) == len(self.by_last) == len(table)) or ids != set(self.by_last):
             return False
-        if any(incident_id not in table for incident_id in ids):
+        if ids - table.blobs.keys() - table.made.keys():
             return False
         counts = {cid: len(listed) for cid, listed in self.touching.items()}
         return counts == self.named and self.live <= ids

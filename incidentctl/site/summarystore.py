@@ -190,8 +190,9 @@ class SiteCache:
     """The base file's token ("" when there is none: the next save writes it)."""
     recent_ids: set[str] = field(default_factory=set)
     """Ids whose row lives in the recent file (changed since the base was written)."""
-    memo: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    """Rendered shared files by path: (digest of their inputs, bytes)."""
+    memo: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    """Made this build for the next: rendered shared files by path, (digest of their inputs, bytes);
+    an incident's API updates by ``api-updates:<id>``, (its stamp, the updates)."""
     racy: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     """The records the last build saw racy (:func:`.records.record_stamps`)."""
     state: Any = None
@@ -208,7 +209,7 @@ def load(folder: Path, fingerprint: str) -> SiteCache:
         recent = read_recent(folder / RECENT_NAME, fingerprint, token)
         changed: dict[str, tuple[str, bytes | None] | None] = recent["rows"]
         hot: dict[str, tuple[str, bytes]] = recent["records"]
-        memo: dict[str, tuple[str, bytes]] = recent["memo"]
+        memo: dict[str, tuple[str, Any]] = recent["memo"]
         racy: dict[str, tuple[str, str, str]] = recent["racy"]
         state = recent.get("state")
     except Exception:  # noqa: BLE001 - the base alone: records changed since are read again
