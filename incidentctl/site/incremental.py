@@ -137,36 +137,38 @@ class Job:
         # A page whose key names ``now`` (open incidents, maintenances) is one of the live records;
         # every other record's page key is its stamp alone: its summary is not even decoded.
         timely = state.live if state is not None else None
-        prefix = self.shared[:32]
+        head = self.shared[:32] + ":"
         keys, written, reusable, tasks = self.keys, self.written, self.reusable, self.tasks
+        cached_row, previous_key = cached.get, previous.get  # one loop over every record: kept lean
+        add_written, add_reusable, add_task = written.append, reusable.append, tasks.append
         for incident_id, stamp in self.stamps.items():
-            hit = cached.pop(incident_id, None)
+            hit = cached_row(incident_id)
             if hit is None or hit[0] != stamp:
-                tasks.append(incident_id)
+                add_task(incident_id)
                 self.changed.add(incident_id)
                 if hit is not None and hit[1] is not None:
                     self.old[incident_id] = IncidentView.from_tuple(marshal.loads(hit[1]), hit[0])  # noqa: S302
                 continue
-            blob = hit[1]
-            if blob is None:
+            if hit[1] is None:
                 self.unpublished[incident_id] = stamp
                 continue  # nothing public yet
-            blobs[incident_id] = (stamp, blob)
-            path = f"incidents/{incident_id}.html"  # view.path
+            blobs[incident_id] = hit  # type: ignore[assignment] # (stamp, bytes): the blob is not None
+            path = "incidents/" + incident_id + ".html"  # view.path
             if timely is None or incident_id in timely:
                 view = self.views[incident_id]
                 # Most records: a resolved incident, whose page_key is inlined here.
-                key = f"{prefix}:{stamp}:" if view.kind == "incident" and not view.is_open else self.page_key(view)
+                key = head + stamp + ":" if view.kind == "incident" and not view.is_open else self.page_key(view)
             else:
-                key = f"{prefix}:{stamp}:"
+                key = head + stamp + ":"  # page_key of a resolved incident
             keys[path] = key
-            written.append(path)
-            if previous.get(path) == key and path in existing:
-                reusable.append(path)
+            add_written(path)
+            if previous_key(path) == key and path in existing:
+                add_reusable(path)
             else:
-                tasks.append(incident_id)
-        for incident_id, (_, blob) in cached.items():  # what is left: deleted records
+                add_task(incident_id)
+        for incident_id in cached.keys() - self.stamps.keys():  # deleted records
             self.changed.add(incident_id)
+            blob = cached[incident_id][1]
             if blob is not None:
                 self.old[incident_id] = IncidentView.from_tuple(marshal.loads(blob), "")  # noqa: S302
         self.cache_changed = bool(self.changed)
