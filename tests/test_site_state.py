@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from incidentctl.config import Config
 from incidentctl.model import Entry, Incident
-from incidentctl.site.state import Ordered, SharedState, ViewTable, encode, finder, stamps_of
+from incidentctl.site.state import Ordered, SharedState, ViewTable, decode, encode, finder, stamps_of, timely
 from incidentctl.site.summary import IncidentView, describe_incident, micros
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -106,3 +106,7 @@ def test_encoded_summaries_read_back_and_are_decoded_only_when_read() -> None:
     assert list(reversed(ordered)) == list(ordered)[::-1]
     assert len(table.made) == len(views)
     assert [table.blob(view.id) for view in views] == [encode(view) for view in views]
+    for view in views:  # the first byte: does the page key name now (open or maintenance), read undecoded
+        assert decode(encode(view), view.stamp) == view
+        assert timely(encode(view)) == (view.is_open or view.is_maintenance)
+    assert any(view.is_open for view in views) and not all(view.is_open for view in views)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import marshal
 import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from .pages import (
     site_environment,
     static_file,
 )
-from .state import Ordered, SharedState, ViewTable
+from .state import Ordered, SharedState, ViewTable, decode, timely
 from .summary import IncidentView, micros
 from .view import Scan, SiteView, compute_view, window_start_us
 
@@ -133,10 +132,6 @@ class Job:
         cached = self.cache.rows
         self.cache.rows = {}
         blobs = self.views.blobs
-        state = self.state
-        # A page whose key names ``now`` (open incidents, maintenances) is one of the live records;
-        # every other record's page key is its stamp alone: its summary is not even decoded.
-        timely = state.live if state is not None else None
         head = self.shared[:32] + ":"
         keys, written, reusable, tasks = self.keys, self.written, self.reusable, self.tasks
         cached_row, previous_key = cached.get, previous.get  # one loop over every record: kept lean
@@ -147,19 +142,17 @@ class Job:
                 add_task(incident_id)
                 self.changed.add(incident_id)
                 if hit is not None and hit[1] is not None:
-                    self.old[incident_id] = IncidentView.from_tuple(marshal.loads(hit[1]), hit[0])  # noqa: S302
+                    self.old[incident_id] = decode(hit[1], hit[0])
                 continue
-            if hit[1] is None:
+            blob = hit[1]
+            if blob is None:
                 self.unpublished[incident_id] = stamp
                 continue  # nothing public yet
             blobs[incident_id] = hit  # type: ignore[assignment] # (stamp, bytes): the blob is not None
             path = "incidents/" + incident_id + ".html"  # view.path
-            if timely is None or incident_id in timely:
-                view = self.views[incident_id]
-                # Most records: a resolved incident, whose page_key is inlined here.
-                key = head + stamp + ":" if view.kind == "incident" and not view.is_open else self.page_key(view)
-            else:
-                key = head + stamp + ":"  # page_key of a resolved incident
+            # Only an open incident's or a maintenance's page key names now (its summary's first
+            # byte says so); every other record's is its stamp alone: its summary is not even decoded.
+            key = self.page_key(self.views[incident_id]) if timely(blob) else head + stamp + ":"
             keys[path] = key
             add_written(path)
             if previous_key(path) == key and path in existing:
@@ -170,7 +163,7 @@ class Job:
             self.changed.add(incident_id)
             blob = cached[incident_id][1]
             if blob is not None:
-                self.old[incident_id] = IncidentView.from_tuple(marshal.loads(blob), "")  # noqa: S302
+                self.old[incident_id] = decode(blob, "")
         self.cache_changed = bool(self.changed)
         self.hot = {i: kept for i, kept in self.cache.records.items() if self.stamps.get(i) == kept[0]}
 
@@ -238,11 +231,15 @@ class Job:
         state = self.state
         if state is not None:
             new = [view for incident_id in sorted(self.changed) if (view := self.views.get(incident_id)) is not None]
-            if (
-                state.apply(self.views, self.old, new)
-                and state.holds(self.views)
-                and state.move_cutoff(self.views, self.start_us)
-            ):
+            try:
+                kept = (
+                    state.apply(self.views, self.old, new)
+                    and state.holds(self.views)
+                    and state.move_cutoff(self.views, self.start_us)
+                )
+            except (KeyError, TypeError, ValueError, IndexError):  # a state not of these rows
+                kept = False
+            if kept:
                 return state
         state = SharedState.made_from(self.views.values(), self.start_us)
         self.state = state

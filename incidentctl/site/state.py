@@ -27,8 +27,24 @@ STATE_VERSION = 1
 
 
 def encode(view: IncidentView) -> bytes:
-    """A summary's cached bytes (decoded by :meth:`ViewTable.get` only when a page needs it)."""
-    return marshal.dumps(view.to_tuple(), 4)
+    """A summary's cached bytes (decoded by :func:`decode` only when a page needs it). The first
+    byte says whether its page's key names ``now`` (:func:`is_timely`), read without decoding."""
+    return (b"\x01" if is_timely(view) else b"\x00") + marshal.dumps(view.to_tuple(), 4)
+
+
+def decode(blob: bytes, stamp: str) -> IncidentView:
+    return IncidentView.from_tuple(marshal.loads(memoryview(blob)[1:]), stamp)  # noqa: S302 - our own cache
+
+
+def is_timely(view: IncidentView) -> bool:
+    """Does the page's key name ``now``? An open incident's and a maintenance's do (see
+    :meth:`.incremental.Job.page_key`); every other page's key is its record's stamp alone."""
+    return view.is_open or view.kind == "maintenance"
+
+
+def timely(blob: bytes) -> bool:
+    """:func:`is_timely` of an encoded summary."""
+    return blob[0] == 1
 
 
 class ViewTable:
@@ -51,7 +67,7 @@ class ViewTable:
             row = self.blobs.get(incident_id)
             if row is None:
                 return default
-            view = IncidentView.from_tuple(marshal.loads(row[1]), row[0])  # noqa: S302 - our own cache
+            view = decode(row[1], row[0])
             self.made[incident_id] = view
         return view
 
@@ -299,7 +315,10 @@ class SharedState:
         if not isinstance(data, tuple) or len(data) != 8 or data[0] != STATE_VERSION:
             return None
         _, by_start, by_last, touching, named, updated, live, cutoff = data
-        if not (isinstance(by_start, list) and isinstance(by_last, list) and len(by_start) == len(by_last)):
+        shapes = ((by_start, list), (by_last, list), (touching, dict), (named, dict), (updated, dict), (live, list))
+        if not all(isinstance(value, kind) for value, kind in shapes) or not isinstance(cutoff, int):
+            return None
+        if not all(isinstance(listed, list) for listed in touching.values()):
             return None
         return cls(by_start, by_last, touching, named, updated, set(live), cutoff)
 

@@ -38,7 +38,7 @@ BASE_NAME = "site-summaries.bin"
 RECENT_NAME = "site-recent.bin"
 #: Older caches: removed when a new one is written.
 OLD_NAMES = ("site-records.pickle",)
-FORMAT = ("incidentctl-site-cache", 3, sys.version_info[:2], marshal.version)
+FORMAT = ("incidentctl-site-cache", 4, sys.version_info[:2], marshal.version)
 #: Rows per frame of the base file: big enough to amortise the framing, small enough to stream.
 CHUNK = 2048
 _FRAME = struct.Struct("<II")  # payload length, CRC-32 of the payload
