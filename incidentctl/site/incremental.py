@@ -103,6 +103,8 @@ class Job:
         """The previous summaries of the changed records that had one (the shared state drops them)."""
         self.state = SharedState.from_data(cache.state)
         """The shared state of the cached rows (None: made afresh from every summary)."""
+        self.state_ready = False
+        """The state holds this build's summaries (:meth:`shared_state` ran)."""
         self.start_us = window_start_us(now, repo.config)
         self.keys: dict[str, str] = {}
         self.previous: dict[str, str] = {}
@@ -115,7 +117,8 @@ class Job:
         self.hot_ids: set[str] | None = None
         """The records worth keeping in full for the next build (known once the shared files are planned)."""
         self.memo: dict[str, tuple[str, Any]] = {}
-        """Shared files rendered this build, by path: (digest of their inputs, bytes), for the next one."""
+        """Made this build for the next one: shared files by path, (digest of their inputs, bytes); an
+        incident's API updates by ``api-updates:<id>``, (its stamp, the updates)."""
 
     def page_key(self, view: IncidentView) -> str:
         # No hash needed: the shared fingerprint is one already, the stamp names the record.
@@ -229,6 +232,9 @@ class Job:
         """The shared state of this build's summaries: the cached one with the changed records
         replaced, else made afresh from every summary (no state kept, the clock moved back)."""
         state = self.state
+        if self.state_ready and state is not None:
+            return state
+        self.state_ready = True
         if state is not None:
             new = [view for incident_id in sorted(self.changed) if (view := self.views.get(incident_id)) is not None]
             try:
