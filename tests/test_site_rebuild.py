@@ -15,7 +15,7 @@ from incidentctl.model import Entry, Incident
 from incidentctl.site import records, summarystore
 from incidentctl.site.build import _build
 from incidentctl.store import Repo
-from testing import git, make_repo
+from testing import git, make_repo, modify_config
 
 NOW = datetime(2024, 12, 20, 12, 0, tzinfo=UTC)
 
@@ -67,13 +67,13 @@ def racy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     return str(request.param)
 
 
-def rebuild_matches_full_build(repo: Repo, out: Path, tmp_path: Path) -> None:
-    _build(Repo.open(repo.root), out, NOW, reuse=True)
+def rebuild_matches_full_build(repo: Repo, out: Path, tmp_path: Path, now: datetime = NOW) -> None:
+    _build(Repo.open(repo.root), out, now, reuse=True)
     cache = (repo.root / ".git" / "incidentctl").glob("site-*")
     saved = {path.name: path.read_bytes() for path in cache}
     clear_site_cache(repo)
     full = tmp_path / f"full-{len(list(tmp_path.iterdir()))}"
-    _build(Repo.open(repo.root), full, NOW, reuse=False)
+    _build(Repo.open(repo.root), full, now, reuse=False)
     assert all_files(out) == all_files(full)
     for name, data in saved.items():  # the rebuild's cache goes on serving the next rebuild
         (repo.root / ".git" / "incidentctl" / name).write_bytes(data)
@@ -180,3 +180,70 @@ def test_old_cache_is_replaced(repo: Repo, tmp_path: Path) -> None:
     _build(repo, tmp_path / "site", NOW - timedelta(days=1), reuse=True)
     assert not (folder / "site-records.pickle").exists()
     assert records.cache_file(folder).is_file()
+
+
+def test_incidents_leave_the_bars_window_as_now_moves(repo: Repo, tmp_path: Path) -> None:
+    """The bars tally only incidents that can still colour a day: as ``now`` moves on (and back), each
+    rebuild gives a full build's bytes, also once every incident has left the 90-day window."""
+    out = tmp_path / "site"
+    _build(repo, out, NOW, reuse=True)
+    for days in (1, 30, 75, 89, 91, 120, 400, 10):
+        rebuild_matches_full_build(repo, out, tmp_path, NOW + timedelta(days=days))
+    text = (out / "index.html").read_text()
+    assert "Incident" in (out / "history.html").read_text() and "uptime" in text
+
+
+def test_a_component_renamed_or_dropped_in_the_config(repo: Repo, tmp_path: Path) -> None:
+    """A renamed component shows its new name everywhere; one dropped from the config still shows
+    (by its id, after the configured ones) while incidents name it."""
+    out = tmp_path / "site"
+    _build(repo, out, NOW, reuse=True)
+
+    def rename(config: Any) -> None:
+        config["components"][0]["name"] = "Renamed API"
+
+    modify_config(repo.root, rename)
+    rebuild_matches_full_build(repo, out, tmp_path)
+    assert "Renamed API" in (out / "index.html").read_text()
+
+    def drop(config: Any) -> None:
+        del config["components"][1]
+
+    modify_config(repo.root, drop)
+    rebuild_matches_full_build(repo, out, tmp_path)
+
+
+def test_history_membership_changes(repo: Repo, tmp_path: Path) -> None:
+    """An incident older than every other moves every archive chunk's membership; deleting the newest
+    moves history.html's: each rebuild gives a full build's bytes."""
+    out = tmp_path / "site"
+    _build(repo, out, NOW, reuse=True)
+    old = make_incident(0, random.Random(1)).model_copy(update={"id": "2020-01-01-incident-old"})
+    old = old.model_copy(
+        update={"timeline": [entry.model_copy(update={"at": entry.at.replace(year=2020)}) for entry in old.timeline]}
+    )
+    repo.save(old)
+    rebuild_matches_full_build(repo, out, tmp_path)
+    assert "incidents/2020-01-01-incident-old.html" in (out / "history-1.html").read_text()
+    newest = max(repo.ids())
+    repo.record_path(newest).unlink()
+    rebuild_matches_full_build(repo, out, tmp_path)
+    assert newest not in (out / "history.html").read_text()
+
+
+def test_a_damaged_shared_state_is_made_afresh(repo: Repo, tmp_path: Path) -> None:
+    """A kept state that does not match the cached rows (a record missing from an order, a wrong
+    component tally) is refused or outvoted by its checks: the rebuild still gives a full build's bytes."""
+    out = tmp_path / "site"
+    _build(repo, out, NOW, reuse=True)
+    folder = repo.root / ".git" / "incidentctl"
+    base = records.cache_file(folder)
+    fingerprint, token = summarystore._read_frame(base.open("rb"))[1:]
+    data = summarystore.read_recent(folder / summarystore.RECENT_NAME, fingerprint, token)
+    version, by_start, by_last, touching, named, updated, live, cutoff = data["state"]
+    assert sorted(by_start) == sorted(by_last) and live
+    damaged = (version, by_start[1:], by_last[1:], touching, named, updated, live, cutoff)
+    summarystore.write_recent(folder / summarystore.RECENT_NAME, fingerprint, token, {**data, "state": damaged})
+    path = repo.record_path(sorted(repo.ids())[5])
+    path.write_text(path.read_text().replace("title: Incident", "title: Changed incident"))
+    rebuild_matches_full_build(repo, out, tmp_path)

@@ -6,7 +6,9 @@ Written with :func:`json.dumps`, never a template, so no title can break the JSO
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..durations import isoformat_z
@@ -134,15 +136,27 @@ def _update(
     }
 
 
-def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One incident in Statuspage's shape (from its full public record in ``view.records``)."""
+Updates = Callable[["SiteView", IncidentView], list[dict[str, Any]]]
+"""An incident's ``incident_updates`` (:func:`updates`, or the same kept from an earlier build)."""
+
+
+def updates(view: SiteView, item: IncidentView) -> list[dict[str, Any]]:
+    """An incident's ``incident_updates``, newest first: made from its record and the config alone."""
     timeline = view.records[item.id]["timeline"]
-    updates = []
+    made = []
     current: dict[str, str] = {}
     for ordinal, entry in zip(ordinals(timeline), timeline, strict=True):
-        updates.append(_update(view, item.id, ordinal, entry, current))
+        made.append(_update(view, item.id, ordinal, entry, current))
         current.update(entry["components"])
-    updates.reverse()  # Statuspage lists the newest update first
+    made.reverse()  # Statuspage lists the newest update first
+    return made
+
+
+def incident(
+    view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]], updates_of: Updates = updates
+) -> dict[str, Any]:
+    """One incident in Statuspage's shape (from its full public record in ``view.records``)."""
+    timeline = view.records[item.id]["timeline"]
     monitoring = next((entry["at"] for entry in reversed(timeline) if entry["status"] == "monitoring"), None)
     return {
         "id": item.id,
@@ -156,14 +170,16 @@ def incident(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]
         "shortlink": _url(view, item.path),
         "started_at": isoformat_z(item.started_at),
         "page_id": page_id(view),
-        "incident_updates": updates,
+        "incident_updates": updates_of(view, item),
         "components": [by_id[cid] for cid, _ in item.component_names if cid in by_id],
     }
 
 
-def maintenance(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def maintenance(
+    view: SiteView, item: IncidentView, by_id: dict[str, dict[str, Any]], updates_of: Updates = updates
+) -> dict[str, Any]:
     """One maintenance in Statuspage's scheduled-maintenance shape (an incident with a window)."""
-    data = incident(view, item, by_id)
+    data = incident(view, item, by_id, updates_of)
     record = view.records[item.id]
     timeline = record["timeline"]
     reminded = next((entry["at"] for entry in timeline if entry.get("notice") == "reminder"), None)
@@ -182,7 +198,7 @@ def maintenance(view: SiteView, item: IncidentView, by_id: dict[str, dict[str, A
     return data
 
 
-def documents(view: SiteView) -> dict[str, bytes]:
+def documents(view: SiteView, updates_of: Updates = updates) -> dict[str, bytes]:
     """Every file under ``api/v2/``, relative path → bytes.
 
     Incidents and maintenances never mix: ``incidents*.json`` list incidents only (impact none,
@@ -192,12 +208,12 @@ def documents(view: SiteView) -> dict[str, bytes]:
     listed = components(view)
     by_id = {item["id"]: item for item in listed if not item["group"]}
     head = page(view)
-    unresolved = [incident(view, item, by_id) for item in view.active]
-    newest = [item for item in view.incidents if item.is_incident][:INCIDENTS_LIMIT]
-    latest = [incident(view, item, by_id) for item in newest]
-    active = [maintenance(view, item, by_id) for item in view.active_maintenances]
-    upcoming = [maintenance(view, item, by_id) for item in view.upcoming]
-    recent = [maintenance(view, item, by_id) for item in view.maintenances[:MAINTENANCES_LIMIT]]
+    unresolved = [incident(view, item, by_id, updates_of) for item in view.active]
+    newest = list(itertools.islice((item for item in view.incidents if item.is_incident), INCIDENTS_LIMIT))
+    latest = [incident(view, item, by_id, updates_of) for item in newest]
+    active = [maintenance(view, item, by_id, updates_of) for item in view.active_maintenances]
+    upcoming = [maintenance(view, item, by_id, updates_of) for item in view.upcoming]
+    recent = [maintenance(view, item, by_id, updates_of) for item in view.maintenances[:MAINTENANCES_LIMIT]]
     docs = {
         "api/v2/summary.json": {
             "page": head,

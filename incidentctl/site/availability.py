@@ -6,6 +6,7 @@ count once, at the worst weight.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from dataclasses import dataclass
@@ -85,6 +86,12 @@ def local_day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
+def _day_label(day: date, *, year: bool = True) -> str:
+    """``Mar 02, 2025`` (``year=False``: ``Mar 02``): each day's label made once, not per component."""
+    return f"{day:%b %d, %Y}" if year else f"{day:%b %d}"
+
+
 def bar_segments(days: list[date], worst: list[str], incidents: list[list[DayIncident]]) -> tuple[BarSegment, ...]:
     """Runs of quiet days collapse into one segment; each day with incidents is its own."""
     segments: list[BarSegment] = []
@@ -98,7 +105,7 @@ def bar_segments(days: list[date], worst: list[str], incidents: list[list[DayInc
         if run_start is not None:
             first, last = days[run_start], days[index - 1]
             span = index - run_start
-            label = (f"{first:%b %d} – " if span > 1 else "") + f"{last:%b %d, %Y}: no incidents"
+            label = (f"{_day_label(first, year=False)} – " if span > 1 else "") + f"{_day_label(last)}: no incidents"
             segments.append(BarSegment(first=first, days=span, impact="operational", label=label))
             run_start = None
         if index < len(days):
@@ -111,7 +118,7 @@ def bar_segments(days: list[date], worst: list[str], incidents: list[list[DayInc
                     days=1,
                     impact=worst[index],
                     incidents=tuple(incidents[index]),
-                    label=f"{days[index]:%b %d, %Y}: {named if incidents[index] else 'no incidents'}",
+                    label=f"{_day_label(days[index])}: {named if incidents[index] else 'no incidents'}",
                 )
             )
     return tuple(segments)

@@ -25,6 +25,7 @@ from ..durations import isoformat_z
 from ..vocabulary import IMPACT_LABELS
 from . import api
 from .feed import ComponentFeed, _text, build_feed, component_feed_path, component_updates, feed_components, touching
+from .state import finder
 from .summary import IncidentView
 from .view import ComponentView, SiteView
 
@@ -226,7 +227,7 @@ def files(
     component's incidents and updates (:func:`~.feed.component_feeds`), when known already.
     """
     listed = touching(view.incidents) if feeds is None else {cid: found for cid, (found, _) in feeds.items()}
-    stamps = {item.id: item.stamp for item in view.incidents}
+    find = finder(view.incidents)
 
     def record(incident_id: str) -> dict[str, Any]:
         found = view.records.get(incident_id)
@@ -240,7 +241,7 @@ def files(
         incidents = listed.get(item.id, [])
         known = feeds.get(item.id) if feeds is not None else None
         updates = known[1] if known is not None else component_updates(incidents)
-        parts = [f"{at}:{incident_id}:{index}:{stamps[incident_id]}" for at, incident_id, index in updates]
+        parts = [f"{at}:{incident_id}:{index}:{find(incident_id).stamp}" for at, incident_id, index in updates]
         if not updates:
             parts.append(isoformat_z(view.updated_at))  # an empty feed's <updated>
         render = functools.partial(build_feed, view, item, incidents, record, updates)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import records
+from . import records, summarystore
 from .incremental import (
     BuildReport,
     Job,
@@ -78,7 +78,7 @@ def _build(repo: Repo, output: Path | None, now: datetime | None, *, reuse: bool
         remove_stale_builds(target)
         folder = cache_folder(repo)
         code = code_fingerprint()
-        cache = records.load_cache(folder, digest([code, repo.config.model_dump_json()]))
+        cache = summarystore.load(folder, digest([code, repo.config.model_dump_json()]))
         stamps, racy = records.record_stamps(repo, cache.racy)
         job = Job(repo, moment, fingerprint(repo, code), cache, stamps, racy)
         manifest = manifest_path(repo, target)

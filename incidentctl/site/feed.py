@@ -16,6 +16,7 @@ from ..render import local_time
 from ..vocabulary import IMPACT_LABELS, STATUS_LABELS
 from .api import page_id
 from .ids import atom_entry_id, feed_id, ordinals
+from .state import finder
 from .summary import IncidentView, from_micros, unpack_times
 from .view import ComponentView, SiteView
 
@@ -73,7 +74,7 @@ def component_updates(listed: Sequence[IncidentView]) -> list[tuple[int, str, in
     return newest_updates(listed, COMPONENT_FEED_LIMIT)
 
 
-ComponentFeed = tuple[list[IncidentView], list[tuple[int, str, int]]]
+ComponentFeed = tuple[Sequence[IncidentView], list[tuple[int, str, int]]]
 """The incidents touching a component (newest update first) and the updates its feed shows."""
 
 
@@ -128,11 +129,11 @@ def build_feed(
     root = "" if base or component is None else "../../"
     get_record = record or view.records.__getitem__
 
-    by_id = {item.id: item for item in (view.incidents if incidents is None else incidents)}
+    find = finder(view.incidents if incidents is None else incidents)
     if picked is None:
         picked = newest_updates(view.incidents, FEED_LIMIT) if incidents is None else component_updates(incidents)
     updates = [
-        (at, by_id[incident_id], index, get_record(incident_id)["timeline"][index - 1])
+        (at, find(incident_id), index, get_record(incident_id)["timeline"][index - 1])
         for at, incident_id, index in picked
     ]
 

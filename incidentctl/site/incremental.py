@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import operator
 import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,9 @@ from .pages import (
     site_environment,
     static_file,
 )
+from .state import Ordered, SharedState, ViewTable, decode, timely
 from .summary import IncidentView, micros
-from .view import SiteView, compute_view
+from .view import Scan, SiteView, compute_view, window_start_us
 
 if TYPE_CHECKING:
     from jinja2.sandbox import SandboxedEnvironment
@@ -79,7 +79,7 @@ class Job:
         repo: Repo,
         now: datetime,
         shared: str,
-        cache: records.SummaryCache,
+        cache: summarystore.SiteCache,
         stamps: dict[str, str],
         racy: records.Racy | None = None,
     ):
@@ -93,11 +93,19 @@ class Job:
         self.racy = racy or {}
         self.env = site_environment(repo)
         self.common = common_context(repo.config)
-        self.views: dict[str, IncidentView] = {}
+        self.views = ViewTable()
+        """Every published record's summary (decoded when first needed)."""
         self.unpublished: dict[str, str] = {}
         """Records with nothing public yet: id → stamp."""
         self.changed: set[str] = set()
         """Records whose cached summary is missing or stale (read again), or gone: the cache's new rows."""
+        self.old: dict[str, IncidentView] = {}
+        """The previous summaries of the changed records that had one (the shared state drops them)."""
+        self.state = SharedState.from_data(cache.state)
+        """The shared state of the cached rows (None: made afresh from every summary)."""
+        self.state_ready = False
+        """The state holds this build's summaries (:meth:`shared_state` ran)."""
+        self.start_us = window_start_us(now, repo.config)
         self.keys: dict[str, str] = {}
         self.previous: dict[str, str] = {}
         self.existing: set[str] = set()
@@ -108,8 +116,9 @@ class Job:
         self.cache_changed = False
         self.hot_ids: set[str] | None = None
         """The records worth keeping in full for the next build (known once the shared files are planned)."""
-        self.memo: dict[str, tuple[str, bytes]] = {}
-        """Shared files rendered this build, by path: (digest of their inputs, bytes), for the next one."""
+        self.memo: dict[str, tuple[str, Any]] = {}
+        """Made this build for the next one: shared files by path, (digest of their inputs, bytes); an
+        incident's API updates by ``api-updates:<id>``, (its stamp, the updates)."""
 
     def page_key(self, view: IncidentView) -> str:
         # No hash needed: the shared fingerprint is one already, the stamp names the record.
@@ -123,33 +132,42 @@ class Job:
     def plan(self, previous: dict[str, str], existing: set[str]) -> None:
         """Sort the records: cached and page unchanged (reusable), or to read and/or render (tasks)."""
         self.previous, self.existing = previous, existing
-        cached = self.cache.summaries
-        from_tuple = IncidentView.from_tuple
-        prefix = self.shared[:32]
-        views, keys, written, reusable = self.views, self.keys, self.written, self.reusable
+        cached = self.cache.rows
+        self.cache.rows = {}
+        blobs = self.views.blobs
+        head = self.shared[:32] + ":"
+        keys, written, reusable, tasks = self.keys, self.written, self.reusable, self.tasks
+        cached_row, previous_key = cached.get, previous.get  # one loop over every record: kept lean
+        add_written, add_reusable, add_task = written.append, reusable.append, tasks.append
         for incident_id, stamp in self.stamps.items():
-            hit = cached.pop(incident_id, None)  # the row goes as its view comes (a lower peak)
+            hit = cached_row(incident_id)
             if hit is None or hit[0] != stamp:
-                self.tasks.append(incident_id)
+                add_task(incident_id)
                 self.changed.add(incident_id)
+                if hit is not None and hit[1] is not None:
+                    self.old[incident_id] = decode(hit[1], hit[0])
                 continue
-            if hit[1] is None:
+            blob = hit[1]
+            if blob is None:
                 self.unpublished[incident_id] = stamp
                 continue  # nothing public yet
-            view = from_tuple(hit[1], stamp)
-            views[incident_id] = view
-            path = f"incidents/{incident_id}.html"  # view.path
-            # Most records: a resolved incident, whose page_key is inlined here.
-            key = f"{prefix}:{stamp}:" if view.kind == "incident" and not view.is_open else self.page_key(view)
+            blobs[incident_id] = hit  # type: ignore[assignment] # (stamp, bytes): the blob is not None
+            path = "incidents/" + incident_id + ".html"  # view.path
+            # Only an open incident's or a maintenance's page key names now (its summary's first
+            # byte says so); every other record's is its stamp alone: its summary is not even decoded.
+            key = self.page_key(self.views[incident_id]) if timely(blob) else head + stamp + ":"
             keys[path] = key
-            written.append(path)
-            if previous.get(path) == key and path in existing:
-                reusable.append(path)
+            add_written(path)
+            if previous_key(path) == key and path in existing:
+                add_reusable(path)
             else:
-                self.tasks.append(incident_id)
-        self.changed.update(cached.keys())  # what is left: deleted records
+                add_task(incident_id)
+        for incident_id in cached.keys() - self.stamps.keys():  # deleted records
+            self.changed.add(incident_id)
+            blob = cached[incident_id][1]
+            if blob is not None:
+                self.old[incident_id] = decode(blob, "")
         self.cache_changed = bool(self.changed)
-        self.cache.summaries = {}  # the views hold what is needed; the tuples go
         self.hot = {i: kept for i, kept in self.cache.records.items() if self.stamps.get(i) == kept[0]}
 
     def run(self, out: Output, report: BuildReport) -> None:
@@ -175,7 +193,7 @@ class Job:
                     self.unpublished.pop(incident_id, None)
                 else:
                     self.unpublished[incident_id] = summary[0]
-                    self.views.pop(incident_id, None)
+                    self.views.pop(incident_id)
         records.raise_problems(sorted(problems))
 
     def _work(self, out: Output, ids: Sequence[str]) -> _Outcome:
@@ -210,15 +228,41 @@ class Job:
         outcome.records = hot.result()
         return outcome
 
+    def shared_state(self) -> SharedState:
+        """The shared state of this build's summaries: the cached one with the changed records
+        replaced, else made afresh from every summary (no state kept, the clock moved back)."""
+        state = self.state
+        if self.state_ready and state is not None:
+            return state
+        self.state_ready = True
+        if state is not None:
+            new = [view for incident_id in sorted(self.changed) if (view := self.views.get(incident_id)) is not None]
+            try:
+                kept = (
+                    state.apply(self.views, self.old, new)
+                    and state.holds(self.views)
+                    and state.move_cutoff(self.views, self.start_us)
+                )
+            except (KeyError, TypeError, ValueError, IndexError):  # a state not of these rows
+                kept = False
+            if kept:
+                return state
+        state = SharedState.made_from(self.views.values(), self.start_us)
+        self.state = state
+        self.cache_changed = True  # the next build starts from this one
+        return state
+
     def shared_files(self) -> Iterator[PlannedFile]:
         """index, history, feed and API files, computed from every summary and a few full records."""
-        views = list(self.views.values())
-        by_start = _newest(views, "started")
-        by_last = _newest(views, "last")
+        state = self.shared_state()
+        table = self.views
+        by_start = Ordered(state.by_start[::-1], table)
+        by_last = Ordered(state.by_last[::-1], table)
+        live = sorted((table[incident_id] for incident_id in state.live), key=_start_key, reverse=True)
         picked = feed.newest_updates(by_last, feed.FEED_LIMIT, by_last=True)
-        needed = _needed_records(views, by_start, picked)
-        component_feeds = feed.component_feeds(by_last)
-        self.hot_ids = _hot_ids(views, by_start, by_last, component_feeds)
+        needed = _needed_records(live, by_start, picked)
+        component_feeds = _component_feeds(state, table)
+        self.hot_ids = _hot_ids(live, by_start, by_last, component_feeds)
         full: dict[str, dict[str, Any]] = {}
         problems: list[str] = []
         for incident_id in sorted(needed):
@@ -233,8 +277,12 @@ class Job:
                 self.hot[incident_id] = (self.stamps[incident_id], pickle.dumps(made[1], pickle.HIGHEST_PROTOCOL))
                 self.cache_changed = True
         records.raise_problems(problems)
-        view = compute_view(self.repo.config, by_start, self.now, full)
-        planned = plan_shared(self.env, self.common, view, self.shared, self.full_record, picked, component_feeds)
+        latest = by_last[0].last if len(by_last) else None
+        scan = Scan(state.named.keys(), dict(state.updated), live, latest)
+        view = compute_view(self.repo.config, by_start, self.now, full, scan)
+        planned = plan_shared(
+            self.env, self.common, view, self.shared, self.full_record, picked, component_feeds, self._api_updates
+        )
         for item in planned:
             key = self._memo_key(item.path, view, picked)
             yield (
@@ -251,6 +299,15 @@ class Job:
         if path == calendar.CALENDAR:
             return digest([self.shared, path, *(f"{item.id}:{item.stamp}" for item in view.maintenances)])
         return None
+
+    def _api_updates(self, view: SiteView, item: IncidentView) -> list[dict[str, Any]]:
+        """:func:`.api.updates`, or what the previous build made of the same record (its stamp;
+        the config and code are the cache's fingerprint)."""
+        name = f"api-updates:{item.id}"
+        kept = self.cache.memo.get(name)
+        made: Any = kept[1] if kept is not None and kept[0] == item.stamp else api.updates(view, item)
+        self.memo[name] = (item.stamp, made)
+        return made  # type: ignore[no-any-return]
 
     def _memoized(self, item: PlannedFile, key: str) -> bytes:
         """``item.render()``, or the bytes the previous build rendered from the same inputs."""
@@ -275,70 +332,85 @@ class Job:
         return made[1]
 
     def save_cache(self, folder: Path) -> None:
-        views = list(self.views.values())
         if self.hot_ids is None:
-            by_last = _newest(views, "last")
-            self.hot_ids = _hot_ids(views, _newest(views, "started"), by_last, feed.component_feeds(by_last))
+            state = self.shared_state()
+            table = self.views
+            by_last = Ordered(state.by_last[::-1], table)
+            live = [table[incident_id] for incident_id in state.live]
+            by_start = Ordered(state.by_start[::-1], table)
+            self.hot_ids = _hot_ids(live, by_start, by_last, _component_feeds(state, table))
         wanted = self.hot_ids
         kept = {incident_id: self.hot[incident_id] for incident_id in sorted(wanted) if incident_id in self.hot}
         same = (
             kept.keys() == self.cache.records.keys() and self.memo == self.cache.memo and self.racy == self.cache.racy
         )
-        if not self.cache_changed and same:
+        if not self.cache_changed and same and self.cache.state is not None:
             return
         self.cache.records = kept
         self.cache.memo = self.memo
         self.cache.racy = self.racy
-        records.save_cache(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed)
+        data = self.state.to_data() if self.state is not None else None
+        summarystore.save(folder, self.cache, len(self.stamps), self.row, self.rows, self.changed, data)
 
-    def row(self, incident_id: str) -> records.Summary | None:
+    def row(self, incident_id: str) -> tuple[str, bytes | None] | None:
         """What the cache keeps for one record (None: no valid record by that id)."""
-        view = self.views.get(incident_id)
-        if view is not None:
-            return (view.stamp, view.to_tuple())
+        if incident_id in self.views:
+            return (self.views.stamp(incident_id), self.views.blob(incident_id))
         stamp = self.unpublished.get(incident_id)
         return (stamp, None) if stamp is not None else None
 
     def rows(self) -> Iterator[summarystore.Row]:
         """Every record's cache row, made one at a time (the base file is streamed)."""
-        for incident_id, view in self.views.items():
-            yield (incident_id, view.stamp, view.to_tuple())
+        table = self.views
+        for incident_id in table.ids():
+            yield (incident_id, table.stamp(incident_id), table.blob(incident_id))
         for incident_id, stamp in self.unpublished.items():
             yield (incident_id, stamp, None)
 
 
+def _start_key(view: IncidentView) -> tuple[int, str]:
+    return (view.started, view.id)
+
+
+def _component_feeds(state: SharedState, table: ViewTable) -> dict[str, feed.ComponentFeed]:
+    """:func:`.feed.component_feeds` from the shared state: each component's incidents newest first,
+    read only as far as its feed's updates go."""
+    from ..model import ID_PATTERN
+
+    found: dict[str, feed.ComponentFeed] = {}
+    for cid, ids in state.touching.items():
+        if ID_PATTERN.match(cid):
+            listed = Ordered(ids[::-1], table)
+            found[cid] = (listed, feed.newest_updates(listed, feed.COMPONENT_FEED_LIMIT, by_last=True))
+    return found
+
+
 def _hot_ids(
-    views: list[IncidentView],
-    by_start: list[IncidentView],
-    by_last: list[IncidentView],
+    live: Sequence[IncidentView],
+    by_start: Sequence[IncidentView],
+    by_last: Sequence[IncidentView],
     component_feeds: dict[str, feed.ComponentFeed],
 ) -> set[str]:
     """The incidents whose full record the next build will probably need (see records.HotRecords).
-    ``by_start``, ``by_last``: ``views`` newest first by each (:func:`_newest`)."""
+    ``by_start``, ``by_last``: every summary newest first by each; ``live``: at least every open
+    incident and maintenance (:func:`.view.is_live`)."""
     kept = {view.id for view in (*by_last[: records.HOT_BY_LAST], *by_start[: records.HOT_BY_START])} | {
-        view.id for view in views if view.is_open or view.is_maintenance
+        view.id for view in live if view.is_open or view.is_maintenance
     }
     # A component feed re-rendered must not re-read them.
     return kept | {incident_id for _, updates in component_feeds.values() for _, incident_id, _ in updates}
 
 
 def _needed_records(
-    views: list[IncidentView], by_start: list[IncidentView], picked: list[tuple[int, str, int]]
+    live: Sequence[IncidentView], by_start: Sequence[IncidentView], picked: list[tuple[int, str, int]]
 ) -> set[str]:
     """The records the shared pages render in full: open ones, the API's newest incidents, the feed's
     (``picked``), and every maintenance (the calendar lists them all; there are few)."""
     newest = itertools.islice((view for view in by_start if view.is_incident), api.INCIDENTS_LIMIT)
     needed = {view.id for view in newest}
-    needed.update(view.id for view in views if view.is_open or view.is_maintenance)
+    needed.update(view.id for view in live if view.is_open or view.is_maintenance)
     needed.update(incident_id for _, incident_id, _ in picked)
     return needed
-
-
-def _newest(views: list[IncidentView], when: str) -> list[IncidentView]:
-    """``views`` by ``(when, id)``, newest first (``when``: ``last`` or ``started``)."""
-    # A full sort beats heapq.nlargest here: records come oldest first, so every one would enter the heap.
-    # attrgetter builds the (when, id) key in C: a lambda per view was most of the sort.
-    return sorted(views, key=operator.attrgetter(when, "id"), reverse=True)
 
 
 def plan_site(repo: Repo, view: SiteView) -> Iterator[PlannedFile]:
@@ -359,6 +431,7 @@ def plan_shared(
     load: Callable[[str], dict[str, Any]] | None = None,
     picked: list[tuple[int, str, int]] | None = None,
     component_feeds: dict[str, feed.ComponentFeed] | None = None,
+    api_updates: api.Updates = api.updates,
 ) -> Iterator[PlannedFile]:
     """The files every build renders from the shared view, in the order they are written (archive
     pages first, the pages linking to them after), with the key of their inputs where reusable.
@@ -372,7 +445,7 @@ def plan_shared(
                 page.path,
                 page.older or "",
                 page.newer or "",
-                *(item.stamp for item in page.incidents),
+                *page.stamps(),
             ]
             key = digest(parts)
         yield PlannedFile(
@@ -387,7 +460,7 @@ def plan_shared(
     yield PlannedFile("index.html", None, functools.partial(render_index, env, common, view))
     yield PlannedFile("feed.atom", None, functools.partial(feed.build_feed, view, picked=picked))
     yield PlannedFile(calendar.CALENDAR, None, functools.partial(calendar.build_calendar, view))
-    for path, data in api.documents(view).items():
+    for path, data in api.documents(view, api_updates).items():
         yield PlannedFile(path, None, functools.partial(bytes, data))
     yield PlannedFile("style.css", None, lambda: static_file(env, "site/style.css"))
     yield PlannedFile(MARKER, None, lambda: MARKER_TEXT)

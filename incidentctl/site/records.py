@@ -15,8 +15,6 @@ import hashlib
 import heapq
 import os
 import pickle
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,80 +86,9 @@ def _content_digest(path: str) -> str:
         return "unreadable"
 
 
-Summary = tuple[str, "tuple[Any, ...] | None"]
-"""``(stamp, view tuple or None if unpublished)``."""
-
-
-@dataclass
-class SummaryCache:
-    """What a previous build learnt: ``summaries[id] = (stamp, view tuple or None if unpublished)``."""
-
-    fingerprint: str
-    summaries: dict[str, Summary] = field(default_factory=dict)
-    records: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    """Full public records (pickled) of the hot incidents: id → (stamp, bytes)."""
-    token: str = ""
-    """The base file's token ("" when there is none: the next save writes it)."""
-    recent_ids: set[str] = field(default_factory=set)
-    """Ids whose row lives in the recent file (changed since the base was written)."""
-    memo: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    """Rendered shared files by path: (digest of their inputs, bytes)."""
-    racy: Racy = field(default_factory=dict)
-    """The records the last build saw racy (:func:`record_stamps`)."""
-
-
 def cache_file(folder: Path) -> Path:
+    """The site cache's base file (:mod:`.summarystore`: its rows, loaded and saved there)."""
     return folder / summarystore.BASE_NAME
-
-
-def load_cache(folder: Path, fingerprint: str) -> SummaryCache:
-    try:
-        token, summaries = summarystore.read_base(cache_file(folder), fingerprint)
-    except Exception:  # noqa: BLE001 - any broken cache is just a cold start
-        return SummaryCache(fingerprint)
-    try:
-        recent = summarystore.read_recent(folder / summarystore.RECENT_NAME, fingerprint, token)
-        rows: dict[str, Summary | None] = recent["rows"]
-        hot: dict[str, tuple[str, bytes]] = recent["records"]
-        memo: dict[str, tuple[str, bytes]] = recent["memo"]
-        racy: Racy = recent["racy"]
-    except Exception:  # noqa: BLE001 - the base alone: records changed since are read again
-        return SummaryCache(fingerprint, summaries, token=token)
-    for incident_id, row in rows.items():
-        if row is None:
-            summaries.pop(incident_id, None)
-        else:
-            summaries[incident_id] = row
-    return SummaryCache(fingerprint, summaries, hot, token, set(rows), memo, racy)
-
-
-def save_cache(
-    folder: Path,
-    cache: SummaryCache,
-    total: int,
-    row: Callable[[str], Summary | None],
-    rows: Callable[[], Iterator[summarystore.Row]],
-    changed: set[str],
-) -> None:
-    """Write what this build learnt about its ``total`` records: ``changed`` names those read again
-    or deleted, ``row`` gives one record's new row (None: deleted), ``rows`` every row (a new base)."""
-    pending = cache.recent_ids | changed
-    try:
-        token = cache.token
-        if not token or summarystore.should_rewrite_base(len(pending), total):
-            token = os.urandom(8).hex()
-            summarystore.write_base(cache_file(folder), cache.fingerprint, token, rows())
-            pending = set()
-        data = {
-            "rows": {incident_id: row(incident_id) for incident_id in sorted(pending)},
-            "records": cache.records,
-            "memo": cache.memo,
-            "racy": cache.racy,
-        }
-        summarystore.write_recent(folder / summarystore.RECENT_NAME, cache.fingerprint, token, data)
-        summarystore.remove_old(folder)
-    except OSError:
-        pass  # a read-only checkout still builds, just without the cache
 
 
 def read_incident(repo: Repo, incident_id: str, problems: list[str]) -> Any:

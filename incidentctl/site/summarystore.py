@@ -27,7 +27,8 @@ import struct
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,13 +38,13 @@ BASE_NAME = "site-summaries.bin"
 RECENT_NAME = "site-recent.bin"
 #: Older caches: removed when a new one is written.
 OLD_NAMES = ("site-records.pickle",)
-FORMAT = ("incidentctl-site-cache", 2, sys.version_info[:2], marshal.version)
+FORMAT = ("incidentctl-site-cache", 4, sys.version_info[:2], marshal.version)
 #: Rows per frame of the base file: big enough to amortise the framing, small enough to stream.
 CHUNK = 2048
 _FRAME = struct.Struct("<II")  # payload length, CRC-32 of the payload
 
-Row = tuple[str, str, "tuple[Any, ...] | None"]
-"""``(id, stamp, summary tuple or None: nothing public yet)``."""
+Row = tuple[str, str, "bytes | None"]
+"""``(id, stamp, encoded summary or None: nothing public yet)`` (:func:`.state.encode`)."""
 
 
 class BadCache(Exception):
@@ -107,9 +108,10 @@ def write_base(path: Path, fingerprint: str, token: str, rows: Iterator[Row]) ->
     _write_atomic(path, frames())
 
 
-def read_base(path: Path, fingerprint: str) -> tuple[str, dict[str, tuple[str, tuple[Any, ...] | None]]]:
-    """``(token, summaries)`` of the base file; :class:`BadCache` (or OSError) if unusable."""
-    summaries: dict[str, tuple[str, tuple[Any, ...] | None]] = {}
+def read_base(path: Path, fingerprint: str) -> tuple[str, dict[str, tuple[str, bytes | None]]]:
+    """``(token, rows)`` of the base file (id → (stamp, encoded summary or None)); :class:`BadCache`
+    (or OSError) if unusable."""
+    rows: dict[str, tuple[str, bytes | None]] = {}
     with open(path, "rb", buffering=1 << 20) as handle:
         head = _read_frame(handle)
         if not isinstance(head, tuple) or len(head) != 3 or head[0] != FORMAT or head[1] != fingerprint:
@@ -123,9 +125,9 @@ def read_base(path: Path, fingerprint: str) -> tuple[str, dict[str, tuple[str, t
                     raise BadCache("row count")
                 break
             for incident_id, stamp, summary in frame:
-                summaries[incident_id] = (stamp, summary)
+                rows[incident_id] = (stamp, summary)
             count += len(frame)
-    return str(token), summaries
+    return str(token), rows
 
 
 def write_recent(path: Path, fingerprint: str, token: str, data: dict[str, Any]) -> None:
@@ -172,3 +174,81 @@ def remove_old(folder: Path) -> None:
             path.unlink()
         except OSError:
             pass
+
+
+@dataclass
+class SiteCache:
+    """What a previous build learnt (see the module): every record's row, the hot records, the
+    shared state (:class:`.state.SharedState` data, None: none kept), rendered shared files."""
+
+    fingerprint: str
+    rows: dict[str, tuple[str, bytes | None]] = field(default_factory=dict)
+    """id → (stamp, encoded summary or None if unpublished)."""
+    records: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    """Full public records (pickled) of the hot incidents: id → (stamp, bytes)."""
+    token: str = ""
+    """The base file's token ("" when there is none: the next save writes it)."""
+    recent_ids: set[str] = field(default_factory=set)
+    """Ids whose row lives in the recent file (changed since the base was written)."""
+    memo: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    """Made this build for the next: rendered shared files by path, (digest of their inputs, bytes);
+    an incident's API updates by ``api-updates:<id>``, (its stamp, the updates)."""
+    racy: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """The records the last build saw racy (:func:`.records.record_stamps`)."""
+    state: Any = None
+    """The shared state's data when the last build kept it (of these very rows)."""
+
+
+def load(folder: Path, fingerprint: str) -> SiteCache:
+    """The cache in ``folder``: a cold one if unusable, the base rows alone if the recent file is."""
+    try:
+        token, rows = read_base(folder / BASE_NAME, fingerprint)
+    except Exception:  # noqa: BLE001 - any broken cache is just a cold start
+        return SiteCache(fingerprint)
+    try:
+        recent = read_recent(folder / RECENT_NAME, fingerprint, token)
+        changed: dict[str, tuple[str, bytes | None] | None] = recent["rows"]
+        hot: dict[str, tuple[str, bytes]] = recent["records"]
+        memo: dict[str, tuple[str, Any]] = recent["memo"]
+        racy: dict[str, tuple[str, str, str]] = recent["racy"]
+        state = recent.get("state")
+    except Exception:  # noqa: BLE001 - the base alone: records changed since are read again
+        return SiteCache(fingerprint, rows, token=token)
+    for incident_id, row in changed.items():
+        if row is None:
+            rows.pop(incident_id, None)
+        else:
+            rows[incident_id] = row
+    return SiteCache(fingerprint, rows, hot, token, set(changed), memo, racy, state)
+
+
+def save(
+    folder: Path,
+    cache: SiteCache,
+    total: int,
+    row: Callable[[str], tuple[str, bytes | None] | None],
+    rows: Callable[[], Iterator[Row]],
+    changed: set[str],
+    state: Any,
+) -> None:
+    """Write what this build learnt about its ``total`` records: ``changed`` names those read again
+    or deleted, ``row`` gives one record's new row (None: deleted), ``rows`` every row (a new base);
+    ``state``: the shared state's data (of these rows)."""
+    pending = cache.recent_ids | changed
+    try:
+        token = cache.token
+        if not token or should_rewrite_base(len(pending), total):
+            token = os.urandom(8).hex()
+            write_base(folder / BASE_NAME, cache.fingerprint, token, rows())
+            pending = set()
+        data = {
+            "rows": {incident_id: row(incident_id) for incident_id in sorted(pending)},
+            "records": cache.records,
+            "memo": cache.memo,
+            "racy": cache.racy,
+            "state": state,
+        }
+        write_recent(folder / RECENT_NAME, cache.fingerprint, token, data)
+        remove_old(folder)
+    except OSError:
+        pass  # a read-only checkout still builds, just without the cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,7 +75,7 @@ class SiteView:
     components: list[ComponentView]
     groups: list[GroupView]
     ungrouped: list[ComponentView]
-    incidents: list[IncidentView]
+    incidents: Sequence[IncidentView]
     """Every published record (incidents and maintenances), newest first: the history and the feeds."""
     active: list[IncidentView]
     """Open incidents (never a maintenance), newest first."""
@@ -103,25 +103,48 @@ class SiteView:
         return INDICATOR_DESCRIPTIONS[self.indicator]
 
 
+@dataclass
+class Scan:
+    """What :func:`compute_view` needs of every summary besides the two orders (see :func:`_scan`)."""
+
+    named: Iterable[str]
+    """Every component id the incidents name."""
+    updated_at: dict[str, int]
+    """Per component, its latest public update."""
+    live: list[IncidentView]
+    """The summaries :func:`is_live` for this window, newest first by ``(started, id)``."""
+    latest: int | None
+    """The latest public update of all."""
+
+
 def compute_view(
-    config: Config, views: Sequence[IncidentView], now: datetime, records: Mapping[str, dict[str, Any]]
+    config: Config,
+    views: Sequence[IncidentView],
+    now: datetime,
+    records: Mapping[str, dict[str, Any]],
+    scan: Scan | None = None,
 ) -> SiteView:
     """Compute the whole site's shared state from every published incident's summary.
 
-    ``records`` holds the full public record (:func:`~.summary.public_record`) of at least every open incident.
+    ``records`` holds the full public record (:func:`~.summary.public_record`) of at least every open
+    incident. With ``scan`` (kept between builds, see :mod:`.state`), ``views`` is already newest first
+    by ``(started, id)`` and only the summaries the view shows are read.
     """
     now = now.astimezone(UTC).replace(microsecond=0)
-    views = sorted(views, key=operator.attrgetter("started", "id"), reverse=True)  # linear when sorted already
     window = _Window.ending(now, config)
-    ids = _component_ids(config, views)
+    if scan is None:
+        views = sorted(views, key=operator.attrgetter("started", "id"), reverse=True)  # linear when sorted already
+        scan = _scan(views, window)
+    named, updated_at, live, latest = scan.named, scan.updated_at, scan.live, scan.latest
+    ids = _component_ids(config, named)
     tally = _Tally.start(ids)
-    maintenances = [view for view in views if view.is_maintenance]
-    for view in reversed(views):  # oldest first, so day lists read in time order
+    tally.updated_at = updated_at
+    maintenances = [view for view in live if view.is_maintenance]
+    for view in reversed(live):  # oldest first, so day lists read in time order
         tally.add(config, view, window)
     components = _component_views(config, ids, tally, window)
     groups, ungrouped = _group_views(components)
     settings = config.channels.statuspage
-    latest = max((view.last for view in views), default=None)
     return SiteView(
         config=config,
         now=now,
@@ -185,10 +208,41 @@ class _Window:
         )
 
 
-def _component_ids(config: Config, views: Sequence[IncidentView]) -> list[str]:
+def is_live(view: IncidentView, start_us: int) -> bool:
+    """Can ``view`` change a figure besides its components' latest update, for a bars' window starting
+    at ``start_us``? Open incidents and maintenances can, and whatever ended inside the window. Most of
+    a long history cannot (resolved before the window); a later ``start_us`` never makes one live again."""
+    resolved = view.resolved
+    return resolved is None or view.is_open or view.kind == "maintenance" or resolved > start_us or view.last > start_us
+
+
+def window_start_us(now: datetime, config: Config) -> int:
+    """Where the bars' window starts for ``now`` (microseconds; see :func:`is_live`)."""
+    return _Window.ending(now.astimezone(UTC).replace(microsecond=0), config).start_us
+
+
+def _scan(views: Sequence[IncidentView], window: _Window) -> Scan:
+    """One lean pass over every summary (``views``: newest first): only the live ones are tallied."""
+    named: set[tuple[str, str]] = set()
+    updated_at: dict[str, int] = {}
+    live: list[IncidentView] = []
+    start_us = window.start_us
+    floor = -(2**62)
+    for view in views:
+        named.update(view.component_names)
+        for cid, at in view.updated:
+            if at > updated_at.get(cid, floor):
+                updated_at[cid] = at
+        if is_live(view, start_us):
+            live.append(view)
+    latest = max((view.last for view in views), default=None)
+    return Scan({cid for cid, _ in named}, updated_at, live, latest)
+
+
+def _component_ids(config: Config, named: Iterable[str]) -> list[str]:
     """Configured component ids in order, then any others the incidents name (sorted)."""
     configured = {component.id: component for component in config.components}
-    extra = sorted({cid for view in views for cid, _ in view.component_names if cid not in configured})
+    extra = sorted({cid for cid in named if cid not in configured})
     return [*configured, *extra]
 
 
@@ -221,13 +275,11 @@ class _Tally:
         )
 
     def add(self, config: Config, view: IncidentView, window: _Window) -> None:
+        """Tally one view of :func:`_scan`'s ``live`` (each component's latest update is its ``updated_at``)."""
         if view.is_maintenance:
             self._add_maintenance(view)
         elif view.is_open:
             self._add_open(config, view)
-        for cid, at in view.updated:
-            if at > self.updated_at.get(cid, -(2**62)):
-                self.updated_at[cid] = at
         # Every span of a resolved incident ends by its resolution or last entry: one wholly before
         # the window adds nothing (most of a long history), so its spans are not even looked at.
         if view.resolved is None or max(view.resolved, view.last) > window.start_us:
