@@ -258,6 +258,70 @@ def test_claim_is_one_commit_per_run_and_costs_one_push(tmp_path: Path, slack: F
     assert remote_subject(remote).startswith("publish: claim")
 
 
+def test_a_later_entry_waits_out_a_live_claim_instead_of_being_left_silently(
+    tmp_path: Path, slack: FakeSlack, x: FakeX
+) -> None:
+    """Bob's new entry must follow Alice's claimed first entry on Slack, and Alice was killed after her claim
+    push. Bob's publish waits (its waiting rounds are not counted as lost claim pushes), takes the first entry
+    over once the lease runs out (asking Slack first) and sends both: exit 0 and nothing left pending. It used
+    to stop after 12 waiting rounds (a few seconds) with exit 0 and the new entry silently unsent."""
+    remote, (alice, bob) = team(tmp_path, "alice", "bob", lease="15s")
+    incident_id = open_and_push(alice, "Waiting", "wait", "2024-12-12T00:00:00Z")
+    slack.method_latency["chat.postMessage"] = 30
+    process = start(alice, "publish", "--channel", "slack")
+    deadline = time.monotonic() + 60
+    while not remote_subject(remote).startswith("publish: claim"):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    sigkill(process)
+    slack.method_latency.clear()
+    git(bob, "pull", "-q")
+    change = add_update(Repo.open(bob), incident_id, message="Identified wait.", status="identified")
+    assert change.push_error is None
+    started = time.monotonic()
+    result = run_subprocess("publish", "--channel", "slack", cwd=bob, timeout=180)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert time.monotonic() - started > 5, "took over before the lease ran out"
+    messages = slack_messages(slack, incident_id)
+    assert len(messages) == 2, messages
+    record = remote_incident(tmp_path, remote, incident_id)
+    assert [entry["deliveries"]["slack"]["state"] for entry in record["timeline"]] == ["delivered", "delivered"]
+
+
+def test_claims_rejected_every_round_are_reported_pending_not_skipped(
+    tmp_path: Path, slack: FakeSlack, x: FakeX
+) -> None:
+    """Another clone pushing first every time (a pre-push hook in alice's clone makes bob push just before
+    each of alice's pushes): alice gives up claiming, says so, reports every entry pending and exits 3 —
+    never exit 0 with entries silently left behind. The next publish sends each exactly once."""
+    _remote, (alice, bob) = team(tmp_path, "alice", "bob")
+    incident_id = open_and_push(alice, "Busy remote", "busy", "2024-12-12T00:00:00Z")
+    hook = alice / ".git" / "hooks" / "pre-push"
+    hook.write_text(
+        "#!/bin/sh\n"
+        "unset GIT_DIR GIT_INDEX_FILE GIT_WORK_TREE\n"
+        f"cd '{bob}' || exit 1\n"
+        'git fetch -q origin && git reset -q --hard "origin/$(git rev-parse --abbrev-ref HEAD)" || exit 1\n'
+        "date +%s%N >> noise.txt && git add noise.txt && git commit -qm noise && git push -q origin HEAD || exit 1\n"
+        "exit 0\n",
+        encoding="utf-8",
+    )
+    hook.chmod(0o755)
+    result = run_subprocess("publish", cwd=alice)
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    assert "gave up claiming" in result.stderr
+    assert "claim pushes were rejected" in result.stdout + result.stderr
+    assert slack_messages(slack, incident_id) == [] and [p for p in x.posts if "busy" in p["text"]] == []
+    pushes = int(git(bob, "rev-list", "--count", "HEAD", "--", "noise.txt").strip())
+    assert pushes >= 12, pushes  # every claim round was beaten by a push of bob's
+    hook.unlink()
+    again = run_subprocess("publish", cwd=alice)
+    assert again.returncode == 0, again.stderr
+    assert len(slack_messages(slack, incident_id)) == 1
+    assert len([p for p in x.posts if "busy" in p["text"]]) == 1
+
+
 def test_merge_driver_settles_claims() -> None:
     base = _record({"state": "pending"})
     early = _record({"state": "pending", "claim": {"by": "aaa alice@h", "at": "2024-12-12T00:00:01Z"}})

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from ..model import Claim, Delivery, Incident
     from ..store import Repo
 
-#: Claim rounds (each: plan, claim, push once; a rejection drops the claim and catches up).
+#: Claim pushes a run may lose before it gives up (each: plan, claim, push once; a rejection drops the claim and
+#: catches up). Rounds spent waiting for another clone's in-flight sends do not count: those wait up to WAIT_LIMIT.
 CLAIM_ROUNDS = 12
 #: How long a run waits for another clone's in-flight send that its own entries must follow.
 WAIT_LIMIT = timedelta(seconds=60)
@@ -125,8 +126,9 @@ def claim_round(
     started = time.monotonic()
     deadline = started + min(lease, WAIT_LIMIT).total_seconds()
     outcome = ClaimOutcome(plans={name: [] for name in chosen})
-    for round_number in range(1, CLAIM_ROUNDS + 1):
-        outcome.rounds = round_number
+    rejected = 0
+    while True:
+        outcome.rounds += 1
         now = utcnow()
         incidents = load()
         plans: dict[str, list[tuple[str, list[int]]]] = {name: [] for name in chosen}
@@ -189,15 +191,25 @@ def claim_round(
                 break
             gitops.drop_last_commit(repo.root, paths)
             _catch_up_quietly(repo, outcome)
+            rejected += 1
         finally:
             outcome.claim_seconds += time.monotonic() - claiming
         outcome.incidents = None
         outcome.plans = {name: [] for name in chosen}
         outcome.reconcile, outcome.waiting = set(), []
-    else:
-        outcome.notes.append(
-            f"gave up claiming after {CLAIM_ROUNDS} rejected claim pushes; the next publish tries again"
-        )
+        if rejected >= CLAIM_ROUNDS:  # never silent: each send it meant to claim is reported pending (exit 3)
+            why = f"not sent: {CLAIM_ROUNDS} claim pushes were rejected (other clones pushed first each time); the next publish tries again"
+            outcome.waiting = [
+                (incident_id, timeline_index, name, why)
+                for name in chosen
+                for incident_id, indexes in plans[name]
+                for timeline_index in indexes
+            ] + waiting
+            outcome.notes.append(
+                f"gave up claiming after {CLAIM_ROUNDS} rejected claim pushes (other clones kept pushing first); "
+                "the entries stay pending for the next publish"
+            )
+            return outcome
     if outcome.waiting:
         waited = format_duration(timedelta(seconds=round(time.monotonic() - started)))
         outcome.notes.append(f"waited {waited} for another clone's sends; the rest stays pending for the next publish")
