@@ -222,7 +222,8 @@ def files(
     """Every at-a-glance file as ``(path, key parts, render)``: component feeds and badges, then the overall ones.
 
     A component feed's key parts name its updates and their records' stamps, so an unchanged feed
-    is reused without reading a record; the rest is cheap, computed from the view, always rendered.
+    is reused without reading a record; a badge's (SVG and shields.io JSON) are its label, message
+    and colour; the widget, computed from the view, is always rendered.
     ``load`` reads the full record of an incident the view does not hold; ``feeds``: every
     component's incidents and updates (:func:`~.feed.component_feeds`), when known already.
     """
@@ -246,8 +247,11 @@ def files(
             parts.append(isoformat_z(view.updated_at))  # an empty feed's <updated>
         render = functools.partial(build_feed, view, item, incidents, record, updates)
         yield component_feed_path(item.id), parts, render
-        yield component_badge_path(item.id), None, functools.partial(badge_svg, *component_badge(item))
-        yield component_shield_path(item.id), None, functools.partial(shield, *component_badge(item))
-    yield OVERALL_BADGE, None, functools.partial(badge_svg, *overall_badge(view))
-    yield OVERALL_SHIELD, None, functools.partial(shield, *overall_badge(view))
+        # A badge is its label, message and colour alone: those are its key (reused while they stay).
+        badge = component_badge(item)
+        yield component_badge_path(item.id), list(badge), functools.partial(badge_svg, *badge)
+        yield component_shield_path(item.id), list(badge), functools.partial(shield, *badge)
+    overall = overall_badge(view)
+    yield OVERALL_BADGE, list(overall), functools.partial(badge_svg, *overall)
+    yield OVERALL_SHIELD, list(overall), functools.partial(shield, *overall)
     yield WIDGET, None, lambda: api.dump(widget(view))
