@@ -17,7 +17,6 @@ untrusted: the SVG is written by ElementTree (a real serializer), the JSON by :f
 from __future__ import annotations
 
 import functools
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -105,6 +104,8 @@ def _clip(text: str, limit: int = 60) -> str:
 
 def badge_svg(label: str, message: str, color: str) -> bytes:
     """A flat 20px badge: label on grey, message on ``color``; accessible and self-contained."""
+    import xml.etree.ElementTree as ET  # only when one is drawn: most builds reuse them all
+
     label, message = _clip(label), _clip(message)
     summary = f"{label}: {message}"
     left = round(text_width(label) + 12)
