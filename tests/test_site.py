@@ -513,21 +513,22 @@ def test_incremental_build_is_byte_identical_to_a_full_build(site_repo: Repo, tm
     out = tmp_path / "out"
     first = _build(site_repo, out, NOW, reuse=True)
     assert first.reused == 0 and first.rendered > 10
-    # Nothing changed: every incident page is reused; the shared pages are rendered again.
+    # Nothing changed: every incident page is reused; the shared pages are rendered again but for
+    # the 4 component feeds and the 10 badges (SVG + shields JSON: 4 components and the overall one).
     again = _build(site_repo, out, NOW, reuse=True)
-    assert again.reused == 4 + 4 and again.rendered == first.rendered - 8  # and the 4 component feeds
+    assert again.reused == 4 + 4 + 10 and again.rendered == first.rendered - 18
     # One update to one incident: only that incident's page is rendered again.
     resolved = next(i for i in site_repo.scan() if i.title == "Website slow")
     add_update(site_repo, resolved.id, message="Follow-up: root cause published.", at=NOW - timedelta(hours=1))
     after = _build(Repo.open(site_repo.root), out, NOW, reuse=True)
-    assert after.reused == 3 + 3  # and the feeds of the components it does not touch
+    assert after.reused == 3 + 3 + 10  # and the feeds of the components it does not touch, the badges
     full = _build(Repo.open(site_repo.root), tmp_path / "full", NOW, reuse=False)
     assert full.reused == 0
     assert all_files(out) == all_files(tmp_path / "full")
     assert "Follow-up: root cause published." in (out / f"incidents/{resolved.id}.html").read_text()
     # A new --now re-renders open incidents (their duration moves), not resolved ones.
     later = _build(Repo.open(site_repo.root), out, NOW + timedelta(hours=1), reuse=True)
-    assert later.reused == 3 + 4
+    assert later.reused == 3 + 4 + 10
     # A changed template invalidates every page.
     override = site_repo.root / "templates" / "site"
     override.mkdir(parents=True)
@@ -584,8 +585,8 @@ def test_incremental_archive_pages_are_reused(tmp_path: Path) -> None:
     )
     report = _build(Repo.open(repo.root), out, NOW, reuse=True)
     after = all_files(out)
-    # 10 old incident pages and archive chunks 1-3 reused; chunk 4 (newest, partial) re-rendered.
-    assert report.reused == 10 + 3
+    # 10 old incident pages, archive chunks 1-3 and the 10 badges reused; chunk 4 (newest, partial) re-rendered.
+    assert report.reused == 10 + 3 + 10
     for name in ("history-1.html", "history-2.html", "history-3.html"):
         assert after[name] == before[name]
     assert after["history-4.html"] != before["history-4.html"] and "New one" in after["history-4.html"].decode()

@@ -17,7 +17,6 @@ untrusted: the SVG is written by ElementTree (a real serializer), the JSON by :f
 from __future__ import annotations
 
 import functools
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -105,6 +104,8 @@ def _clip(text: str, limit: int = 60) -> str:
 
 def badge_svg(label: str, message: str, color: str) -> bytes:
     """A flat 20px badge: label on grey, message on ``color``; accessible and self-contained."""
+    import xml.etree.ElementTree as ET  # only when one is drawn: most builds reuse them all
+
     label, message = _clip(label), _clip(message)
     summary = f"{label}: {message}"
     left = round(text_width(label) + 12)
@@ -222,7 +223,8 @@ def files(
     """Every at-a-glance file as ``(path, key parts, render)``: component feeds and badges, then the overall ones.
 
     A component feed's key parts name its updates and their records' stamps, so an unchanged feed
-    is reused without reading a record; the rest is cheap, computed from the view, always rendered.
+    is reused without reading a record; a badge's (SVG and shields.io JSON) are its label, message
+    and colour; the widget, computed from the view, is always rendered.
     ``load`` reads the full record of an incident the view does not hold; ``feeds``: every
     component's incidents and updates (:func:`~.feed.component_feeds`), when known already.
     """
@@ -246,8 +248,11 @@ def files(
             parts.append(isoformat_z(view.updated_at))  # an empty feed's <updated>
         render = functools.partial(build_feed, view, item, incidents, record, updates)
         yield component_feed_path(item.id), parts, render
-        yield component_badge_path(item.id), None, functools.partial(badge_svg, *component_badge(item))
-        yield component_shield_path(item.id), None, functools.partial(shield, *component_badge(item))
-    yield OVERALL_BADGE, None, functools.partial(badge_svg, *overall_badge(view))
-    yield OVERALL_SHIELD, None, functools.partial(shield, *overall_badge(view))
+        # A badge is its label, message and colour alone: those are its key (reused while they stay).
+        badge = component_badge(item)
+        yield component_badge_path(item.id), list(badge), functools.partial(badge_svg, *badge)
+        yield component_shield_path(item.id), list(badge), functools.partial(shield, *badge)
+    overall = overall_badge(view)
+    yield OVERALL_BADGE, list(overall), functools.partial(badge_svg, *overall)
+    yield OVERALL_SHIELD, list(overall), functools.partial(shield, *overall)
     yield WIDGET, None, lambda: api.dump(widget(view))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import operator
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -119,6 +118,8 @@ def build_feed(
     ``record`` gives an incident's full public record (default: ``view.records``). Entry ids are the
     same in every feed an entry appears in, and never move (derived from the incident id and ``at``).
     """
+    import xml.etree.ElementTree as ET  # only when one is drawn: most builds reuse them all
+
     ET.register_namespace("", ATOM)
     settings = view.config.channels.statuspage
     base = settings.url.rstrip("/") + "/" if settings and settings.url else None

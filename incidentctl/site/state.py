@@ -139,8 +139,11 @@ class Ordered(Sequence[IncidentView]):
         return self.table[incident_id]
 
     def stamps(self) -> list[str]:
-        stamp = self.table.stamp
-        return [stamp(incident_id) for incident_id in self.ids]
+        """:meth:`ViewTable.stamp` of each (a cached row's stamp is its summary's: read it first)."""
+        row, made = self.table.blobs.get, self.table.made
+        return [
+            kept[0] if (kept := row(incident_id)) is not None else made[incident_id].stamp for incident_id in self.ids
+        ]
 
 
 def finder(views: Sequence[IncidentView]) -> Callable[[str], IncidentView]:
