@@ -188,6 +188,16 @@ def remote_subject(remote: Path) -> str:
     ).stdout.strip()
 
 
+def wait_for_claim_push(remote: Path, process: subprocess.Popen[str]) -> float:
+    """Wait until ``process``'s claim commit is on the remote; returns a deadline 60 s from the start."""
+    deadline = time.monotonic() + 60
+    while not remote_subject(remote).startswith("publish: claim"):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return deadline
+
+
 @pytest.mark.parametrize("stored", [False, True])
 def test_killed_claimant_is_taken_over_after_the_lease_without_a_double(
     tmp_path: Path, slack: FakeSlack, x: FakeX, stored: bool
@@ -199,11 +209,7 @@ def test_killed_claimant_is_taken_over_after_the_lease_without_a_double(
     else:
         slack.method_latency["chat.postMessage"] = 30  # Slack stores it; Alice never records it
     process = start(alice, "publish", "--channel", "slack")
-    deadline = time.monotonic() + 60
-    while not remote_subject(remote).startswith("publish: claim"):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    deadline = wait_for_claim_push(remote, process)
     if stored:
         while not slack_messages(slack, incident_id):
             assert time.monotonic() < deadline
@@ -269,11 +275,7 @@ def test_a_later_entry_waits_out_a_live_claim_instead_of_being_left_silently(
     incident_id = open_and_push(alice, "Waiting", "wait", "2024-12-12T00:00:00Z")
     slack.method_latency["chat.postMessage"] = 30
     process = start(alice, "publish", "--channel", "slack")
-    deadline = time.monotonic() + 60
-    while not remote_subject(remote).startswith("publish: claim"):
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for_claim_push(remote, process)
     sigkill(process)
     slack.method_latency.clear()
     git(bob, "pull", "-q")

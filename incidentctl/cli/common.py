@@ -35,12 +35,19 @@ def repo_option(ctx: typer.Context) -> str | None:
 CHANNEL_FREE_COMMANDS = frozenset({"list"})
 
 
-def open_repo(ctx: typer.Context) -> Repo:
+def open_repo(ctx: typer.Context, *, only_channel: str | None = None) -> Repo:
+    """The repo of ``--repo`` (or the current folder). ``only_channel``: check that one channel's settings
+    (exit 1 naming file and line when invalid) and leave the others unchecked, for a command whose output
+    depends on no other channel (``site build``: a mistake in Slack's settings never blocks the status page)."""
     from ..config import find_repo, load_config
     from ..store import Repo
 
     root = find_repo(repo_option(ctx))
-    return Repo(root=root, config=load_config(root, check_channels=ctx.info_name not in CHANNEL_FREE_COMMANDS))
+    check = only_channel is None and ctx.info_name not in CHANNEL_FREE_COMMANDS
+    config = load_config(root, check_channels=check)
+    if only_channel is not None:
+        config.channel_settings(only_channel)
+    return Repo(root=root, config=config)
 
 
 def read_message(value: str | None, *, what: str, initial: str = "", required: bool = True) -> str | None:

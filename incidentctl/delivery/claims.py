@@ -198,7 +198,10 @@ def claim_round(
         outcome.plans = {name: [] for name in chosen}
         outcome.reconcile, outcome.waiting = set(), []
         if rejected >= CLAIM_ROUNDS:  # never silent: each send it meant to claim is reported pending (exit 3)
-            why = f"not sent: {CLAIM_ROUNDS} claim pushes were rejected (other clones pushed first each time); the next publish tries again"
+            why = (
+                f"not sent: {CLAIM_ROUNDS} claim pushes were rejected (other clones pushed first each time); "
+                "the next publish tries again"
+            )
             outcome.waiting = [
                 (incident_id, timeline_index, name, why)
                 for name in chosen

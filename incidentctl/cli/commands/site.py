@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from ..common import open_repo, repo_option
+from ..common import open_repo
 from ..output import note
-
-if TYPE_CHECKING:
-    from ...store import Repo
 
 site_app = typer.Typer(help="Build or preview the static status page.", no_args_is_help=True)
 
@@ -33,24 +30,10 @@ def build(
     from ...site import build_site
 
     moment = parse_timestamp(now) if now else None
-    repo = _site_repo(ctx)
+    repo = open_repo(ctx, only_channel="statuspage")  # the status page's settings only
     folder = build_site(repo, Path(output) if output else None, moment)
     typer.echo(str(folder))
     note(f"status page built: open {folder / 'index.html'}")
-
-
-def _site_repo(ctx: typer.Context) -> Repo:
-    """The repo with only the status page's own settings checked: what ``site build`` writes never
-    depends on another channel's settings, so their modules are not imported to validate them
-    (``load_config(check_channels=False)``, as ``list``). Invalid ``channels.statuspage`` settings
-    are still refused (exit 1, naming the file and line), before anything is built."""
-    from ...config import find_repo, load_config
-    from ...store import Repo
-
-    root = find_repo(repo_option(ctx))
-    config = load_config(root, check_channels=False)
-    config.channel_settings("statuspage")
-    return Repo(root=root, config=config)
 
 
 @site_app.command("serve")
