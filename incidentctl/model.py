@@ -589,7 +589,7 @@ def _fast_schema(node: Any) -> Any:
             return dict(_FAST_TIMESTAMP)
         if callback is _clean:
             inner = _fast_schema(node["schema"])
-            assert inner.get("type") == "str" and "pattern" not in inner, inner  # noqa: S101 - Text is a str
+            assert inner.get("type") == "str" and "pattern" not in inner, inner  # Text is a str
             return {**inner, "strict": True, "pattern": _CLEAN_TEXT_PATTERN}
         if callback is Delivery._ref_as_text.__func__:  # type: ignore[attr-defined]
             return _fast_schema(node["schema"])  # a number (the callback's work) is refused: full path
@@ -601,7 +601,7 @@ _FAST_VALIDATOR: Any = None
 
 def fast_record_validator() -> Any:
     """The fast tier's ``SchemaValidator`` (built on first use)."""
-    global _FAST_VALIDATOR  # noqa: PLW0603 - a lazily built module constant
+    global _FAST_VALIDATOR  # a lazily built module constant
     if _FAST_VALIDATOR is None:
         from pydantic_core import SchemaValidator
 
