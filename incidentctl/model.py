@@ -528,3 +528,96 @@ class Incident(_Model):
             if reminders is not None:
                 data["reminders"] = reminders
         return data
+
+
+# -- the fast tier of record validation -------------------------------------------------------------
+#
+# Most of a record's validation time was Python callbacks (per record: ~100 `_timestamp`, ~57
+# `_ref_as_text`, ~26 `_clean`), each one a no-op on what the parsers give for a record ruamel wrote:
+# UTC datetimes in range, quoted refs, clean text. The fast tier is the same schema with each of those
+# callbacks replaced by a pydantic-core check that accepts only inputs the callback leaves unchanged;
+# whatever it refuses goes through the full validator, so every error (type, text, location) is the
+# full validator's own. `tests/test_model_fast.py` runs valid and invalid inputs through both.
+
+#: Text ``clean_text`` returns unchanged: tab, newline, printable ASCII and some blocks of characters
+#: that are never controls or non-characters, all of canonical combining class 0 and NFC quick check
+#: "yes" (so any string of them is NFC): Latin-1 to Latin Extended-B, basic Cyrillic, dashes, quotes
+#: and other punctuation, currency, arrows and technical symbols, CJK ideographs, zero-width joiner and
+#: emoji presentation selector, emoji. Anything else takes the full path (``_clean``).
+CLEAN_TEXT_RANGES: tuple[tuple[int, int], ...] = (
+    (0x09, 0x0A),
+    (0x20, 0x7E),
+    (0xA0, 0x24F),
+    (0x400, 0x482),
+    (0x200D, 0x200D),
+    (0x2010, 0x2027),
+    (0x2030, 0x205E),
+    (0x20A0, 0x20C0),
+    (0x2190, 0x2328),
+    (0x4E00, 0x9FFF),
+    (0xFE0F, 0xFE0F),
+    (0x1F300, 0x1FAFF),
+)
+_CLEAN_TEXT_PATTERN = r"\A[" + "".join(rf"\x{{{a:x}}}-\x{{{b:x}}}" for a, b in CLEAN_TEXT_RANGES) + r"]*\z"
+
+#: A UTC timestamp in range, as the record parsers give it (``tzinfo`` is ``datetime.UTC`` for every
+#: zero offset): ``_timestamp`` returns such a value unchanged.
+_FAST_TIMESTAMP: dict[str, Any] = {
+    "type": "datetime",
+    "strict": True,
+    "tz_constraint": 0,
+    "ge": datetime(MIN_YEAR, 1, 1, tzinfo=UTC),
+}
+
+
+def _callback(schema: dict[str, Any]) -> Any:
+    function = schema.get("function")
+    if not isinstance(function, dict):
+        return None
+    return getattr(function.get("function"), "__func__", function.get("function"))
+
+
+def _fast_schema(node: Any) -> Any:
+    """A copy of a core schema with the no-op-on-clean-input callbacks replaced (see above)."""
+    if isinstance(node, list):
+        return [_fast_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") in ("function-wrap", "function-before"):
+        callback = _callback(node)
+        if callback is _timestamp:
+            return dict(_FAST_TIMESTAMP)
+        if callback is _clean:
+            inner = _fast_schema(node["schema"])
+            assert inner.get("type") == "str" and "pattern" not in inner, inner  # Text is a str
+            return {**inner, "strict": True, "pattern": _CLEAN_TEXT_PATTERN}
+        if callback is Delivery._ref_as_text.__func__:  # type: ignore[attr-defined]
+            return _fast_schema(node["schema"])  # a number (the callback's work) is refused: full path
+    return {key: _fast_schema(value) for key, value in node.items()}
+
+
+_FAST_VALIDATOR: Any = None
+
+
+def fast_record_validator() -> Any:
+    """The fast tier's ``SchemaValidator`` (built on first use)."""
+    global _FAST_VALIDATOR  # a lazily built module constant
+    if _FAST_VALIDATOR is None:
+        from pydantic_core import SchemaValidator
+
+        Incident.model_rebuild()
+        schema = _fast_schema(Incident.__pydantic_core_schema__)
+        _FAST_VALIDATOR = SchemaValidator(schema)
+    return _FAST_VALIDATOR
+
+
+def validate_record_data(data: Any) -> Incident:
+    """``Incident.model_validate(data)`` for data the record parsers gave (YAML loaded by yaml-rs or
+    PyYAML): the same incident, or the same ``ValidationError``; faster for records as ruamel writes them."""
+    from pydantic import ValidationError
+
+    try:
+        incident: Incident = fast_record_validator().validate_python(data)
+    except ValidationError:
+        return Incident.model_validate(data)  # the full validator, its own errors
+    return incident

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..errors import IncidentNotFoundError, RecordError
-from ..model import Incident
+from ..model import Incident, validate_record_data
 from .codec import MAX_RECORD_BYTES, line_of, validation_problems
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def validate_record(
     if not isinstance(data, dict):
         return None, [f"{path}:1: expected a mapping (schema, id, title, severity, timeline)"]
     try:
-        incident = Incident.model_validate(data)
+        incident = validate_record_data(data)
     except ValidationError as exc:
         return None, validation_problems(exc, path, text_loader())
     problems: list[str] = []
