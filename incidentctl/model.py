@@ -7,8 +7,9 @@ components, when it started and ended) is derived from the timeline, so nothing 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -597,17 +598,79 @@ def _fast_schema(node: Any) -> Any:
 
 
 _FAST_VALIDATOR: Any = None
+_FAST_LOCK = threading.Lock()
+
+
+def _model_classes(node: Any, found: set[type]) -> set[type]:
+    if isinstance(node, dict):
+        if node.get("type") == "model" and isinstance(node.get("cls"), type):
+            found.add(node["cls"])
+        for value in node.values():
+            _model_classes(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _model_classes(item, found)
+    return found
+
+
+def _build_fresh(schema: dict[str, Any]) -> Any:
+    """A ``SchemaValidator`` of ``schema`` built from ``schema`` alone. pydantic-core reuses the validator
+    a nested model class already carries when the class is complete (``__pydantic_complete__`` in its
+    ``__dict__``): once ``Delivery`` or ``Entry`` had been validated on its own, the fast tier got their
+    full validators, callbacks and all. The classes are marked incomplete for the moment of the build."""
+    from pydantic_core import SchemaValidator
+
+    complete = [cls for cls in _model_classes(schema, set()) if cls.__dict__.get("__pydantic_complete__")]
+    for cls in complete:
+        type.__setattr__(cls, "__pydantic_complete__", False)
+    try:
+        return SchemaValidator(schema)
+    finally:
+        for cls in complete:
+            type.__setattr__(cls, "__pydantic_complete__", True)
+
+
+def _fast_probes() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A record the fast tier takes, and one variant per replaced callback that it must refuse."""
+    at = datetime(2024, 1, 1, 12, tzinfo=UTC)
+
+    def record(*, when: Any = at, message: Any = "m", ref: Any = "1") -> dict[str, Any]:
+        entry = {"at": when, "status": "investigating", "message": message, "deliveries": {"x": {"ref": ref}}}
+        return {"schema": 1, "id": "2024-01-01-a", "title": "t", "severity": "sev3", "timeline": [entry]}
+
+    offset = datetime(2024, 1, 1, 13, tzinfo=timezone(timedelta(hours=1)))  # the same instant, not in UTC
+    return record(), [record(when=offset), record(message="a\r\nb"), record(ref=12)]
+
+
+def fast_tier_works(validator: Any) -> bool:
+    """Whether ``validator`` takes a plain record and refuses each input a replaced callback would change."""
+    from pydantic import ValidationError
+
+    plain, changed = _fast_probes()
+    try:
+        validator.validate_python(plain)
+    except ValidationError:
+        return False
+    for probe in changed:
+        try:
+            validator.validate_python(probe)
+        except ValidationError:
+            continue
+        return False
+    return True
 
 
 def fast_record_validator() -> Any:
-    """The fast tier's ``SchemaValidator`` (built on first use)."""
+    """The fast tier's ``SchemaValidator`` (built on first use). Should pydantic ever build it so that it
+    fails :func:`fast_tier_works`, the full validator is used instead: slower, never different."""
     global _FAST_VALIDATOR  # a lazily built module constant
-    if _FAST_VALIDATOR is None:
-        from pydantic_core import SchemaValidator
-
-        Incident.model_rebuild()
-        schema = _fast_schema(Incident.__pydantic_core_schema__)
-        _FAST_VALIDATOR = SchemaValidator(schema)
+    if _FAST_VALIDATOR is not None:
+        return _FAST_VALIDATOR
+    with _FAST_LOCK:
+        if _FAST_VALIDATOR is None:
+            Incident.model_rebuild()
+            validator = _build_fresh(_fast_schema(Incident.__pydantic_core_schema__))
+            _FAST_VALIDATOR = validator if fast_tier_works(validator) else Incident.__pydantic_validator__
     return _FAST_VALIDATOR
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import random
+import subprocess
+import sys
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -316,3 +318,31 @@ def test_the_fast_tier_replaced_every_callback() -> None:
 
     walk(model._fast_schema(Incident.__pydantic_core_schema__))
     assert found == []
+
+
+def test_the_fast_tier_is_built_from_its_own_schema_even_after_nested_models_were_used() -> None:
+    """pydantic-core reuses a complete nested model's own validator: once ``Delivery`` and ``Entry`` had
+    been validated on their own, the fast tier used to get their full validators (and this file's
+    ``int`` ref test failed depending on test order). A fresh interpreter uses them first."""
+    code = (
+        "from pydantic import ValidationError\n"
+        "from incidentctl import model\n"
+        "for cls in (model.Delivery, model.Entry):\n"
+        "    try:\n"
+        "        cls.model_validate({})\n"
+        "    except ValidationError:\n"
+        "        pass\n"
+        "assert model.Delivery.__pydantic_complete__ and model.Entry.__pydantic_complete__\n"
+        "validator = model.fast_record_validator()\n"
+        "assert validator is not model.Incident.__pydantic_validator__, 'fell back to the full validator'\n"
+        "assert model.fast_tier_works(validator)\n"
+        "assert model.Delivery.__pydantic_complete__ and model.Entry.__pydantic_complete__\n"
+        "assert model.Delivery.model_validate({'ref': 12}).ref == '12'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_probes_tell_the_fast_tier_from_the_full_validator() -> None:
+    assert model.fast_tier_works(fast_record_validator())
+    assert not model.fast_tier_works(Incident.__pydantic_validator__)  # it changes what the fast tier refuses
