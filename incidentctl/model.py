@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
@@ -601,16 +603,15 @@ _FAST_VALIDATOR: Any = None
 _FAST_LOCK = threading.Lock()
 
 
-def _model_classes(node: Any, found: set[type]) -> set[type]:
+def schema_nodes(node: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping in a core schema, ``node`` included."""
     if isinstance(node, dict):
-        if node.get("type") == "model" and isinstance(node.get("cls"), type):
-            found.add(node["cls"])
+        yield node
         for value in node.values():
-            _model_classes(value, found)
+            yield from schema_nodes(value)
     elif isinstance(node, list):
         for item in node:
-            _model_classes(item, found)
-    return found
+            yield from schema_nodes(item)
 
 
 def _build_fresh(schema: dict[str, Any]) -> Any:
@@ -620,7 +621,8 @@ def _build_fresh(schema: dict[str, Any]) -> Any:
     full validators, callbacks and all. The classes are marked incomplete for the moment of the build."""
     from pydantic_core import SchemaValidator
 
-    complete = [cls for cls in _model_classes(schema, set()) if cls.__dict__.get("__pydantic_complete__")]
+    models = {node["cls"] for node in schema_nodes(schema) if node.get("type") == "model"}
+    complete = [cls for cls in models if cls.__dict__.get("__pydantic_complete__")]
     for cls in complete:
         type.__setattr__(cls, "__pydantic_complete__", False)
     try:
@@ -644,8 +646,6 @@ def _fast_probes() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def fast_tier_works(validator: Any) -> bool:
     """Whether ``validator`` takes a plain record and refuses each input a replaced callback would change."""
-    from pydantic import ValidationError
-
     plain, changed = _fast_probes()
     try:
         validator.validate_python(plain)
@@ -677,8 +677,6 @@ def fast_record_validator() -> Any:
 def validate_record_data(data: Any) -> Incident:
     """``Incident.model_validate(data)`` for data the record parsers gave (YAML loaded by yaml-rs or
     PyYAML): the same incident, or the same ``ValidationError``; faster for records as ruamel writes them."""
-    from pydantic import ValidationError
-
     try:
         incident: Incident = fast_record_validator().validate_python(data)
     except ValidationError:

@@ -304,19 +304,11 @@ def test_the_fast_tier_replaced_every_callback() -> None:
     that needs one gets its own fast check (``model._fast_schema``)."""
     fast_record_validator()
     callbacks = {model._timestamp, model._clean, model.Delivery._ref_as_text.__func__}  # type: ignore[attr-defined]
-    found: list[Any] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type", "").startswith("function-") and model._callback(node) in callbacks:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(model._fast_schema(Incident.__pydantic_core_schema__))
+    found = [
+        node
+        for node in model.schema_nodes(model._fast_schema(Incident.__pydantic_core_schema__))
+        if node.get("type", "").startswith("function-") and model._callback(node) in callbacks
+    ]
     assert found == []
 
 
