@@ -291,6 +291,34 @@ def test_a_later_entry_waits_out_a_live_claim_instead_of_being_left_silently(
     assert [entry["deliveries"]["slack"]["state"] for entry in record["timeline"]] == ["delivered", "delivered"]
 
 
+@pytest.mark.slow
+def test_a_later_entry_behind_a_live_claim_waits_a_minute_then_is_reported_pending(
+    tmp_path: Path, slack: FakeSlack, x: FakeX
+) -> None:
+    """The README's promise: an entry that must follow another clone's in-flight send waits for it up to a
+    minute; if the delivery never shows up (Alice killed, her claim still inside the 10-minute lease), Bob's
+    entry stays pending, Bob is told and exits 3, and nothing of his reaches Slack."""
+    remote, (alice, bob) = team(tmp_path, "alice", "bob")
+    incident_id = open_and_push(alice, "Stuck claim", "stuck", "2024-12-12T00:00:00Z")
+    slack.method_latency["chat.postMessage"] = 30
+    process = start(alice, "publish", "--channel", "slack")
+    wait_for_claim_push(remote, process)
+    sigkill(process)
+    slack.method_latency.clear()
+    git(bob, "pull", "-q")
+    change = add_update(Repo.open(bob), incident_id, message="Identified stuck.", status="identified")
+    assert change.push_error is None
+    started = time.monotonic()
+    result = run_subprocess("publish", "--channel", "slack", cwd=bob, timeout=180)
+    waited = time.monotonic() - started
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    assert "waited" in result.stderr and "pending" in result.stdout + result.stderr
+    assert waited >= 55, waited
+    assert not any("Identified stuck." in str(message) for message in slack_messages(slack, incident_id))
+    record = yaml.safe_load((bob / "incidents" / f"{incident_id}.yaml").read_text(encoding="utf-8"))
+    assert record["timeline"][1]["deliveries"]["slack"]["state"] == "pending"
+
+
 def test_claims_rejected_every_round_are_reported_pending_not_skipped(
     tmp_path: Path, slack: FakeSlack, x: FakeX
 ) -> None:
