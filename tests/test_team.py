@@ -264,6 +264,27 @@ def test_claim_is_one_commit_per_run_and_costs_one_push(tmp_path: Path, slack: F
     assert remote_subject(remote).startswith("publish: claim")
 
 
+def publish_behind_a_killed_claimant(
+    tmp_path: Path, slack: FakeSlack, tag: str, lease: str | None = None
+) -> tuple[Path, Path, str, subprocess.CompletedProcess[str], float]:
+    """Alice claims her first entry for Slack, pushes the claim and is killed mid-send; Bob adds an entry
+    (which must follow hers in the Slack thread) and publishes. Returns remote, Bob's clone, the incident,
+    Bob's publish and how long it took."""
+    remote, (alice, bob) = team(tmp_path, "alice", "bob", lease=lease)
+    incident_id = open_and_push(alice, f"Claimed {tag}", tag, "2024-12-12T00:00:00Z")
+    slack.method_latency["chat.postMessage"] = 30
+    process = start(alice, "publish", "--channel", "slack")
+    wait_for_claim_push(remote, process)
+    sigkill(process)
+    slack.method_latency.clear()
+    git(bob, "pull", "-q")
+    change = add_update(Repo.open(bob), incident_id, message=f"Identified {tag}.", status="identified")
+    assert change.push_error is None
+    started = time.monotonic()
+    result = run_subprocess("publish", "--channel", "slack", cwd=bob, timeout=180)
+    return remote, bob, incident_id, result, time.monotonic() - started
+
+
 def test_a_later_entry_waits_out_a_live_claim_instead_of_being_left_silently(
     tmp_path: Path, slack: FakeSlack, x: FakeX
 ) -> None:
@@ -271,20 +292,9 @@ def test_a_later_entry_waits_out_a_live_claim_instead_of_being_left_silently(
     push. Bob's publish waits (its waiting rounds are not counted as lost claim pushes), takes the first entry
     over once the lease runs out (asking Slack first) and sends both: exit 0 and nothing left pending. It used
     to stop after 12 waiting rounds (a few seconds) with exit 0 and the new entry silently unsent."""
-    remote, (alice, bob) = team(tmp_path, "alice", "bob", lease="15s")
-    incident_id = open_and_push(alice, "Waiting", "wait", "2024-12-12T00:00:00Z")
-    slack.method_latency["chat.postMessage"] = 30
-    process = start(alice, "publish", "--channel", "slack")
-    wait_for_claim_push(remote, process)
-    sigkill(process)
-    slack.method_latency.clear()
-    git(bob, "pull", "-q")
-    change = add_update(Repo.open(bob), incident_id, message="Identified wait.", status="identified")
-    assert change.push_error is None
-    started = time.monotonic()
-    result = run_subprocess("publish", "--channel", "slack", cwd=bob, timeout=180)
+    remote, _bob, incident_id, result, seconds = publish_behind_a_killed_claimant(tmp_path, slack, "wait", "15s")
     assert result.returncode == 0, (result.stdout, result.stderr)
-    assert time.monotonic() - started > 5, "took over before the lease ran out"
+    assert seconds > 5, "took over before the lease ran out"
     messages = slack_messages(slack, incident_id)
     assert len(messages) == 2, messages
     record = remote_incident(tmp_path, remote, incident_id)
@@ -298,22 +308,10 @@ def test_a_later_entry_behind_a_live_claim_waits_a_minute_then_is_reported_pendi
     """The README's promise: an entry that must follow another clone's in-flight send waits for it up to a
     minute; if the delivery never shows up (Alice killed, her claim still inside the 10-minute lease), Bob's
     entry stays pending, Bob is told and exits 3, and nothing of his reaches Slack."""
-    remote, (alice, bob) = team(tmp_path, "alice", "bob")
-    incident_id = open_and_push(alice, "Stuck claim", "stuck", "2024-12-12T00:00:00Z")
-    slack.method_latency["chat.postMessage"] = 30
-    process = start(alice, "publish", "--channel", "slack")
-    wait_for_claim_push(remote, process)
-    sigkill(process)
-    slack.method_latency.clear()
-    git(bob, "pull", "-q")
-    change = add_update(Repo.open(bob), incident_id, message="Identified stuck.", status="identified")
-    assert change.push_error is None
-    started = time.monotonic()
-    result = run_subprocess("publish", "--channel", "slack", cwd=bob, timeout=180)
-    waited = time.monotonic() - started
+    _remote, bob, incident_id, result, seconds = publish_behind_a_killed_claimant(tmp_path, slack, "stuck")
     assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
     assert "waited" in result.stderr and "pending" in result.stdout + result.stderr
-    assert waited >= 55, waited
+    assert seconds >= 55, seconds
     assert not any("Identified stuck." in str(message) for message in slack_messages(slack, incident_id))
     record = yaml.safe_load((bob / "incidents" / f"{incident_id}.yaml").read_text(encoding="utf-8"))
     assert record["timeline"][1]["deliveries"]["slack"]["state"] == "pending"
